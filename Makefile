@@ -1,0 +1,42 @@
+# Everyday commands. A fresh machine needs only Python 3.12 (pyenv picks it via .python-version).
+PYTHON ?= python3.12
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: venv run test lint unit e2e llama-server clean
+
+$(PY):
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.12 is required (Dify runs plugins on 3.12): install it or set PYTHON=/path/to/python3.12"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+
+# Re-install only when the requirement files change.
+$(STAMP): requirements.txt requirements-dev.txt | $(PY)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements-dev.txt
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+## run: start the plugin in remote-debug mode against the Dify instance named in .env
+run: $(STAMP)
+	@if [ ! -f .env ]; then \
+	  echo ".env is missing. Copy .env.example to .env and fill in, from your Dify's Plugins page"; \
+	  echo "(the bug icon, 'Debugging'):  REMOTE_INSTALL_URL=<dify host>:5003  REMOTE_INSTALL_KEY=<debug key>"; \
+	  exit 1; fi
+	$(PY) -m main
+
+## test: lint, then every test (unit, stdio end-to-end, the real llama-server peer, remote debug)
+test: $(STAMP) lint
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+## llama-server: build the real peer server into the cache (tests do this on demand)
+llama-server: $(STAMP)
+	tests/peer/build_llama_server.sh $(PY)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache dist

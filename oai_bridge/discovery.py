@@ -1,0 +1,22 @@
+"""Base-URL normalisation: what users paste -> the API root the OpenAI client joins paths onto."""
+
+from __future__ import annotations
+
+__all__ = ["normalize_base_url"]
+
+# Endpoint paths users paste by mistake (dify#2624: the path ended up doubled).
+_ENDPOINT_SUFFIXES = ("/chat/completions", "/completions", "/embeddings", "/models")
+
+
+def normalize_base_url(url: str) -> str:
+    """Strip whitespace, trailing slashes and a pasted endpoint path; keep everything else as typed.
+
+    `http://h:11434/v1/` -> `http://h:11434/v1`; `http://h/v1/chat/completions` -> `http://h/v1`.
+    """
+    url = url.strip().rstrip("/")
+    lowered = url.lower()
+    for suffix in _ENDPOINT_SUFFIXES:
+        if lowered.endswith(suffix):
+            url = url[: -len(suffix)].rstrip("/")
+            break
+    return url

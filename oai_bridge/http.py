@@ -1,0 +1,149 @@
+"""Pooled HTTP clients and the single retry policy.
+
+One `httpx.Client` per TLS setting serves every endpoint (Dify creates a model instance per
+request, so pools must live at module level to be reused). One `openai.OpenAI` per endpoint
+settings sits on top of it with its own retries off: tenacity below is the only retry layer.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import httpx
+import openai
+from openai._constants import RAW_RESPONSE_HEADER
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+
+from oai_bridge.discovery import normalize_base_url
+from oai_bridge.settings import Settings
+
+__all__ = ["CONNECT_TIMEOUT", "get_client", "open_response", "post_json", "retrying", "timeout_for"]
+
+T = TypeVar("T")
+
+CONNECT_TIMEOUT = 10.0
+MAX_RETRY_AFTER = 30.0
+_RETRY_STATUSES = frozenset({429, 502, 503, 504})
+# Local servers need no key, but the OpenAI client insists on one (and some servers want the header).
+PLACEHOLDER_API_KEY = "sk-no-key-required"
+_MAX_CLIENTS = 256
+
+_lock = threading.Lock()
+_http_clients: dict[bool, httpx.Client] = {}
+_openai_clients: OrderedDict[tuple[Any, ...], openai.OpenAI] = OrderedDict()
+
+
+def timeout_for(settings: Settings) -> httpx.Timeout:
+    """`timeout` bounds every wait for bytes (read, write, pool); connecting gets a short bound."""
+    return httpx.Timeout(settings.timeout, connect=min(CONNECT_TIMEOUT, settings.timeout))
+
+
+def _http_client(verify: bool) -> httpx.Client:
+    client = _http_clients.get(verify)
+    if client is None or client.is_closed:
+        client = httpx.Client(
+            verify=verify,
+            # Many concurrent streams through one plugin process share this pool.
+            limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100, keepalive_expiry=30),
+            # trust_env keeps HTTP(S)_PROXY/NO_PROXY working the way the daemon's environment says.
+            trust_env=True,
+            follow_redirects=False,
+        )
+        _http_clients[verify] = client
+    return client
+
+
+def get_client(settings: Settings) -> openai.OpenAI:
+    """The shared OpenAI client for this endpoint's settings (created once per process)."""
+    key = (
+        normalize_base_url(settings.base_url),
+        settings.api_key,
+        settings.extra_headers,
+        settings.timeout,
+        settings.verify_tls,
+    )
+    with _lock:
+        client = _openai_clients.get(key)
+        if client is not None:
+            _openai_clients.move_to_end(key)
+            return client
+        client = openai.OpenAI(
+            api_key=settings.api_key or PLACEHOLDER_API_KEY,
+            base_url=key[0],
+            timeout=timeout_for(settings),
+            max_retries=0,
+            default_headers=dict(settings.extra_headers) or None,
+            http_client=_http_client(settings.verify_tls),
+        )
+        _openai_clients[key] = client
+        if len(_openai_clients) > _MAX_CLIENTS:
+            # Only drop the wrapper; the shared httpx pool stays open.
+            _openai_clients.popitem(last=False)
+        return client
+
+
+def _is_retryable(exc: BaseException) -> bool:
+    if isinstance(exc, openai.APIStatusError):
+        return exc.status_code in _RETRY_STATUSES
+    return isinstance(exc, openai.APIConnectionError)
+
+
+def _retry_after(exc: BaseException | None) -> float | None:
+    if not isinstance(exc, openai.APIStatusError):
+        return None
+    raw = exc.response.headers.get("retry-after-ms")
+    if raw:
+        try:
+            return float(raw) / 1000
+        except ValueError:
+            pass
+    raw = exc.response.headers.get("retry-after")
+    if raw:
+        try:
+            return float(raw)
+        except ValueError:
+            return None  # HTTP-date form: fall back to backoff
+    return None
+
+
+def _wait(state: RetryCallState) -> float:
+    exc = state.outcome.exception() if state.outcome else None
+    after = _retry_after(exc)
+    if after is not None:
+        return min(max(after, 0.0), MAX_RETRY_AFTER)
+    # Exponential backoff with jitter: 0.5, 1, 2, … s, capped at 8 s.
+    return min(0.5 * 2 ** (state.attempt_number - 1), 8.0) * (0.75 + random.random() / 2)
+
+
+def retrying(settings: Settings) -> Retrying:
+    """The retry policy: connection errors, 429 (honouring Retry-After, capped) and 502/503/504,
+    at most `max_retries` times. Callers use it only before the first byte reaches Dify."""
+    return Retrying(
+        stop=stop_after_attempt(settings.max_retries + 1),
+        retry=retry_if_exception(_is_retryable),
+        wait=_wait,
+        reraise=True,
+    )
+
+
+def _with_retries[T](settings: Settings, call: Callable[[], T]) -> T:
+    return retrying(settings)(call)
+
+
+def open_response(settings: Settings, path: str, body: dict[str, Any]) -> httpx.Response:
+    """POST `body` and return the response with its body unread (for streaming), after retries.
+    The caller must close it. Non-2xx statuses raise openai.APIStatusError subclasses."""
+    client = get_client(settings)
+    options = {"headers": {RAW_RESPONSE_HEADER: "stream"}}
+    return _with_retries(settings, lambda: client.post(path, cast_to=httpx.Response, body=body, options=options))
+
+
+def post_json(settings: Settings, path: str, body: dict[str, Any]) -> Any:
+    """POST `body` and return the decoded JSON answer, after retries."""
+    client = get_client(settings)
+    response = _with_retries(settings, lambda: client.post(path, cast_to=httpx.Response, body=body))
+    return response.json()

@@ -1,0 +1,214 @@
+"""Dify prompt messages, tools and parameters -> an OpenAI-style request body. Pure; never
+mutates its input; sends only fields OpenAI defines or the user set (strict servers such as
+Mistral and Groq reject unknown ones)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from dify_plugin.entities.model.message import (
+    AssistantPromptMessage,
+    AudioPromptMessageContent,
+    DocumentPromptMessageContent,
+    ImagePromptMessageContent,
+    PromptMessage,
+    PromptMessageRole,
+    PromptMessageTool,
+    TextPromptMessageContent,
+    ToolPromptMessage,
+    VideoPromptMessageContent,
+)
+
+from oai_bridge.settings import Settings
+from oai_bridge.think import strip_think
+
+__all__ = [
+    "build_chat_body",
+    "build_completion_body",
+    "build_messages",
+    "message_text",
+    "messages_to_prompt",
+    "response_format_field",
+    "tool_to_openai",
+]
+
+# Dify parameter name -> request field, for parameters passed through unchanged.
+_PASSTHROUGH_PARAMS = (
+    "temperature",
+    "top_p",
+    "top_k",
+    "presence_penalty",
+    "frequency_penalty",
+    "max_tokens",
+    "seed",
+)
+
+
+def message_text(message: PromptMessage) -> str:
+    """The text parts of a message, joined."""
+    return message.get_text_content()
+
+
+def _user_content(message: PromptMessage, *, vision: bool) -> str | list[dict[str, Any]]:
+    content = message.content
+    if content is None or isinstance(content, str):
+        return content or ""
+    parts: list[dict[str, Any]] = []
+    for part in content:
+        if isinstance(part, TextPromptMessageContent):
+            parts.append({"type": "text", "text": part.data})
+        elif isinstance(part, ImagePromptMessageContent):
+            if vision:
+                parts.append({"type": "image_url", "image_url": {"url": part.data, "detail": part.detail.value}})
+        elif isinstance(part, AudioPromptMessageContent):
+            parts.append({"type": "input_audio", "input_audio": {"data": part.base64_data, "format": part.format}})
+        elif isinstance(part, VideoPromptMessageContent):
+            parts.append({"type": "video_url", "video_url": {"url": part.data}})
+        elif isinstance(part, DocumentPromptMessageContent):
+            parts.append({"type": "file", "file": {"file_data": part.data, "filename": part.filename or "document"}})
+        else:
+            raise ValueError(f"Unsupported message content part: {type(part).__name__}")
+    # Many servers' chat templates expect a plain string: send text-only content as one.
+    if all(p["type"] == "text" for p in parts):
+        return "".join(p["text"] for p in parts)
+    return parts
+
+
+def _assistant_message(message: AssistantPromptMessage) -> dict[str, Any]:
+    text = strip_think(message_text(message))
+    out: dict[str, Any] = {"role": "assistant", "content": text}
+    if message.tool_calls:
+        out["tool_calls"] = [
+            {
+                "id": call.id,
+                "type": "function",
+                "function": {"name": call.function.name, "arguments": call.function.arguments or "{}"},
+            }
+            for call in message.tool_calls
+        ]
+        # OpenAI's own shape: null content beside tool calls.
+        if not text:
+            out["content"] = None
+    return out
+
+
+def _one_message(message: PromptMessage, *, vision: bool) -> dict[str, Any]:
+    role = message.role
+    if role is PromptMessageRole.USER:
+        return {"role": "user", "content": _user_content(message, vision=vision)}
+    if role is PromptMessageRole.ASSISTANT:
+        assert isinstance(message, AssistantPromptMessage)
+        return _assistant_message(message)
+    if role in (PromptMessageRole.SYSTEM, PromptMessageRole.DEVELOPER):
+        # Most OpenAI-compatible servers reject the `developer` role; `system` means the same.
+        return {"role": "system", "content": message_text(message)}
+    if role is PromptMessageRole.TOOL:
+        assert isinstance(message, ToolPromptMessage)
+        return {"role": "tool", "tool_call_id": message.tool_call_id, "content": message_text(message)}
+    raise ValueError(f"Unsupported message role: {role}")
+
+
+def build_messages(messages: Sequence[PromptMessage], *, vision: bool = True) -> list[dict[str, Any]]:
+    """Dify messages -> OpenAI chat messages (no `name` fields: Groq and some vLLM modes reject them)."""
+    return [_one_message(message, vision=vision) for message in messages]
+
+
+def tool_to_openai(tool: PromptMessageTool) -> dict[str, Any]:
+    parameters = tool.parameters or {"type": "object", "properties": {}}
+    return {
+        "type": "function",
+        "function": {"name": tool.name, "description": tool.description, "parameters": parameters},
+    }
+
+
+def response_format_field(params: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The `response_format` request field for Dify's response_format/json_schema parameters."""
+    kind = params.get("response_format")
+    if not kind or kind == "text":
+        return None
+    if kind == "json_object":
+        return {"type": "json_object"}
+    if kind == "json_schema":
+        raw = params.get("json_schema")
+        if not raw:
+            raise ValueError("response_format json_schema needs the json_schema parameter (a JSON schema).")
+        try:
+            schema = json.loads(raw) if isinstance(raw, str) else dict(raw)
+        except ValueError as exc:
+            raise ValueError(f"json_schema is not valid JSON: {exc}") from None
+        if not isinstance(schema, dict):
+            raise ValueError("json_schema must be a JSON object.")
+        # Dify sends {"name", "schema"}; a bare schema typed by a user gets wrapped.
+        if "schema" not in schema:
+            schema = {"name": "response", "schema": schema}
+        schema.setdefault("name", "response")
+        return {"type": "json_schema", "json_schema": schema}
+    raise ValueError(f"Unsupported response_format {kind!r}; use text, json_object or json_schema.")
+
+
+def _common_fields(
+    settings: Settings, params: Mapping[str, Any], stop: Sequence[str] | None, stream: bool
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"model": settings.endpoint_model}
+    for name in _PASSTHROUGH_PARAMS:
+        value = params.get(name)
+        if value is not None:
+            body[name] = value
+    if stop:
+        body["stop"] = list(stop)
+    if stream:
+        body["stream"] = True
+        # Usage on the final chunk; only ever sent with stream=true (vLLM rejects it otherwise).
+        body["stream_options"] = {"include_usage": True}
+    return body
+
+
+def build_chat_body(
+    settings: Settings,
+    messages: Sequence[PromptMessage],
+    params: Mapping[str, Any],
+    *,
+    tools: Sequence[PromptMessageTool] | None = None,
+    stop: Sequence[str] | None = None,
+    stream: bool = True,
+) -> dict[str, Any]:
+    """The /chat/completions body."""
+    body = _common_fields(settings, params, stop, stream)
+    body["messages"] = build_messages(messages, vision=settings.vision != "off")
+    if tools and settings.tool_calling != "off":
+        body["tools"] = [tool_to_openai(tool) for tool in tools]
+    response_format = response_format_field(params)
+    if response_format:
+        body["response_format"] = response_format
+    body.update(settings.extra_body)
+    return body
+
+
+def messages_to_prompt(messages: Sequence[PromptMessage]) -> str:
+    """One prompt for /completions. Dify sends completion-mode apps a single user message; anything
+    else is laid out as a plain transcript ending where the assistant speaks."""
+    if len(messages) == 1 and messages[0].role is PromptMessageRole.USER:
+        return message_text(messages[0])
+    lines = []
+    for message in messages:
+        role = message.role.value.capitalize()
+        lines.append(f"{role}: {strip_think(message_text(message))}")
+    lines.append("Assistant:")
+    return "\n\n".join(lines)
+
+
+def build_completion_body(
+    settings: Settings,
+    messages: Sequence[PromptMessage],
+    params: Mapping[str, Any],
+    *,
+    stop: Sequence[str] | None = None,
+    stream: bool = True,
+) -> dict[str, Any]:
+    """The legacy /completions body."""
+    body = _common_fields(settings, params, stop, stream)
+    body["prompt"] = messages_to_prompt(messages)
+    body.update(settings.extra_body)
+    return body

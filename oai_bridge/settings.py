@@ -1,0 +1,186 @@
+"""The credentials form (a dict of strings from Dify) parsed once into frozen, typed Settings.
+
+This is the only module that reads form keys; everything after it takes a `Settings`.
+Invalid values raise `SettingsError` naming the field, never echoing secret values.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+__all__ = [
+    "DEFAULT_CONTEXT_SIZE",
+    "DEFAULT_EMBEDDING_BATCH",
+    "Settings",
+    "SettingsError",
+    "TriState",
+    "parse_settings",
+]
+
+TriState = Literal["auto", "on", "off"]
+
+DEFAULT_TIMEOUT = 300.0
+DEFAULT_MAX_RETRIES = 2
+# Used when the form leaves context_size empty and the server does not report one.
+DEFAULT_CONTEXT_SIZE = 4096
+DEFAULT_EMBEDDING_BATCH = 32
+# Keys Dify (or this plugin, at validation) may add that are not form fields but detected facts.
+DETECTED_PREFIX = "_detected_"
+
+
+class SettingsError(ValueError):
+    """A form value that cannot be used; the message names the field and says what is expected."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Settings:
+    """Everything one model's form says, typed. Defaults are the form's defaults."""
+
+    model: str
+    """The model name as entered in Dify."""
+    base_url: str
+    """As typed; see `oai_bridge.urls.normalize_base_url` for what is requested."""
+    api_key: str | None = None
+    endpoint_model: str = ""
+    """The model id sent to the server (`endpoint_model_name`, else `model`)."""
+    mode: Literal["chat", "completion"] = "chat"
+    context_size: int | None = None
+    """None = not set in the form (detect, else DEFAULT_CONTEXT_SIZE)."""
+    max_tokens: int | None = None
+    tool_calling: TriState = "auto"
+    vision: TriState = "auto"
+    structured_output: TriState = "auto"
+    thinking: TriState = "auto"
+    timeout: float = DEFAULT_TIMEOUT
+    """Seconds without progress (connect excluded) before giving up."""
+    max_retries: int = DEFAULT_MAX_RETRIES
+    extra_headers: tuple[tuple[str, str], ...] = ()
+    extra_body: Mapping[str, Any] = field(default_factory=dict)
+    verify_tls: bool = True
+    max_chunks: int = DEFAULT_EMBEDDING_BATCH
+    dimensions: int | None = None
+    query_prefix: str = ""
+    document_prefix: str = ""
+    detected: Mapping[str, Any] = field(default_factory=dict)
+    """Facts found by probing at validation time (keys without the `_detected_` prefix)."""
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Values that must never appear in an error or a log: the key and extra header values."""
+        return tuple(v for v in (self.api_key, *(value for _, value in self.extra_headers)) if v)
+
+    def __repr__(self) -> str:
+        # Never show the key or header values, even in a debugger or a log line.
+        return f"Settings(model={self.model!r}, base_url={self.base_url!r}, mode={self.mode!r})"
+
+
+def _text(credentials: Mapping[str, Any], key: str) -> str:
+    value = credentials.get(key)
+    if value is None:
+        return ""
+    return str(value).strip()
+
+
+def _positive_int(credentials: Mapping[str, Any], key: str, *, default: int | None) -> int | None:
+    raw = _text(credentials, key)
+    if not raw:
+        return default
+    try:
+        value = int(float(raw))
+    except ValueError:
+        raise SettingsError(f"`{key}` must be a whole number, got {raw!r}.") from None
+    if value <= 0:
+        raise SettingsError(f"`{key}` must be greater than 0, got {value}.")
+    return value
+
+
+def _tri_state(credentials: Mapping[str, Any], key: str) -> TriState:
+    raw = _text(credentials, key).lower() or "auto"
+    # YAML 1.1 readers and older Dify forms may hand over booleans for on/off.
+    raw = {"true": "on", "false": "off"}.get(raw, raw)
+    if raw not in ("auto", "on", "off"):
+        raise SettingsError(f"`{key}` must be auto, on or off, got {raw!r}.")
+    return raw  # type: ignore[return-value]
+
+
+def _json_object(credentials: Mapping[str, Any], key: str, *, secret: bool) -> dict[str, Any]:
+    raw = credentials.get(key)
+    if isinstance(raw, Mapping):
+        return dict(raw)
+    text = "" if raw is None else str(raw).strip()
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError:
+        shown = "" if secret else f", got {text[:60]!r}"
+        raise SettingsError(f'`{key}` must be a JSON object such as {{"name": "value"}}{shown}.') from None
+    if not isinstance(value, dict):
+        raise SettingsError(f"`{key}` must be a JSON object, not {type(value).__name__}.")
+    return value
+
+
+def _headers(credentials: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    headers = _json_object(credentials, "extra_headers", secret=True)
+    out = []
+    for name, value in headers.items():
+        if not isinstance(value, str | int | float) or isinstance(value, bool):
+            raise SettingsError(f"`extra_headers` value for {name!r} must be a string.")
+        out.append((str(name), str(value)))
+    return tuple(out)
+
+
+def parse_settings(model: str, credentials: Mapping[str, Any]) -> Settings:
+    """Parse Dify's credentials form for `model`; raise SettingsError on unusable values."""
+    base_url = _text(credentials, "base_url")
+    if not base_url:
+        raise SettingsError("`base_url` is required, e.g. http://host.docker.internal:11434/v1.")
+    if not base_url.lower().startswith(("http://", "https://")):
+        raise SettingsError(f"`base_url` must start with http:// or https://, got {base_url!r}.")
+    mode = _text(credentials, "mode").lower() or "chat"
+    if mode not in ("chat", "completion"):
+        raise SettingsError(f"`mode` must be chat or completion, got {mode!r}.")
+    timeout_raw = _text(credentials, "timeout")
+    try:
+        timeout = float(timeout_raw) if timeout_raw else DEFAULT_TIMEOUT
+    except ValueError:
+        raise SettingsError(f"`timeout` must be a number of seconds, got {timeout_raw!r}.") from None
+    if timeout <= 0:
+        raise SettingsError("`timeout` must be greater than 0 seconds.")
+    retries_raw = _text(credentials, "max_retries")
+    try:
+        max_retries = int(retries_raw) if retries_raw else DEFAULT_MAX_RETRIES
+    except ValueError:
+        raise SettingsError(f"`max_retries` must be a whole number, got {retries_raw!r}.") from None
+    if not 0 <= max_retries <= 10:
+        raise SettingsError("`max_retries` must be between 0 and 10.")
+    verify = _text(credentials, "verify_tls").lower() or "on"
+    detected = {
+        key[len(DETECTED_PREFIX) :]: value for key, value in credentials.items() if key.startswith(DETECTED_PREFIX)
+    }
+    return Settings(
+        model=model,
+        base_url=base_url,
+        api_key=_text(credentials, "api_key") or None,
+        endpoint_model=_text(credentials, "endpoint_model_name") or model,
+        mode=mode,  # type: ignore[arg-type]
+        context_size=_positive_int(credentials, "context_size", default=None),
+        max_tokens=_positive_int(credentials, "max_tokens", default=None),
+        tool_calling=_tri_state(credentials, "tool_calling"),
+        vision=_tri_state(credentials, "vision"),
+        structured_output=_tri_state(credentials, "structured_output"),
+        thinking=_tri_state(credentials, "thinking"),
+        timeout=timeout,
+        max_retries=max_retries,
+        extra_headers=_headers(credentials),
+        extra_body=_json_object(credentials, "extra_body", secret=False),
+        verify_tls=verify not in ("off", "false", "0", "no"),
+        max_chunks=_positive_int(credentials, "max_chunks", default=DEFAULT_EMBEDDING_BATCH) or DEFAULT_EMBEDDING_BATCH,
+        dimensions=_positive_int(credentials, "dimensions", default=None),
+        query_prefix=str(credentials.get("query_prefix") or ""),
+        document_prefix=str(credentials.get("document_prefix") or ""),
+        detected=detected,
+    )

@@ -1,0 +1,158 @@
+"""Streamed chat/completion payloads (any server's dialect) -> Dify-ready text pieces and one end.
+
+Per chunk this does one `json.loads`, an error check, and dict lookups; text is handed on the
+moment it arrives. Reasoning, from `reasoning_content`, `reasoning` or inline `<think>` tags,
+is rendered as Dify's convention: `<think>\\n…\\n</think>` ahead of the answer.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from oai_bridge.errors import StreamIncompleteError, raise_for_payload_error
+from oai_bridge.think import REASONING, ThinkSplitter
+from oai_bridge.toolcalls import ToolCall, ToolCallAccumulator
+
+__all__ = ["ReasoningRenderer", "StreamEnd", "Usage", "normalize_stream", "usage_from"]
+
+THINK_OPEN = "<think>\n"
+THINK_CLOSE = "\n</think>"
+# Reasoning field names, in the order servers are checked (quirks doc §2).
+_REASONING_KEYS = ("reasoning_content", "reasoning")
+# Finish reasons that mean the answer is not complete even though the stream ended cleanly.
+_FAILED_FINISH = frozenset({"error", "abort"})
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    prompt_tokens: int
+    completion_tokens: int
+
+
+@dataclass(slots=True)
+class StreamEnd:
+    """What is known once the stream is over."""
+
+    finish_reason: str
+    usage: Usage | None = None
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    text: str = ""
+    """Held-back text flushed at the end (a partial tag that never completed, a closing tag)."""
+
+
+def usage_from(data: Mapping[str, Any]) -> Usage | None:
+    """Usage from a chunk or response, wherever the server put it (Groq: `x_groq.usage`)."""
+    usage = data.get("usage")
+    if not usage:
+        groq = data.get("x_groq")
+        usage = groq.get("usage") if isinstance(groq, Mapping) else None
+    if not isinstance(usage, Mapping):
+        return None
+    prompt = usage.get("prompt_tokens")
+    completion = usage.get("completion_tokens")
+    if not isinstance(prompt, int) or not isinstance(completion, int):
+        return None
+    return Usage(prompt, completion)
+
+
+class ReasoningRenderer:
+    """Renders (kind, text) pieces as Dify content: reasoning wrapped once in <think> tags."""
+
+    __slots__ = ("_in_think", "show")
+
+    def __init__(self, *, show: bool = True) -> None:
+        self.show = show
+        self._in_think = False
+
+    def reasoning(self, text: str) -> str:
+        if not self.show or not text:
+            return ""
+        if self._in_think:
+            return text
+        self._in_think = True
+        return THINK_OPEN + text
+
+    def text(self, text: str) -> str:
+        if self._in_think:
+            self._in_think = False
+            return THINK_CLOSE + text
+        return text
+
+    def close(self) -> str:
+        return self.text("")
+
+
+def normalize_stream(
+    payloads: Iterable[str],
+    *,
+    completion_mode: bool = False,
+    show_reasoning: bool = True,
+    start_in_reasoning: bool = False,
+) -> Iterator[str | StreamEnd]:
+    """Yield content strings as they arrive, then exactly one StreamEnd.
+
+    `payloads` are SSE data strings. Raises (plain exceptions; the caller maps them) on an error
+    payload, a malformed chunk, or a stream that ends without a finish reason.
+    """
+    splitter = ThinkSplitter(start_in_reasoning=start_in_reasoning)
+    render = ReasoningRenderer(show=show_reasoning)
+    calls = ToolCallAccumulator()
+    finish_reason: str | None = None
+    usage: Usage | None = None
+    loads = json.loads
+    text_key = "text" if completion_mode else "content"
+
+    def emit(text: str) -> str:
+        out = []
+        for kind, piece in splitter.push(text):
+            out.append(render.reasoning(piece) if kind == REASONING else render.text(piece))
+        return "".join(out)
+
+    for raw in payloads:
+        data = loads(raw)
+        if not isinstance(data, dict):
+            raise ValueError(f"stream chunk is not a JSON object: {raw[:200]!r}")
+        if "error" in data or data.get("object") == "error":
+            raise_for_payload_error(data)
+        if "usage" in data or "x_groq" in data:
+            usage = usage_from(data) or usage
+        choices = data.get("choices")
+        if not choices:
+            continue  # usage-only chunk (vLLM, llama.cpp, Ollama send `choices: []`)
+        choice = choices[0]
+        delta = choice if completion_mode else choice.get("delta") or choice.get("message") or {}
+        out = ""
+        for key in _REASONING_KEYS:
+            reasoning = delta.get(key)
+            if reasoning:
+                out = render.reasoning(reasoning) if isinstance(reasoning, str) else ""
+                break
+        content = delta.get(text_key)
+        if content:
+            out += emit(content)
+        tool_calls = delta.get("tool_calls")
+        if tool_calls:
+            calls.add(tool_calls)
+        if out:
+            yield out
+        reason = choice.get("finish_reason")
+        if reason and finish_reason is None:
+            if reason in _FAILED_FINISH:
+                raise_for_payload_error({"error": {"message": f"generation ended with finish_reason={reason!r}"}})
+            finish_reason = reason
+        if "usage" in choice:  # a few servers put usage inside the choice
+            usage = usage_from(choice) or usage
+
+    if finish_reason is None:
+        raise StreamIncompleteError("no finish_reason before the stream closed")
+    tail = "".join(
+        render.reasoning(piece) if kind == REASONING else render.text(piece) for kind, piece in splitter.finish()
+    )
+    tail += render.close()
+    finished = calls.finish()
+    if finished:
+        finish_reason = "tool_calls"
+    yield StreamEnd(finish_reason=finish_reason, usage=usage, tool_calls=finished, text=tail)
