@@ -61,15 +61,17 @@ def usage_from(data: Mapping[str, Any]) -> Usage | None:
 class ReasoningRenderer:
     """Renders (kind, text) pieces as Dify content: reasoning wrapped once in <think> tags."""
 
-    __slots__ = ("_in_think", "show")
+    __slots__ = ("_in_think", "_newline", "show")
 
     def __init__(self, *, show: bool = True) -> None:
         self.show = show
         self._in_think = False
+        self._newline = False  # reasoning so far ends with "\n": the close tag needs none
 
     def reasoning(self, text: str) -> str:
         if not self.show or not text:
             return ""
+        self._newline = text[-1] == "\n"
         if self._in_think:
             return text
         self._in_think = True
@@ -78,7 +80,7 @@ class ReasoningRenderer:
     def text(self, text: str) -> str:
         if self._in_think:
             self._in_think = False
-            return THINK_CLOSE + text
+            return (THINK_CLOSE[1:] if self._newline else THINK_CLOSE) + text
         return text
 
     def close(self) -> str:
