@@ -37,6 +37,7 @@ from oai_bridge.sse import SSEError
 
 __all__ = [
     "StreamIncompleteError",
+    "TruncatedToolCallError",
     "error_for_status",
     "raise_for_payload_error",
     "redact",
@@ -63,6 +64,10 @@ _MAX_MESSAGE = 600
 
 class StreamIncompleteError(Exception):
     """The stream ended before the server said it was finished: the answer would be truncated."""
+
+
+class TruncatedToolCallError(Exception):
+    """The model hit max_tokens inside a tool call, so its arguments are not valid JSON."""
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
@@ -220,6 +225,10 @@ def to_invoke_error(exc: BaseException, *, url: str = "", secrets: Iterable[str]
     elif isinstance(exc, StreamIncompleteError):
         mapped = InvokeServerUnavailableError(
             f"The stream ended before the server finished the answer ({exc}); the output would be truncated."
+        )
+    elif isinstance(exc, TruncatedToolCallError):
+        mapped = InvokeBadRequestError(
+            f"The model ran out of tokens in the middle of a tool call ({exc}); raise max_tokens."
         )
     elif isinstance(exc, SSEError):
         try:

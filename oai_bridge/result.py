@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from oai_bridge.errors import raise_for_payload_error
-from oai_bridge.stream import ReasoningRenderer, Usage, usage_from
+from oai_bridge.stream import ReasoningRenderer, Usage, final_finish_reason, usage_from
 from oai_bridge.think import split_think
 from oai_bridge.toolcalls import ToolCall, tool_calls_from_message
 
@@ -49,7 +49,5 @@ def parse_completion(data: Any, *, completion_mode: bool = False, show_reasoning
         + render.close()
     )
     calls = tool_calls_from_message(message.get("tool_calls"))
-    finish = choice.get("finish_reason") or "stop"
-    if calls:
-        finish = "tool_calls"
+    finish = final_finish_reason(calls, choice.get("finish_reason") or "stop")
     return Completion(content=content, finish_reason=finish, usage=usage_from(data), tool_calls=calls)

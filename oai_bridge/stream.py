@@ -12,11 +12,11 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from oai_bridge.errors import StreamIncompleteError, raise_for_payload_error
+from oai_bridge.errors import StreamIncompleteError, TruncatedToolCallError, raise_for_payload_error
 from oai_bridge.think import REASONING, ThinkSplitter
 from oai_bridge.toolcalls import ToolCall, ToolCallAccumulator
 
-__all__ = ["ReasoningRenderer", "StreamEnd", "Usage", "normalize_stream", "usage_from"]
+__all__ = ["ReasoningRenderer", "StreamEnd", "Usage", "final_finish_reason", "normalize_stream", "usage_from"]
 
 THINK_OPEN = "<think>\n"
 THINK_CLOSE = "\n</think>"
@@ -56,6 +56,20 @@ def usage_from(data: Mapping[str, Any]) -> Usage | None:
     if not isinstance(prompt, int) or not isinstance(completion, int):
         return None
     return Usage(prompt, completion)
+
+
+def final_finish_reason(calls: list[ToolCall], finish_reason: str) -> str:
+    """`tool_calls` whenever calls are present (vLLM says `stop` for a named tool_choice), after
+    making sure a call cut off by max_tokens is not handed to Dify as if it were complete."""
+    if not calls:
+        return finish_reason
+    if finish_reason == "length":
+        for call in calls:
+            try:
+                json.loads(call.arguments)
+            except ValueError:
+                raise TruncatedToolCallError(f"`{call.name}` arguments end with {call.arguments[-40:]!r}") from None
+    return "tool_calls"
 
 
 class ReasoningRenderer:
@@ -155,6 +169,5 @@ def normalize_stream(
     )
     tail += render.close()
     finished = calls.finish()
-    if finished:
-        finish_reason = "tool_calls"
+    finish_reason = final_finish_reason(finished, finish_reason)
     yield StreamEnd(finish_reason=finish_reason, usage=usage, tool_calls=finished, text=tail)

@@ -104,10 +104,17 @@ def test_missing_opening_tag_with_start_in_reasoning():
 
 def test_ollama_tool_call_arrives_whole_in_one_chunk():
     # Ollama /v1: each call whole in one chunk with an id and an index, finish_reason rewritten
-    call = {"id": "call_abc", "index": 0, "type": "function",
-            "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}
-    lines = sse(delta(role="assistant", content="", tool_calls=[call]), delta("tool_calls"),
-                {"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 4}})
+    call = {
+        "id": "call_abc",
+        "index": 0,
+        "type": "function",
+        "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'},
+    }
+    lines = sse(
+        delta(role="assistant", content="", tool_calls=[call]),
+        delta("tool_calls"),
+        {"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 4}},
+    )
     pieces, end = run(lines)
     assert pieces == []
     assert end.finish_reason == "tool_calls"
@@ -121,8 +128,8 @@ def test_two_parallel_calls_interleaved_by_index():
     ]
     lines = sse(
         delta(tool_calls=first),
-        delta(tool_calls=[{"index": 1, "function": {"arguments": "{\"y\":"}}]),
-        delta(tool_calls=[{"index": 0, "function": {"arguments": "{\"x\":1}"}}]),
+        delta(tool_calls=[{"index": 1, "function": {"arguments": '{"y":'}}]),
+        delta(tool_calls=[{"index": 0, "function": {"arguments": '{"x":1}'}}]),
         delta(tool_calls=[{"index": 1, "function": {"arguments": "2}"}}]),
         # vLLM answers a named tool_choice with finish_reason "stop"
         delta("stop"),
@@ -137,15 +144,19 @@ def test_two_parallel_calls_interleaved_by_index():
 
 def test_groq_usage_in_x_groq_and_empty_tool_calls_list_in_plain_deltas():
     # vercel/ai#1651 (x_groq.usage), Portkey-AI/gateway#1338 ("tool_calls": [])
-    lines = sse(delta(content="ok", tool_calls=[]), {**delta("stop"), "x_groq": {"usage": {
-        "prompt_tokens": 5, "completion_tokens": 1}}})
+    lines = sse(
+        delta(content="ok", tool_calls=[]),
+        {**delta("stop"), "x_groq": {"usage": {"prompt_tokens": 5, "completion_tokens": 1}}},
+    )
     pieces, end = run(lines)
     assert pieces == ["ok"] and end.tool_calls == [] and end.usage == Usage(5, 1)
 
 
 def test_completion_mode_reads_choice_text():
-    lines = sse({"choices": [{"index": 0, "text": "The", "finish_reason": None}]},
-                {"choices": [{"index": 0, "text": " end", "finish_reason": "length"}]})
+    lines = sse(
+        {"choices": [{"index": 0, "text": "The", "finish_reason": None}]},
+        {"choices": [{"index": 0, "text": " end", "finish_reason": "length"}]},
+    )
     pieces, end = run(lines, completion_mode=True)
     assert pieces == ["The", " end"] and end.finish_reason == "length"
 
@@ -188,4 +199,4 @@ def test_openrouter_finish_reason_error_raises():
 
 def test_malformed_json_chunk_raises_value_error():
     with pytest.raises(ValueError):
-        run(["data: {\"choices\": [", ""])
+        run(['data: {"choices": [', ""])

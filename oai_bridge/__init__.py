@@ -1,0 +1,1 @@
+"""OpenAI-Compatible Bridge: pure helpers that normalise OpenAI-compatible servers for Dify."""
