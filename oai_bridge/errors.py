@@ -36,6 +36,7 @@ from oai_bridge.settings import SettingsError
 from oai_bridge.sse import SSEError
 
 __all__ = [
+    "ModelNotFoundError",
     "StreamIncompleteError",
     "TruncatedToolCallError",
     "error_for_status",
@@ -64,6 +65,15 @@ _MAX_MESSAGE = 600
 
 class StreamIncompleteError(Exception):
     """The stream ended before the server said it was finished: the answer would be truncated."""
+
+
+class ModelNotFoundError(Exception):
+    """The server does not serve the requested model; `available` is what its /models lists."""
+
+    def __init__(self, model: str, available: list[str]) -> None:
+        super().__init__(model)
+        self.model = model
+        self.available = available
 
 
 class TruncatedToolCallError(Exception):
@@ -225,6 +235,14 @@ def to_invoke_error(exc: BaseException, *, url: str = "", secrets: Iterable[str]
     elif isinstance(exc, StreamIncompleteError):
         mapped = InvokeServerUnavailableError(
             f"The stream ended before the server finished the answer ({exc}); the output would be truncated."
+        )
+    elif isinstance(exc, ModelNotFoundError):
+        shown = ", ".join(exc.available[:20]) + (
+            f" (and {len(exc.available) - 20} more)" if len(exc.available) > 20 else ""
+        )
+        mapped = InvokeBadRequestError(
+            f"The server has no model named {exc.model!r}. It serves: {shown}. Use one of these as the model "
+            "name (or as `endpoint_model_name`)."
         )
     elif isinstance(exc, TruncatedToolCallError):
         mapped = InvokeBadRequestError(

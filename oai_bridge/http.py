@@ -10,22 +10,34 @@ from __future__ import annotations
 import random
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import openai
 from openai._constants import RAW_RESPONSE_HEADER
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
+from oai_bridge import compat
 from oai_bridge.discovery import normalize_base_url
+from oai_bridge.errors import ModelNotFoundError
 from oai_bridge.settings import Settings
 
-__all__ = ["CONNECT_TIMEOUT", "get_client", "open_response", "post_json", "retrying", "timeout_for"]
-
-T = TypeVar("T")
+__all__ = [
+    "CONNECT_TIMEOUT",
+    "get_client",
+    "list_model_ids",
+    "open_response",
+    "post_json",
+    "release",
+    "retrying",
+    "timeout_for",
+]
 
 CONNECT_TIMEOUT = 10.0
+DISCOVERY_TIMEOUT = 10.0
+DRAIN_TIMEOUT = 1.0
+DRAIN_LIMIT = 100  # lines
 MAX_RETRY_AFTER = 30.0
 _RETRY_STATUSES = frozenset({429, 502, 503, 504})
 # Local servers need no key, but the OpenAI client insists on one (and some servers want the header).
@@ -130,20 +142,74 @@ def retrying(settings: Settings) -> Retrying:
     )
 
 
-def _with_retries[T](settings: Settings, call: Callable[[], T]) -> T:
-    return retrying(settings)(call)
+def _send(settings: Settings, path: str, body: dict[str, Any], options: dict[str, Any]) -> httpx.Response:
+    """One logical request: retries per policy, and one more try without a field a strict
+    server rejected by name (see compat)."""
+    client = get_client(settings)
+    endpoint = normalize_base_url(settings.base_url)
+    body = compat.adapt(endpoint, body)
+
+    def call() -> httpx.Response:
+        return client.post(path, cast_to=httpx.Response, body=body, options=options)
+
+    try:
+        return retrying(settings)(call)
+    except openai.NotFoundError:
+        _raise_if_model_unknown(settings)
+        raise
+    except openai.APIStatusError as exc:
+        fixed = compat.fallback(endpoint, body, exc.status_code, exc.body)
+        if fixed is None:
+            raise
+        body = fixed
+        return retrying(settings)(call)
+
+
+def list_model_ids(settings: Settings) -> list[str] | None:
+    """Model ids the server lists at /models, or None when it lists none (or has no /models)."""
+    client = get_client(settings)
+    try:
+        data = client.get("/models", cast_to=httpx.Response, options={"timeout": DISCOVERY_TIMEOUT}).json()
+    except (openai.APIError, ValueError):
+        return None
+    items = data.get("data") if isinstance(data, dict) else None
+    if not isinstance(items, list):
+        return None
+    ids = [item["id"] for item in items if isinstance(item, dict) and isinstance(item.get("id"), str)]
+    return ids or None
+
+
+def _raise_if_model_unknown(settings: Settings) -> None:
+    ids = list_model_ids(settings)
+    if ids is not None and settings.endpoint_model not in ids:
+        raise ModelNotFoundError(settings.endpoint_model, ids)
+
+
+def release(response: httpx.Response, rest: Iterator[object]) -> None:
+    """Finish a stream whose answer is complete: read what little is left after `[DONE]` (the
+    chunked terminator) from `rest`, the iterator the stream was being read through, so the
+    connection goes back to the pool instead of being torn down (for TLS endpoints that saves
+    a handshake per call). A server that keeps the stream open after `[DONE]` gets a short
+    bound, not the model's whole timeout."""
+    try:
+        timeouts = response.request.extensions.get("timeout")
+        if isinstance(timeouts, dict):
+            timeouts["read"] = DRAIN_TIMEOUT  # httpcore reads this at every receive
+        for count, _ in enumerate(rest):
+            if count > DRAIN_LIMIT:
+                break
+    except httpx.HTTPError:
+        pass  # nothing the caller needs is lost; the connection is just not reused
+    finally:
+        response.close()
 
 
 def open_response(settings: Settings, path: str, body: dict[str, Any]) -> httpx.Response:
     """POST `body` and return the response with its body unread (for streaming), after retries.
     The caller must close it. Non-2xx statuses raise openai.APIStatusError subclasses."""
-    client = get_client(settings)
-    options = {"headers": {RAW_RESPONSE_HEADER: "stream"}}
-    return _with_retries(settings, lambda: client.post(path, cast_to=httpx.Response, body=body, options=options))
+    return _send(settings, path, body, {"headers": {RAW_RESPONSE_HEADER: "stream"}})
 
 
 def post_json(settings: Settings, path: str, body: dict[str, Any]) -> Any:
     """POST `body` and return the decoded JSON answer, after retries."""
-    client = get_client(settings)
-    response = _with_retries(settings, lambda: client.post(path, cast_to=httpx.Response, body=body))
-    return response.json()
+    return _send(settings, path, body, {}).json()

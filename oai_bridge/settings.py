@@ -152,7 +152,7 @@ def parse_settings(model: str, credentials: Mapping[str, Any]) -> Settings:
         raise SettingsError("`timeout` must be greater than 0 seconds.")
     retries_raw = _text(credentials, "max_retries")
     try:
-        max_retries = int(retries_raw) if retries_raw else DEFAULT_MAX_RETRIES
+        max_retries = int(float(retries_raw)) if retries_raw else DEFAULT_MAX_RETRIES
     except ValueError:
         raise SettingsError(f"`max_retries` must be a whole number, got {retries_raw!r}.") from None
     if not 0 <= max_retries <= 10:

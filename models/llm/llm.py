@@ -17,7 +17,7 @@ from dify_plugin.errors.model import CredentialsValidateFailedError, InvokeError
 
 from oai_bridge.chunks import assistant_message, final_chunk, text_chunk
 from oai_bridge.errors import to_invoke_error, translated_errors
-from oai_bridge.http import open_response, post_json
+from oai_bridge.http import open_response, post_json, release
 from oai_bridge.request import build_chat_body, build_completion_body
 from oai_bridge.result import parse_completion
 from oai_bridge.schema import capability, llm_schema
@@ -89,10 +89,11 @@ class BridgeLargeLanguageModel(LargeLanguageModel):
     ) -> Generator[LLMResultChunk, None, None]:
         model = settings.model
         produced: list[str] = []  # kept only for the usage estimate when the server sends none
+        lines = response.iter_lines()
         try:
             with translated_errors(url=settings.base_url, secrets=settings.secrets):
                 events = normalize_stream(
-                    iter_sse_data(response.iter_lines()),
+                    iter_sse_data(lines),
                     completion_mode=settings.mode == "completion",
                     show_reasoning=capability(settings, "thinking"),
                 )
@@ -112,6 +113,7 @@ class BridgeLargeLanguageModel(LargeLanguageModel):
                         self._calc_response_usage(model, credentials, usage.prompt_tokens, usage.completion_tokens),
                         event.finish_reason,
                     )
+            release(response, lines)
         finally:
             response.close()
 

@@ -1,0 +1,92 @@
+"""Request fields strict servers reject, learned at run time and remembered per endpoint.
+
+By default the plugin sends only what OpenAI defines or the user set. A few of those still
+upset some servers: Mistral answers 422 `extra_forbidden` for any field it does not know,
+Groq 400s on `user`/`logit_bias`, old vLLM on `stream_options` (quirks doc §5), and LM Studio
+and llama-cpp-python reject `content: null` on assistant tool-call turns (§3). When a 4xx/5xx
+names one of these, the call is retried once without it, and the endpoint is remembered for
+the life of the process so later calls skip the failed attempt.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["DROPPABLE_FIELDS", "adapt", "fallback", "forget_all"]
+
+# Top-level optional fields that may be dropped when a server rejects them by name.
+DROPPABLE_FIELDS = ("stream_options", "parallel_tool_calls", "user", "seed", "top_k", "logit_bias")
+NULL_CONTENT = "null_content"
+
+_lock = threading.Lock()
+_learned: dict[str, frozenset[str]] = {}
+
+
+def _without_null_content(body: dict[str, Any]) -> dict[str, Any] | None:
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not any(
+        m.get("role") == "assistant" and m.get("content") is None for m in messages
+    ):
+        return None
+    return {
+        **body,
+        "messages": [
+            {**m, "content": ""} if m.get("role") == "assistant" and m.get("content") is None else m for m in messages
+        ],
+    }
+
+
+def _drop(field: str) -> Callable[[dict[str, Any]], dict[str, Any] | None]:
+    def apply(body: dict[str, Any]) -> dict[str, Any] | None:
+        if field not in body:
+            return None
+        return {key: value for key, value in body.items() if key != field}
+
+    return apply
+
+
+_FIXES: dict[str, Callable[[dict[str, Any]], dict[str, Any] | None]] = {
+    **{field: _drop(field) for field in DROPPABLE_FIELDS},
+    NULL_CONTENT: _without_null_content,
+}
+
+
+def adapt(endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
+    """Apply what this endpoint is known to reject (a no-op for almost every endpoint)."""
+    learned = _learned.get(endpoint)
+    if not learned:
+        return body
+    for name in learned:
+        body = _FIXES[name](body) or body
+    return body
+
+
+def _names_in(error_text: str) -> list[str]:
+    lowered = error_text.lower()
+    names = [field for field in DROPPABLE_FIELDS if field in lowered]
+    if "content" in lowered and any(word in lowered for word in ("null", "none", "string", "str ")):
+        names.append(NULL_CONTENT)
+    return names
+
+
+def fallback(endpoint: str, body: dict[str, Any], status: int, error_body: object) -> dict[str, Any] | None:
+    """A body without the field the server's error names, remembering it; None if nothing applies."""
+    if status not in (400, 422, 500):
+        return None
+    text = error_body if isinstance(error_body, str) else json.dumps(error_body, default=str)
+    for name in _names_in(text):
+        fixed = _FIXES[name](body)
+        if fixed is not None:
+            with _lock:
+                _learned[endpoint] = _learned.get(endpoint, frozenset()) | {name}
+            return fixed
+    return None
+
+
+def forget_all() -> None:
+    """Forget everything learned (tests)."""
+    with _lock:
+        _learned.clear()
