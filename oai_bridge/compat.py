@@ -15,10 +15,21 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["DROPPABLE_FIELDS", "adapt", "fallback", "forget_all"]
+__all__ = ["DROPPABLE_FIELDS", "MAX_FALLBACKS", "adapt", "fallback", "forget_all"]
 
 # Top-level optional fields that may be dropped when a server rejects them by name.
-DROPPABLE_FIELDS = ("stream_options", "parallel_tool_calls", "user", "seed", "top_k", "logit_bias")
+DROPPABLE_FIELDS = (
+    "stream_options",
+    "chat_template_kwargs",
+    "reasoning_effort",
+    "parallel_tool_calls",
+    "user",
+    "seed",
+    "top_k",
+    "logit_bias",
+)
+# How many rejected fields one call may shed (each costs one round trip, once per endpoint).
+MAX_FALLBACKS = 3
 NULL_CONTENT = "null_content"
 
 _lock = threading.Lock()

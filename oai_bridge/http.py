@@ -152,17 +152,18 @@ def _send(settings: Settings, path: str, body: dict[str, Any], options: dict[str
     def call() -> httpx.Response:
         return client.post(path, cast_to=httpx.Response, body=body, options=options)
 
-    try:
-        return retrying(settings)(call)
-    except openai.NotFoundError:
-        _raise_if_model_unknown(settings)
-        raise
-    except openai.APIStatusError as exc:
-        fixed = compat.fallback(endpoint, body, exc.status_code, exc.body)
-        if fixed is None:
+    for _ in range(compat.MAX_FALLBACKS):
+        try:
+            return retrying(settings)(call)
+        except openai.NotFoundError:
+            _raise_if_model_unknown(settings)
             raise
-        body = fixed
-        return retrying(settings)(call)
+        except openai.APIStatusError as exc:
+            fixed = compat.fallback(endpoint, body, exc.status_code, exc.body)
+            if fixed is None:
+                raise
+            body = fixed
+    return retrying(settings)(call)
 
 
 def list_model_ids(settings: Settings) -> list[str] | None:

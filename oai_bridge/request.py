@@ -31,6 +31,7 @@ __all__ = [
     "message_text",
     "messages_to_prompt",
     "response_format_field",
+    "thinking_fields",
     "tool_to_openai",
 ]
 
@@ -165,6 +166,18 @@ def _common_fields(
     return body
 
 
+def thinking_fields(thinking: str) -> dict[str, Any]:
+    """The thinking switch in the dialects servers understand, sent only when set explicitly:
+    `chat_template_kwargs` (vLLM, SGLang, llama.cpp: Qwen3 `enable_thinking`, DeepSeek-V3.1 and
+    Granite `thinking`) and, to turn it off, `reasoning_effort: none` (Ollama /v1, OpenAI).
+    Servers that reject these by name get them dropped (see compat)."""
+    if thinking == "on":
+        return {"chat_template_kwargs": {"enable_thinking": True, "thinking": True}}
+    if thinking == "off":
+        return {"chat_template_kwargs": {"enable_thinking": False, "thinking": False}, "reasoning_effort": "none"}
+    return {}
+
+
 def build_chat_body(
     settings: Settings,
     messages: Sequence[PromptMessage],
@@ -182,6 +195,7 @@ def build_chat_body(
     response_format = response_format_field(params)
     if response_format:
         body["response_format"] = response_format
+    body.update(thinking_fields(settings.thinking))
     body.update(settings.extra_body)
     return body
 
