@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["DROPPABLE_FIELDS", "MAX_FALLBACKS", "adapt", "fallback", "forget_all"]
+__all__ = ["DROPPABLE_FIELDS", "FLOAT_ENCODING", "MAX_FALLBACKS", "adapt", "fallback", "forget_all", "learn"]
 
 # Top-level optional fields that may be dropped when a server rejects them by name.
 DROPPABLE_FIELDS = (
@@ -31,6 +31,7 @@ DROPPABLE_FIELDS = (
 # How many rejected fields one call may shed (each costs one round trip, once per endpoint).
 MAX_FALLBACKS = 3
 NULL_CONTENT = "null_content"
+FLOAT_ENCODING = "float_encoding"
 
 _lock = threading.Lock()
 _learned: dict[str, frozenset[str]] = {}
@@ -59,9 +60,17 @@ def _drop(field: str) -> Callable[[dict[str, Any]], dict[str, Any] | None]:
     return apply
 
 
+def _float_encoding(body: dict[str, Any]) -> dict[str, Any] | None:
+    # Ollama and llama.cpp accept only float or base64; others (LocalAI, TEI, proxies) float only.
+    if body.get("encoding_format") in (None, "float"):
+        return None
+    return {**body, "encoding_format": "float"}
+
+
 _FIXES: dict[str, Callable[[dict[str, Any]], dict[str, Any] | None]] = {
     **{field: _drop(field) for field in DROPPABLE_FIELDS},
     NULL_CONTENT: _without_null_content,
+    FLOAT_ENCODING: _float_encoding,
 }
 
 
@@ -78,9 +87,17 @@ def adapt(endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
 def _names_in(error_text: str) -> list[str]:
     lowered = error_text.lower()
     names = [field for field in DROPPABLE_FIELDS if field in lowered]
+    if "encoding_format" in lowered or "base64" in lowered:
+        names.append(FLOAT_ENCODING)
     if "content" in lowered and any(word in lowered for word in ("null", "none", "string", "str ")):
         names.append(NULL_CONTENT)
     return names
+
+
+def learn(endpoint: str, name: str) -> None:
+    """Remember a fix found by other means (e.g. a server that ignores base64 and sends floats)."""
+    with _lock:
+        _learned[endpoint] = _learned.get(endpoint, frozenset()) | {name}
 
 
 def fallback(endpoint: str, body: dict[str, Any], status: int, error_body: object) -> dict[str, Any] | None:
@@ -91,8 +108,7 @@ def fallback(endpoint: str, body: dict[str, Any], status: int, error_body: objec
     for name in _names_in(text):
         fixed = _FIXES[name](body)
         if fixed is not None:
-            with _lock:
-                _learned[endpoint] = _learned.get(endpoint, frozenset()) | {name}
+            learn(endpoint, name)
             return fixed
     return None
 

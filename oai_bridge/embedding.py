@@ -8,6 +8,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from oai_bridge.settings import Settings
+from oai_bridge.tokens import truncate_to_tokens
 
 __all__ = ["EMPTY_TEXT_STAND_IN", "batches", "build_embedding_body", "parse_embeddings", "prepare_texts"]
 
@@ -15,9 +16,16 @@ __all__ = ["EMPTY_TEXT_STAND_IN", "batches", "build_embedding_body", "parse_embe
 EMPTY_TEXT_STAND_IN = " "
 
 
-def prepare_texts(texts: Sequence[str], prefix: str) -> list[str]:
-    """Apply the query/document prefix; replace empty or whitespace-only texts with a stand-in."""
-    return [prefix + text if text.strip() else (prefix + text if prefix else EMPTY_TEXT_STAND_IN) for text in texts]
+def prepare_texts(texts: Sequence[str], prefix: str, *, max_tokens: int | None = None) -> list[str]:
+    """Apply the query/document prefix, replace empty or whitespace-only texts with a stand-in
+    (never fail a whole job on one empty chunk), and cut texts to `max_tokens` (estimated)."""
+    out = []
+    for text in texts:
+        text = prefix + text if text.strip() or prefix else EMPTY_TEXT_STAND_IN
+        if max_tokens and len(text) > max_tokens:  # a text shorter than the limit in chars fits
+            text = truncate_to_tokens(text, max_tokens)
+        out.append(text)
+    return out
 
 
 def batches(texts: Sequence[str], size: int) -> Iterator[tuple[int, Sequence[str]]]:

@@ -38,6 +38,7 @@ from oai_bridge.sse import SSEError
 __all__ = [
     "ModelNotFoundError",
     "StreamIncompleteError",
+    "TextTooLongError",
     "TruncatedToolCallError",
     "error_for_status",
     "raise_for_payload_error",
@@ -74,6 +75,10 @@ class ModelNotFoundError(Exception):
         super().__init__(model)
         self.model = model
         self.available = available
+
+
+class TextTooLongError(ValueError):
+    """One text alone is more than the server accepts for embedding."""
 
 
 class TruncatedToolCallError(Exception):
@@ -263,6 +268,8 @@ def to_invoke_error(exc: BaseException, *, url: str = "", secrets: Iterable[str]
         mapped = InvokeServerUnavailableError(
             f"The server sent a response that is not valid JSON ({exc.msg} at {exc.pos}): {_clip(exc.doc[:200])}"
         )
+    elif isinstance(exc, TextTooLongError):
+        mapped = InvokeBadRequestError(f"Embedding failed: {exc}.")
     elif isinstance(exc, SettingsError):
         mapped = InvokeBadRequestError(f"Model settings: {exc}")
     else:

@@ -19,7 +19,7 @@ from dify_plugin.entities.model import (
 
 from oai_bridge.settings import DEFAULT_CONTEXT_SIZE, Settings, TriState
 
-__all__ = ["capability", "context_size", "embedding_schema", "llm_schema"]
+__all__ = ["capability", "context_size", "embedding_schema", "known_context_size", "llm_schema", "texts_per_call"]
 
 # What `auto` means until something was detected: tool calling is on (agents need it and most
 # servers support it; a server that lacks it answers with a clear error), the rest off.
@@ -40,13 +40,15 @@ def capability(settings: Settings, name: str) -> bool:
 
 
 def context_size(settings: Settings) -> int:
+    return known_context_size(settings) or DEFAULT_CONTEXT_SIZE
+
+
+def known_context_size(settings: Settings) -> int | None:
+    """The context size when the form or detection gave one; None when only the default applies."""
     if settings.context_size:
         return settings.context_size
     detected = settings.detected.get("context_size")
-    try:
-        return int(detected) if detected else DEFAULT_CONTEXT_SIZE
-    except (TypeError, ValueError):
-        return DEFAULT_CONTEXT_SIZE
+    return int(detected) if str(detected or "").isdigit() else None
 
 
 def _label(text: str) -> I18nObject:
@@ -151,6 +153,23 @@ def llm_schema(settings: Settings) -> AIModelEntity:
     )
 
 
+# One Dify call's vectors travel back in one stdout frame, and the daemon kills a plugin whose
+# line exceeds 5 MiB: keep frames well below it. A float costs up to ~24 bytes as JSON.
+FRAME_BUDGET = 3 * 1024 * 1024
+JSON_BYTES_PER_FLOAT = 24
+# Vector size assumed until one is known (form `dimensions`, or detected at validation).
+ASSUMED_DIMENSIONS = 4096
+MAX_BATCHES_PER_CALL = 4
+
+
+def texts_per_call(settings: Settings) -> int:
+    """Texts Dify may send in one call: several server batches, capped by the frame budget."""
+    detected = settings.detected.get("dimensions")
+    dims = settings.dimensions or (int(detected) if str(detected or "").isdigit() else ASSUMED_DIMENSIONS)
+    by_frame = FRAME_BUDGET // (dims * JSON_BYTES_PER_FLOAT)
+    return max(1, min(settings.max_chunks * MAX_BATCHES_PER_CALL, by_frame))
+
+
 def embedding_schema(settings: Settings) -> AIModelEntity:
     return AIModelEntity(
         model=settings.model,
@@ -159,7 +178,7 @@ def embedding_schema(settings: Settings) -> AIModelEntity:
         fetch_from=FetchFrom.CUSTOMIZABLE_MODEL,
         model_properties={
             ModelPropertyKey.CONTEXT_SIZE: context_size(settings),
-            ModelPropertyKey.MAX_CHUNKS: settings.max_chunks,
+            ModelPropertyKey.MAX_CHUNKS: texts_per_call(settings),
         },
         parameter_rules=[],
     )

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 
 from dify_plugin.entities.model.message import PromptMessage, PromptMessageTool
 
-__all__ = ["estimate_messages", "estimate_text", "estimate_tools"]
+__all__ = ["estimate_messages", "estimate_text", "estimate_tools", "truncate_to_tokens"]
 
 _PIECES = re.compile(r"[A-Za-z]+|\d{1,3}|[^\sA-Za-z\d]")
 # Per-message overhead of chat templates (role markers, separators).
@@ -46,3 +46,12 @@ def estimate_messages(messages: Sequence[PromptMessage], tools: Iterable[PromptM
         for call in getattr(message, "tool_calls", None) or ():
             total += estimate_text(call.function.name) + estimate_text(call.function.arguments)
     return total + estimate_tools(tools)
+
+
+def truncate_to_tokens(text: str, limit: int) -> str:
+    """`text` cut (at a character boundary) so its estimate is at most `limit` tokens."""
+    estimate = estimate_text(text)
+    while estimate > limit and text:
+        text = text[: max(0, int(len(text) * limit / estimate * 0.95))]
+        estimate = estimate_text(text)
+    return text

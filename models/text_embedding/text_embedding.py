@@ -9,10 +9,10 @@ from dify_plugin.entities.model import AIModelEntity, EmbeddingInputType, PriceT
 from dify_plugin.entities.model.text_embedding import EmbeddingUsage, TextEmbeddingResult
 from dify_plugin.errors.model import CredentialsValidateFailedError, InvokeError
 
-from oai_bridge.embedding import batches, build_embedding_body, parse_embeddings, prepare_texts
+from oai_bridge.embedder import embed_texts
+from oai_bridge.embedding import prepare_texts
 from oai_bridge.errors import to_invoke_error, translated_errors
-from oai_bridge.http import post_json
-from oai_bridge.schema import embedding_schema
+from oai_bridge.schema import embedding_schema, known_context_size
 from oai_bridge.settings import Settings, SettingsError, parse_settings
 from oai_bridge.tokens import estimate_text
 
@@ -20,18 +20,6 @@ from oai_bridge.tokens import estimate_text
 def _parse(model: str, credentials: Mapping) -> Settings:
     with translated_errors():
         return parse_settings(model, credentials)
-
-
-def _embed(settings: Settings, texts: list[str]) -> tuple[list[list[float]], int]:
-    vectors: list[list[float]] = []
-    tokens = 0
-    for _, batch in batches(texts, settings.max_chunks):
-        batch_vectors, batch_tokens = parse_embeddings(
-            post_json(settings, "/embeddings", build_embedding_body(settings, batch)), len(batch)
-        )
-        vectors.extend(batch_vectors)
-        tokens += batch_tokens if batch_tokens is not None else sum(estimate_text(t) for t in batch)
-    return vectors, tokens
 
 
 class BridgeTextEmbeddingModel(TextEmbeddingModel):
@@ -47,7 +35,9 @@ class BridgeTextEmbeddingModel(TextEmbeddingModel):
         settings = _parse(model, credentials)
         prefix = settings.query_prefix if input_type == EmbeddingInputType.QUERY else settings.document_prefix
         with translated_errors(url=settings.base_url, secrets=settings.secrets):
-            vectors, tokens = _embed(settings, prepare_texts(texts, prefix))
+            vectors, tokens = embed_texts(
+                settings, prepare_texts(texts, prefix, max_tokens=known_context_size(settings))
+            )
         return TextEmbeddingResult(model=model, embeddings=vectors, usage=self._usage(model, credentials, tokens))
 
     def _usage(self, model: str, credentials: dict, tokens: int) -> EmbeddingUsage:
@@ -65,11 +55,13 @@ class BridgeTextEmbeddingModel(TextEmbeddingModel):
     def get_num_tokens(self, model: str, credentials: dict, texts: list[str]) -> list[int]:
         return [estimate_text(text) for text in texts]
 
-    def validate_credentials(self, model: str, credentials: Mapping) -> None:
+    def validate_credentials(self, model: str, credentials: dict) -> None:  # type: ignore[override]
         try:
             settings = parse_settings(model, credentials)
             with translated_errors(url=settings.base_url, secrets=settings.secrets):
-                _embed(settings, ["ping"])
+                vectors, _ = embed_texts(settings, ["ping"])
+            # Saved with the model (Dify keeps what validation returns): sizes max_chunks.
+            credentials["_detected_dimensions"] = str(len(vectors[0]))
         except (SettingsError, InvokeError) as exc:
             raise CredentialsValidateFailedError(str(exc)) from None
 
