@@ -44,7 +44,7 @@ class EmbedServer:
             def log_message(self, *args: object) -> None:
                 pass
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 status, answer = owner.answer(body)
                 data = json.dumps(answer).encode()
