@@ -59,7 +59,9 @@ _CONTEXT_OVERFLOW_MARKERS = (
     "too many tokens",
     "prompt is too long",
 )
-_MODEL_NOT_FOUND = re.compile(r"model[^.]{0,80}(does not exist|not found)|no such model|unknown model", re.I)
+_MODEL_NOT_FOUND = re.compile(
+    r"model\s+[`\"']?[^`\"'\s]+[`\"']?\s+(?:does not exist|not found)|no such model|unknown model", re.I
+)
 _BEARER = re.compile(r"(?i)(bearer\s+)[^\s\"',]+")
 _MAX_MESSAGE = 600
 
@@ -93,9 +95,29 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     return _BEARER.sub(r"\1***", text)
 
 
+def _redacted(value: Any, secrets: tuple[str, ...]) -> Any:
+    """`value` (a body: str, dict, list) with secrets removed everywhere, before anything is clipped."""
+    if isinstance(value, str):
+        return redact(value, secrets)
+    if isinstance(value, Mapping):
+        return {key: _redacted(item, secrets) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_redacted(item, secrets) for item in value]
+    return value
+
+
 def _clip(text: str) -> str:
     text = " ".join(text.split())
     return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 1] + "…"
+
+
+def _detail_text(item: Any) -> str:
+    """One FastAPI/Mistral validation item, naming the field: `body.stream_options: Extra inputs…`."""
+    if not isinstance(item, Mapping):
+        return str(item)
+    text = str(item.get("msg") or item.get("message") or item)
+    loc = item.get("loc")
+    return f"{'.'.join(map(str, loc))}: {text}" if isinstance(loc, list) and loc else text
 
 
 def _message_from_body(body: Any) -> str:
@@ -113,10 +135,7 @@ def _message_from_body(body: Any) -> str:
             if isinstance(value, list | Mapping) and value:
                 # Mistral/FastAPI validation errors: a list of {loc, msg}
                 items = value if isinstance(value, list) else [value]
-                return "; ".join(
-                    str(item.get("msg") or item.get("message") or item) if isinstance(item, Mapping) else str(item)
-                    for item in items
-                )
+                return "; ".join(_detail_text(item) for item in items)
         return ""
     if isinstance(body, str):
         return body
@@ -178,19 +197,24 @@ def raise_for_payload_error(data: Mapping[str, Any]) -> None:
     if error is None and data.get("object") != "error":
         return
     status = 0
-    if isinstance(error, Mapping):
+    for source in (error, data):  # vLLM/TGI nest the status; SGLang and old vLLM put it on top
+        if not isinstance(source, Mapping):
+            continue
         for key in ("code", "http_status_code", "status", "status_code"):
-            value = error.get(key)
+            value = source.get(key)
             if isinstance(value, int) and 400 <= value < 600:
                 status = value
                 break
-    exc = error_for_status(status or 500, data)
-    if not status:
-        # No status in the payload: the server failed while generating.
-        exc = InvokeServerUnavailableError(
-            f"The server reported an error during generation: {_clip(_message_from_body(data)) or 'no message'}"
-        )
-    raise exc
+        if status:
+            break
+    if not status and _is_context_overflow(_message_from_body(data), data):
+        status = 400
+    if status:
+        raise error_for_status(status, data)
+    # No status in the payload: the server failed while generating.
+    raise InvokeServerUnavailableError(
+        f"The server reported an error during generation: {_clip(_message_from_body(data)) or 'no message'}"
+    )
 
 
 def _connection_error(exc: BaseException, url: str) -> InvokeError:
@@ -234,7 +258,9 @@ def to_invoke_error(exc: BaseException, *, url: str = "", secrets: Iterable[str]
     if isinstance(exc, InvokeError):
         mapped = exc
     elif isinstance(exc, openai.APIStatusError):
-        mapped = error_for_status(exc.status_code, exc.body, url=str(exc.request.url) if exc.request else url)
+        mapped = error_for_status(
+            exc.status_code, _redacted(exc.body, secrets), url=str(exc.request.url) if exc.request else url
+        )
     elif isinstance(exc, openai.APIConnectionError | httpx.TransportError | ssl.SSLError | TimeoutError):
         mapped = _connection_error(exc, url)
     elif isinstance(exc, StreamIncompleteError):

@@ -90,7 +90,7 @@ def _positive_int(credentials: Mapping[str, Any], key: str, *, default: int | No
         return default
     try:
         value = int(float(raw))
-    except ValueError:
+    except (ValueError, OverflowError):
         raise SettingsError(f"`{key}` must be a whole number, got {raw!r}.") from None
     if value <= 0:
         raise SettingsError(f"`{key}` must be greater than 0, got {value}.")
@@ -148,12 +148,12 @@ def parse_settings(model: str, credentials: Mapping[str, Any]) -> Settings:
         timeout = float(timeout_raw) if timeout_raw else DEFAULT_TIMEOUT
     except ValueError:
         raise SettingsError(f"`timeout` must be a number of seconds, got {timeout_raw!r}.") from None
-    if timeout <= 0:
+    if not 0 < timeout < float("inf"):  # also refuses nan
         raise SettingsError("`timeout` must be greater than 0 seconds.")
     retries_raw = _text(credentials, "max_retries")
     try:
         max_retries = int(float(retries_raw)) if retries_raw else DEFAULT_MAX_RETRIES
-    except ValueError:
+    except (ValueError, OverflowError):
         raise SettingsError(f"`max_retries` must be a whole number, got {retries_raw!r}.") from None
     if not 0 <= max_retries <= 10:
         raise SettingsError("`max_retries` must be between 0 and 10.")

@@ -1,0 +1,228 @@
+"""What an endpoint supports, found with a few small requests: the base URL (a missing /v1),
+the models it lists, the context size it reports, and the capabilities left on `auto`.
+
+Used when a model is saved (validation writes the findings into the credentials, which Dify
+keeps), lazily once per process when a Dify version did not keep them, and by the doctor CLI.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import httpx
+import openai
+
+from oai_bridge.discovery import normalize_base_url
+from oai_bridge.http import DISCOVERY_TIMEOUT, get_client, open_response, post_json, release
+from oai_bridge.settings import DETECTED_PREFIX, Settings
+from oai_bridge.sse import iter_sse_data
+
+__all__ = ["CAPABILITIES", "Probe", "detected_credentials", "find_base_url", "lazy_detected", "probe_endpoint"]
+
+# Tri-state settings probed when left on auto.
+CAPABILITIES = ("tool_calling", "structured_output", "vision")
+PROBE_TIMEOUT = 30.0
+# 1x1 transparent PNG: the smallest image every vision server accepts.
+_PNG = (
+    "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII="
+)
+_PROBE_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_time",
+        "description": "Get the current time",
+        "parameters": {"type": "object", "properties": {}},
+    },
+}
+_PROBE_SCHEMA = {
+    "type": "json_schema",
+    "json_schema": {"name": "probe", "schema": {"type": "object", "properties": {"ok": {"type": "boolean"}}}},
+}
+
+
+@dataclass
+class Probe:
+    """What probing found. None means "could not tell"."""
+
+    base_url: str
+    models: list[str] | None = None
+    context_size: int | None = None
+    capabilities: dict[str, bool] = field(default_factory=dict)
+    streamed_usage: bool | None = None
+    reasoning_seen: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+def _get_models(settings: Settings, base_url: str) -> tuple[int, Any]:
+    """(status, JSON body or None) of GET {base_url}/models."""
+    client = get_client(replace(settings, base_url=base_url))
+    try:
+        response = client.get("/models", cast_to=httpx.Response, options={"timeout": DISCOVERY_TIMEOUT})
+    except openai.APIStatusError as exc:
+        return exc.status_code, None
+    try:
+        return response.status_code, response.json()
+    except ValueError:
+        return response.status_code, None
+
+
+def find_base_url(settings: Settings) -> tuple[str, Any]:
+    """The API root to use and its /models answer. A base URL without /v1 whose /models is 404
+    while /v1/models answers is corrected (Ollama's "404 page not found", llmcord#56)."""
+    base = normalize_base_url(settings.base_url)
+    status, data = _get_models(settings, base)
+    if status == 404 and not base.endswith("/v1"):
+        status_v1, data_v1 = _get_models(settings, base + "/v1")
+        if status_v1 == 200:
+            return base + "/v1", data_v1
+    return base, data if status == 200 else None
+
+
+def _model_cards(data: Any) -> list[Mapping[str, Any]]:
+    items = data.get("data") if isinstance(data, Mapping) else None
+    return [item for item in items or () if isinstance(item, Mapping) and isinstance(item.get("id"), str)]
+
+
+def context_from_card(card: Mapping[str, Any]) -> int | None:
+    """The context size a model card reports: vLLM/SGLang `max_model_len`, OpenRouter and LM Studio
+    `context_length`/`max_context_length`, llama.cpp `meta.n_ctx` (per slot) or `meta.n_ctx_train`."""
+    meta = card.get("meta") if isinstance(card.get("meta"), Mapping) else {}
+    for value in (
+        card.get("max_model_len"),
+        card.get("context_length"),
+        card.get("max_context_length"),
+        meta.get("n_ctx"),
+        meta.get("n_ctx_train"),
+    ):
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
+def _chat(settings: Settings, **fields: Any) -> dict[str, Any]:
+    body = {
+        "model": settings.endpoint_model,
+        "messages": [{"role": "user", "content": "ping"}],
+        "max_tokens": 1,
+        **fields,
+    }
+    return post_json(settings, "/chat/completions", body)
+
+
+def _accepted(call: Callable[[], object]) -> bool | None:
+    """True if the server answered 2xx, False if it refused (4xx/5xx), None if unreachable."""
+    try:
+        call()
+    except openai.APIStatusError:
+        return False
+    except (openai.APIError, httpx.HTTPError, ValueError):
+        return None
+    return True
+
+
+def _streamed_usage(settings: Settings) -> bool | None:
+    body = {
+        "model": settings.endpoint_model,
+        "messages": [{"role": "user", "content": "ping"}],
+        "max_tokens": 1,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    try:
+        response = open_response(settings, "/chat/completions", body)
+    except (openai.APIError, httpx.HTTPError):
+        return None
+    lines = response.iter_lines()
+    try:
+        return any('"usage"' in data and json.loads(data).get("usage") for data in iter_sse_data(lines))
+    except (ValueError, httpx.HTTPError):
+        return None
+    finally:
+        release(response, lines)
+
+
+_PROBES: dict[str, Callable[[Settings], Callable[[], object]]] = {
+    "tool_calling": lambda s: lambda: _chat(s, tools=[_PROBE_TOOL]),
+    "structured_output": lambda s: lambda: _chat(s, response_format=_PROBE_SCHEMA),
+    "vision": lambda s: (
+        lambda: _chat(
+            s,
+            messages=[
+                {
+                    "role": "user",
+                    "content": [{"type": "text", "text": "ping"}, {"type": "image_url", "image_url": {"url": _PNG}}],
+                }
+            ],
+        )
+    ),
+}
+
+
+def probe_endpoint(settings: Settings, *, capabilities: tuple[str, ...] = CAPABILITIES, chat: bool = True) -> Probe:
+    """Probe the endpoint. Raises whatever the first plain request raises (the caller maps it);
+    capability probes only ever answer True/False/None."""
+    base, models_data = find_base_url(settings)
+    probe = Probe(base_url=base)
+    if base != normalize_base_url(settings.base_url):
+        probe.notes.append(f"base URL corrected to {base} (the server answers under /v1)")
+    settings = replace(settings, base_url=base, timeout=min(settings.timeout, PROBE_TIMEOUT), max_retries=0)
+    cards = _model_cards(models_data)
+    if cards:
+        probe.models = [card["id"] for card in cards]
+        card = next((c for c in cards if c["id"] == settings.endpoint_model), None)
+        probe.context_size = context_from_card(card) if card else None
+    if not chat:
+        return probe
+    answer = _chat(settings, max_tokens=5)  # the plain request must work: errors propagate
+    message = ((answer.get("choices") or [{}])[0] or {}).get("message") or {}
+    probe.reasoning_seen = bool(
+        message.get("reasoning_content") or message.get("reasoning") or "</think>" in (message.get("content") or "")
+    )
+    jobs = {name: _PROBES[name](settings) for name in capabilities}
+    jobs["streamed_usage"] = lambda: _streamed_usage(settings)
+    with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+        futures = {
+            name: pool.submit(_accepted if name in _PROBES else lambda f: f(), job) for name, job in jobs.items()
+        }
+        results = {name: future.result() for name, future in futures.items()}
+    probe.streamed_usage = results.pop("streamed_usage")
+    probe.capabilities = {name: value for name, value in results.items() if value is not None}
+    return probe
+
+
+def detected_credentials(probe: Probe) -> dict[str, str]:
+    """Findings as credential entries (strings, as Dify's form stores them)."""
+    found = {f"{DETECTED_PREFIX}{name}": "true" if value else "false" for name, value in probe.capabilities.items()}
+    if probe.context_size:
+        found[f"{DETECTED_PREFIX}context_size"] = str(probe.context_size)
+    if probe.reasoning_seen:
+        found[f"{DETECTED_PREFIX}thinking"] = "true"
+    return found
+
+
+_lazy_lock = threading.Lock()
+_lazy: dict[tuple[str, str, str | None], dict[str, str]] = {}
+
+
+def lazy_detected(settings: Settings) -> dict[str, Any]:
+    """Detected values for a model saved without them (a Dify version that did not keep what
+    validation returned): probed once per process and cached; {} if the endpoint is down."""
+    if settings.detected or all(getattr(settings, name) != "auto" for name in CAPABILITIES):
+        return dict(settings.detected)
+    key = (normalize_base_url(settings.base_url), settings.endpoint_model, settings.api_key)
+    with _lazy_lock:
+        if key in _lazy:
+            return _lazy[key]
+    try:
+        found = detected_credentials(probe_endpoint(settings))
+    except Exception:  # noqa: BLE001 - unreachable now: do not cache, try again next time
+        return {}
+    values = {name[len(DETECTED_PREFIX) :]: value for name, value in found.items()}
+    with _lazy_lock:
+        _lazy[key] = values
+    return values
