@@ -18,11 +18,21 @@ import httpx
 import openai
 
 from oai_bridge.discovery import normalize_base_url
+from oai_bridge.errors import ModelNotFoundError
 from oai_bridge.http import DISCOVERY_TIMEOUT, get_client, open_response, post_json, release
 from oai_bridge.settings import DETECTED_PREFIX, Settings
 from oai_bridge.sse import iter_sse_data
 
-__all__ = ["CAPABILITIES", "Probe", "detected_credentials", "find_base_url", "lazy_detected", "probe_endpoint"]
+__all__ = [
+    "CAPABILITIES",
+    "Probe",
+    "auto_capabilities",
+    "detected_credentials",
+    "find_base_url",
+    "lazy_detected",
+    "probe_endpoint",
+    "require_listed",
+]
 
 # Tri-state settings probed when left on auto.
 CAPABILITIES = ("tool_calling", "structured_output", "vision")
@@ -195,6 +205,17 @@ def probe_endpoint(settings: Settings, *, capabilities: tuple[str, ...] = CAPABI
     return probe
 
 
+def auto_capabilities(settings: Settings) -> tuple[str, ...]:
+    """The capabilities to probe: those left on auto (an explicit on/off always wins)."""
+    return tuple(name for name in CAPABILITIES if getattr(settings, name) == "auto")
+
+
+def require_listed(settings: Settings, probe: Probe) -> None:
+    """When the server lists its models, the configured one must be among them."""
+    if probe.models and settings.endpoint_model not in probe.models:
+        raise ModelNotFoundError(settings.endpoint_model, probe.models)
+
+
 def detected_credentials(probe: Probe) -> dict[str, str]:
     """Findings as credential entries (strings, as Dify's form stores them)."""
     found = {f"{DETECTED_PREFIX}{name}": "true" if value else "false" for name, value in probe.capabilities.items()}
@@ -219,7 +240,7 @@ def lazy_detected(settings: Settings) -> dict[str, Any]:
         if key in _lazy:
             return _lazy[key]
     try:
-        found = detected_credentials(probe_endpoint(settings))
+        found = detected_credentials(probe_endpoint(settings, capabilities=auto_capabilities(settings)))
     except Exception:  # noqa: BLE001 - unreachable now: do not cache, try again next time
         return {}
     values = {name[len(DETECTED_PREFIX) :]: value for name, value in found.items()}

@@ -6,6 +6,8 @@ default that works on most servers.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from dify_plugin.entities import I18nObject
 from dify_plugin.entities.model import (
     AIModelEntity,
@@ -15,11 +17,24 @@ from dify_plugin.entities.model import (
     ModelType,
     ParameterRule,
     ParameterType,
+    PriceInfo,
 )
 
 from oai_bridge.settings import DEFAULT_CONTEXT_SIZE, Settings, TriState
 
-__all__ = ["capability", "context_size", "embedding_schema", "known_context_size", "llm_schema", "texts_per_call"]
+# Self-hosted endpoints have no price list.
+ZERO_PRICE = PriceInfo(unit_price=Decimal(0), unit=Decimal(0), total_amount=Decimal(0), currency="USD")
+
+__all__ = [
+    "ZERO_PRICE",
+    "capability",
+    "context_size",
+    "embedding_schema",
+    "known_context_size",
+    "llm_schema",
+    "parameter_rules",
+    "texts_per_call",
+]
 
 # What `auto` means until something was detected: tool calling is on (agents need it and most
 # servers support it; a server that lacks it answers with a clear error), the rest off.
@@ -55,8 +70,9 @@ def _label(text: str) -> I18nObject:
     return I18nObject(en_US=text)
 
 
-def _parameter_rules(settings: Settings, ctx: int) -> list[ParameterRule]:
-    max_tokens = settings.max_tokens or ctx
+def parameter_rules(settings: Settings, *, max_tokens: int | None) -> list[ParameterRule]:
+    """The LLM parameters Dify may send. `max_tokens` bounds the max_tokens parameter (None: no
+    bound; the server enforces its own)."""
     rules = [
         ParameterRule(
             name="temperature",
@@ -101,7 +117,7 @@ def _parameter_rules(settings: Settings, ctx: int) -> list[ParameterRule]:
             type=ParameterType.INT,
             min=1,
             max=max_tokens,
-            default=min(512, max_tokens),
+            default=min(512, max_tokens or 512),
         ),
         ParameterRule(
             name="seed",
@@ -149,7 +165,7 @@ def llm_schema(settings: Settings) -> AIModelEntity:
         fetch_from=FetchFrom.CUSTOMIZABLE_MODEL,
         # `mode` is required by workflows ("model.mode Field required" reports with LM Studio).
         model_properties={ModelPropertyKey.MODE: settings.mode, ModelPropertyKey.CONTEXT_SIZE: ctx},
-        parameter_rules=_parameter_rules(settings, ctx),
+        parameter_rules=parameter_rules(settings, max_tokens=settings.max_tokens or ctx),
     )
 
 

@@ -6,21 +6,24 @@ Thin on purpose: every step is a function in `oai_bridge` that is tested without
 from __future__ import annotations
 
 from collections.abc import Generator, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import httpx
 from dify_plugin import LargeLanguageModel
-from dify_plugin.entities.model import AIModelEntity
+from dify_plugin.entities.model import AIModelEntity, ParameterRule, PriceInfo, PriceType
 from dify_plugin.entities.model.llm import LLMResult, LLMResultChunk
 from dify_plugin.entities.model.message import PromptMessage, PromptMessageTool, UserPromptMessage
 from dify_plugin.errors.model import CredentialsValidateFailedError, InvokeError
 
 from oai_bridge.chunks import assistant_message, final_chunk, text_chunk
+from oai_bridge.discovery import normalize_base_url
 from oai_bridge.errors import to_invoke_error, translated_errors
 from oai_bridge.http import open_response, post_json, release
+from oai_bridge.probe import auto_capabilities, detected_credentials, lazy_detected, probe_endpoint, require_listed
 from oai_bridge.request import build_chat_body, build_completion_body
 from oai_bridge.result import parse_completion
-from oai_bridge.schema import capability, llm_schema
+from oai_bridge.schema import ZERO_PRICE, capability, known_context_size, llm_schema, parameter_rules
 from oai_bridge.settings import Settings, SettingsError, parse_settings
 from oai_bridge.sse import iter_sse_data
 from oai_bridge.stream import StreamEnd, Usage, normalize_stream
@@ -126,18 +129,39 @@ class BridgeLargeLanguageModel(LargeLanguageModel):
     ) -> int:
         return estimate_messages(prompt_messages, tools)
 
-    def validate_credentials(self, model: str, credentials: Mapping) -> None:
-        """One minimal real request, so a saved model is known to answer."""
+    def validate_credentials(self, model: str, credentials: dict) -> None:  # type: ignore[override]
+        """Probe the endpoint with small real requests. What is found (a corrected base URL, the
+        context size, capabilities left on auto) is written into `credentials`, which Dify saves."""
         try:
             settings = parse_settings(model, credentials)
             with translated_errors(url=settings.base_url, secrets=settings.secrets):
-                path, body = _request(settings, _PING, {"max_tokens": 5}, None, None, stream=False)
-                parse_completion(post_json(settings, path, body), completion_mode=settings.mode == "completion")
+                chat = settings.mode == "chat"
+                probe = probe_endpoint(settings, capabilities=auto_capabilities(settings), chat=chat)
+                require_listed(settings, probe)
+                if not chat:
+                    settings = replace(settings, base_url=probe.base_url)
+                    path, body = _request(settings, _PING, {"max_tokens": 5}, None, None, stream=False)
+                    parse_completion(post_json(settings, path, body), completion_mode=True)
         except (SettingsError, InvokeError) as exc:
             raise CredentialsValidateFailedError(str(exc)) from None
+        if probe.base_url != normalize_base_url(credentials["base_url"]):
+            credentials["base_url"] = probe.base_url
+        credentials.update(detected_credentials(probe))
 
     def get_customizable_model_schema(self, model: str, credentials: Mapping) -> AIModelEntity:
-        return llm_schema(_parse(model, credentials))
+        settings = _parse(model, credentials)
+        return llm_schema(replace(settings, detected=lazy_detected(settings)))
+
+    def get_parameter_rules(self, model: str, credentials: dict) -> list[ParameterRule]:
+        # Used by the SDK to filter each call's parameters: built without probing the endpoint,
+        # and without the SDK's template defaults (whose max_tokens cap of 2048 would refuse
+        # valid requests); max_tokens is bounded only by what the form or validation says.
+        settings = _parse(model, credentials)
+        return parameter_rules(settings, max_tokens=settings.max_tokens or known_context_size(settings))
+
+    def get_price(self, model: str, credentials: dict, price_type: PriceType, tokens: int) -> PriceInfo:
+        # Self-hosted endpoints have no price list; skip the SDK's per-call schema lookup.
+        return ZERO_PRICE
 
     def _transform_invoke_error(self, error: Exception) -> InvokeError:
         # Errors are mapped and worded where they happen; the SDK default would reword them.

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
+from dataclasses import replace
 
 from dify_plugin import TextEmbeddingModel
-from dify_plugin.entities.model import AIModelEntity, EmbeddingInputType, PriceType
+from dify_plugin.entities.model import AIModelEntity, EmbeddingInputType
 from dify_plugin.entities.model.text_embedding import EmbeddingUsage, TextEmbeddingResult
 from dify_plugin.errors.model import CredentialsValidateFailedError, InvokeError
 
+from oai_bridge.discovery import normalize_base_url
 from oai_bridge.embedder import embed_texts
 from oai_bridge.embedding import prepare_texts
 from oai_bridge.errors import to_invoke_error, translated_errors
-from oai_bridge.schema import embedding_schema, known_context_size
+from oai_bridge.probe import detected_credentials, probe_endpoint, require_listed
+from oai_bridge.schema import ZERO_PRICE, embedding_schema, known_context_size
 from oai_bridge.settings import Settings, SettingsError, parse_settings
 from oai_bridge.tokens import estimate_text
 
@@ -38,32 +42,38 @@ class BridgeTextEmbeddingModel(TextEmbeddingModel):
             vectors, tokens = embed_texts(
                 settings, prepare_texts(texts, prefix, max_tokens=known_context_size(settings))
             )
-        return TextEmbeddingResult(model=model, embeddings=vectors, usage=self._usage(model, credentials, tokens))
+        return TextEmbeddingResult(model=model, embeddings=vectors, usage=self._usage(tokens))
 
-    def _usage(self, model: str, credentials: dict, tokens: int) -> EmbeddingUsage:
-        price = self.get_price(model=model, credentials=credentials, price_type=PriceType.INPUT, tokens=tokens)
+    def _usage(self, tokens: int) -> EmbeddingUsage:
+        # Self-hosted endpoints have no price list (and the SDK's lookup would rebuild the schema).
         return EmbeddingUsage(
             tokens=tokens,
             total_tokens=tokens,
-            unit_price=price.unit_price,
-            price_unit=price.unit,
-            total_price=price.total_amount,
-            currency=price.currency,
-            latency=0.0,
+            unit_price=ZERO_PRICE.unit_price,
+            price_unit=ZERO_PRICE.unit,
+            total_price=ZERO_PRICE.total_amount,
+            currency=ZERO_PRICE.currency,
+            latency=time.perf_counter() - self.started_at if self.started_at else 0.0,
         )
 
     def get_num_tokens(self, model: str, credentials: dict, texts: list[str]) -> list[int]:
         return [estimate_text(text) for text in texts]
 
     def validate_credentials(self, model: str, credentials: dict) -> None:  # type: ignore[override]
+        """Embed one text for real; save the corrected base URL, the context size the server
+        reports and the vector size (which sizes `max_chunks`) with the model."""
         try:
             settings = parse_settings(model, credentials)
             with translated_errors(url=settings.base_url, secrets=settings.secrets):
-                vectors, _ = embed_texts(settings, ["ping"])
-            # Saved with the model (Dify keeps what validation returns): sizes max_chunks.
-            credentials["_detected_dimensions"] = str(len(vectors[0]))
+                probe = probe_endpoint(settings, capabilities=(), chat=False)
+                require_listed(settings, probe)
+                vectors, _ = embed_texts(replace(settings, base_url=probe.base_url), ["ping"])
         except (SettingsError, InvokeError) as exc:
             raise CredentialsValidateFailedError(str(exc)) from None
+        if probe.base_url != normalize_base_url(credentials["base_url"]):
+            credentials["base_url"] = probe.base_url
+        credentials.update(detected_credentials(probe))
+        credentials["_detected_dimensions"] = str(len(vectors[0]))
 
     def get_customizable_model_schema(self, model: str, credentials: Mapping) -> AIModelEntity:
         return embedding_schema(_parse(model, credentials))

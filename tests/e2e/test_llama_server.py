@@ -54,7 +54,11 @@ def test_get_ai_model_schemas_llm(plugin, creds):
         "model_schema"
     ]
     assert schema["model"] == "tiny"
-    assert schema["model_properties"] == {"mode": "chat", "context_size": 4096}
+    # context_size left empty: read from the server (llama.cpp `meta.n_ctx`, per slot: -c 4096 -np 2)
+    assert schema["model_properties"] == {"mode": "chat", "context_size": 2048}
+    # capabilities left on auto: probed (llama-server has tools and json_schema, no --mmproj)
+    assert {"tool-call", "stream-tool-call"} <= set(schema["features"])
+    assert "structured-output" in schema["features"] and "vision" not in schema["features"]
     rules = {rule["name"]: rule for rule in schema["parameter_rules"]}
     assert rules["max_tokens"]["max"] == 256
     assert rules["response_format"]["options"] == ["text", "json_object", "json_schema"]
