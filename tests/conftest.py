@@ -1,0 +1,179 @@
+"""Shared fixtures: the plugin under Dify's stdio protocol, a real llama-server peer and a
+scriptable fake HTTP server. Import helpers as ``from tests.support.fake_server import ...``.
+
+Environment knobs (all optional):
+* ``OAIB_PLUGIN_ROOT`` - run the plugin from another directory than this checkout.
+* ``OAIB_CACHE`` - cache root for the llama-server build (see tests/peer/build_llama_server.sh).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tests.support import llama_server as _llama  # noqa: E402
+from tests.support.fake_server import FakeServer  # noqa: E402
+from tests.support.plugin_process import PluginProcess, plugin_root  # noqa: E402
+
+PLUGIN_ROOT = plugin_root()
+
+_build_error: BaseException | None = None
+
+
+# -- llama-server: build before the first test so the build never eats a test's timeout ---
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session: pytest.Session) -> None:
+    global _build_error
+    if session.config.option.collectonly:
+        return
+    if not any("llama_server" in getattr(item, "fixturenames", ()) for item in session.items):
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line("llama-server peer: building if not cached (first run only, about 7 min)…")
+    try:
+        path = _llama.ensure_built()
+    except BaseException as exc:
+        _build_error = exc
+        if reporter is not None:
+            reporter.write_line(f"llama-server build FAILED: {exc}"[:2000], red=True)
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+    else:
+        if reporter is not None:
+            reporter.write_line(f"llama-server peer ready: {path}")
+
+
+@pytest.fixture(scope="session")
+def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_llama.LlamaServer]:
+    """One llama-server for the whole session: ``.base_url`` (http://127.0.0.1:PORT/v1),
+    ``.model`` ("tiny"), ``.log_path``. Fails (never skips) when it cannot be built."""
+    if _build_error is not None:
+        msg = f"llama-server could not be built: {_build_error}"
+        raise _llama.LlamaServerError(msg)
+    server = _llama.LlamaServer.start(log_dir=tmp_path_factory.mktemp("llama-server"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+# -- the plugin under Dify's stdio protocol ----------------------------------------------
+class _SharedPlugin:
+    """A module-wide plugin process, restarted if a test killed or crashed it."""
+
+    def __init__(self) -> None:
+        self.proc: PluginProcess | None = None
+
+    def get(self) -> PluginProcess:
+        if self.proc is None or not self.proc.alive:
+            if self.proc is not None:
+                self.proc.close()
+            self.proc = PluginProcess(root=PLUGIN_ROOT)
+        return self.proc
+
+    def close(self) -> None:
+        if self.proc is not None:
+            self.proc.close()
+            self.proc = None
+
+
+@pytest.fixture(scope="module")
+def _shared_plugin() -> Iterator[_SharedPlugin]:
+    shared = _SharedPlugin()
+    try:
+        yield shared
+    finally:
+        shared.close()
+
+
+@pytest.fixture
+def plugin(_shared_plugin: _SharedPlugin) -> PluginProcess:
+    """The plugin (``python -m main``, INSTALL_METHOD=local), shared by the tests of one
+    module. Use ``plugin_factory`` for a fresh process or a custom environment."""
+    return _shared_plugin.get()
+
+
+@pytest.fixture
+def plugin_factory() -> Iterator[Callable[..., PluginProcess]]:
+    """``plugin_factory(env={"HTTP_PROXY": None, ...}, root=..., start_timeout=60)`` starts a
+    fresh plugin process; every process it made is killed at the end of the test."""
+    made: list[PluginProcess] = []
+
+    def factory(
+        env: dict[str, str | None] | None = None,
+        *,
+        root: Path | str | None = None,
+        start_timeout: float = 60.0,
+    ) -> PluginProcess:
+        proc = PluginProcess(root=root or PLUGIN_ROOT, env=env, start_timeout=start_timeout)
+        made.append(proc)
+        return proc
+
+    try:
+        yield factory
+    finally:
+        for proc in made:
+            proc.close()
+
+
+# -- the fake HTTP peer ----------------------------------------------------------------------
+@pytest.fixture
+def fake_server() -> Iterator[FakeServer]:
+    """A fresh scriptable loopback HTTP/1.1 server (``.base_url`` = http://127.0.0.1:PORT/v1)."""
+    server = FakeServer()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def fake_server_factory() -> Iterator[Callable[[], FakeServer]]:
+    """For tests that need several fake servers at once."""
+    made: list[FakeServer] = []
+
+    def factory() -> FakeServer:
+        server = FakeServer()
+        made.append(server)
+        return server
+
+    try:
+        yield factory
+    finally:
+        for server in made:
+            server.stop()
+
+
+# -- failure reports: attach what the plugin and the peers said ----------------------------
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    if report.passed or report.skipped:
+        return
+    funcargs = getattr(item, "funcargs", {}) or {}
+    seen: set[int] = set()
+    for name, value in funcargs.items():
+        with contextlib.suppress(Exception):
+            if isinstance(value, PluginProcess) and id(value) not in seen:
+                seen.add(id(value))
+                report.sections.append((f"plugin [{name}] stderr/logs", value.describe()))
+            elif isinstance(value, _llama.LlamaServer):
+                report.sections.append(("llama-server log tail", value.log_tail(3000)))
+            elif isinstance(value, FakeServer):
+                lines = [
+                    f"{r.method} {r.target} conn={r.connection_id} body={r.body[:300]!r}" for r in value.requests[-20:]
+                ]
+                if value.errors:
+                    lines.append(f"server errors: {value.errors}")
+                report.sections.append(("fake_server requests", "\n".join(lines) or "(none)"))
+    _ = call
