@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv run test lint llama-server package clean
+.PHONY: venv run test lint llama-server package doctor clean
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.12 is required (Dify runs plugins on 3.12): install it or set PYTHON=/path/to/python3.12"; exit 1; }
@@ -41,6 +41,11 @@ llama-server: $(STAMP)
 ## package: build dist/openai_compatible_bridge-<version>.difypkg like `dify plugin package` (reproducible)
 package: | $(PY)
 	$(PY) scripts/package.py
+
+## doctor: what an endpoint supports and what to enter in Dify: make doctor BASE_URL=http://host:11434/v1 MODEL=qwen3:8b [API_KEY=…]
+doctor: $(STAMP)
+	@test -n "$(BASE_URL)" -a -n "$(MODEL)" || { echo "usage: make doctor BASE_URL=http://host:port/v1 MODEL=name [API_KEY=key]"; exit 2; }
+	@$(PY) -m oai_bridge.doctor --base-url "$(BASE_URL)" --model "$(MODEL)" $(if $(API_KEY),--api-key "$(API_KEY)")
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache dist

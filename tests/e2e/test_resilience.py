@@ -26,8 +26,12 @@ pytestmark = pytest.mark.timeout(120)
 
 USER = [{"role": "user", "content": "hi"}]
 CANARY = "sk-canary-resilience-9f8e7d6c5b4a"
-OK_STREAM = [chat_chunk("Hel", role="assistant"), chat_chunk("lo"), chat_chunk(finish_reason="stop"),
-             chat_chunk(no_choices=True, usage={"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5})]
+OK_STREAM = [
+    chat_chunk("Hel", role="assistant"),
+    chat_chunk("lo"),
+    chat_chunk(finish_reason="stop"),
+    chat_chunk(no_choices=True, usage={"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}),
+]
 
 
 def creds(server, **extra):
@@ -36,14 +40,20 @@ def creds(server, **extra):
 
 def chat(plugin, server, *, stream=True, timeout=60, **extra):
     return plugin.invoke(
-        "invoke_llm", model="m", credentials=creds(server, **extra), prompt_messages=USER,
-        model_parameters={"max_tokens": 8}, stream=stream, timeout=timeout,
+        "invoke_llm",
+        model="m",
+        credentials=creds(server, **extra),
+        prompt_messages=USER,
+        model_parameters={"max_tokens": 8},
+        stream=stream,
+        timeout=timeout,
     )
 
 
 def test_connection_refused_is_a_connection_error_with_the_docker_hint(plugin):
-    result = plugin.invoke("invoke_llm", model="m", credentials={"base_url": "http://127.0.0.1:9/v1"},
-                           prompt_messages=USER)
+    result = plugin.invoke(
+        "invoke_llm", model="m", credentials={"base_url": "http://127.0.0.1:9/v1"}, prompt_messages=USER
+    )
     assert result.error_type == "InvokeConnectionError"
     assert "host.docker.internal" in result.error["message"]
     assert result.elapsed < 10
@@ -144,12 +154,19 @@ def test_401_says_to_check_the_key(plugin, fake_server):
 
 def test_unknown_model_lists_what_the_server_offers(plugin, fake_server):
     # vLLM: 404 "The model `m` does not exist."
-    fake_server.always(json_response({"object": "error", "message": "The model `m` does not exist.",
-                                      "type": "NotFoundError", "code": 404}, status=404),
-                       path="/v1/chat/completions")
-    fake_server.always(json_response({"object": "list", "data": [{"id": "qwen3-8b", "object": "model"},
-                                                                 {"id": "llama3", "object": "model"}]}),
-                       path="/v1/models")
+    fake_server.always(
+        json_response(
+            {"object": "error", "message": "The model `m` does not exist.", "type": "NotFoundError", "code": 404},
+            status=404,
+        ),
+        path="/v1/chat/completions",
+    )
+    fake_server.always(
+        json_response(
+            {"object": "list", "data": [{"id": "qwen3-8b", "object": "model"}, {"id": "llama3", "object": "model"}]}
+        ),
+        path="/v1/models",
+    )
     result = chat(plugin, fake_server)
     assert result.error_type == "InvokeBadRequestError"
     assert "qwen3-8b" in result.error["message"] and "llama3" in result.error["message"]
@@ -157,9 +174,15 @@ def test_unknown_model_lists_what_the_server_offers(plugin, fake_server):
 
 def test_mistral_extra_forbidden_field_is_dropped_once_and_remembered(plugin, fake_server):
     # Mistral 422 for unknown fields (mistralai/platform-docs-public#7)
-    rejection = {"object": "error", "message": {"detail": [{"type": "extra_forbidden",
-                 "loc": ["body", "stream_options"], "msg": "Extra inputs are not permitted"}]},
-                 "type": "invalid_request_error"}
+    rejection = {
+        "object": "error",
+        "message": {
+            "detail": [
+                {"type": "extra_forbidden", "loc": ["body", "stream_options"], "msg": "Extra inputs are not permitted"}
+            ]
+        },
+        "type": "invalid_request_error",
+    }
     fake_server.add(json_response(rejection, status=422))
     fake_server.always(sse_response(OK_STREAM[:3]))
     first = chat(plugin, fake_server).raise_for_error()
@@ -172,17 +195,26 @@ def test_mistral_extra_forbidden_field_is_dropped_once_and_remembered(plugin, fa
 
 def test_null_assistant_content_falls_back_to_empty_string(plugin, fake_server):
     # LM Studio (lmstudio-bug-tracker#261) / llama-cpp-python reject content: null beside tool_calls
-    fake_server.add(json_response({"error": {"message": "messages[1].content: Input should be a valid string"}},
-                                  status=400))
+    fake_server.add(
+        json_response({"error": {"message": "messages[1].content: Input should be a valid string"}}, status=400)
+    )
     fake_server.always(json_response(chat_completion("done")))
     history = [
         {"role": "user", "content": "weather?"},
-        {"role": "assistant", "content": "", "tool_calls": [
-            {"id": "c1", "type": "function", "function": {"name": "w", "arguments": "{}"}}]},
+        {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "w", "arguments": "{}"}}],
+        },
         {"role": "tool", "content": "sunny", "tool_call_id": "c1"},
     ]
-    result = plugin.invoke("invoke_llm", model="m", credentials=creds(fake_server, base_url=fake_server.base_url
-                           + "/lmstudio"), prompt_messages=history, stream=False)
+    result = plugin.invoke(
+        "invoke_llm",
+        model="m",
+        credentials=creds(fake_server, base_url=fake_server.base_url + "/lmstudio"),
+        prompt_messages=history,
+        stream=False,
+    )
     result.raise_for_error()
     bodies = [r.json for r in fake_server.requests]
     assert bodies[0]["messages"][1]["content"] is None
@@ -209,30 +241,52 @@ def test_keep_alive_connections_are_reused_across_calls(plugin, fake_server):
 
 
 def test_sse_keepalive_comments_and_crlf_framing(plugin, fake_server):
-    events = [": OPENROUTER PROCESSING", chat_chunk("a"), ": keep-alive", chat_chunk("b"),
-              chat_chunk(finish_reason="stop")]
+    events = [
+        ": OPENROUTER PROCESSING",
+        chat_chunk("a"),
+        ": keep-alive",
+        chat_chunk("b"),
+        chat_chunk(finish_reason="stop"),
+    ]
     fake_server.always(sse_response(events, crlf=True))
     assert chat(plugin, fake_server).raise_for_error().text == "ab"
 
 
 def test_slow_stream_within_timeout_completes(plugin, fake_server):
     # `timeout` bounds each wait for bytes, not the whole answer
-    fake_server.always(sse_response([chat_chunk("a"), chat_chunk("b"), chat_chunk("c"),
-                                     chat_chunk(finish_reason="stop")], piece_delay=1.2))
+    fake_server.always(
+        sse_response(
+            [chat_chunk("a"), chat_chunk("b"), chat_chunk("c"), chat_chunk(finish_reason="stop")], piece_delay=1.2
+        )
+    )
     result = chat(plugin, fake_server, timeout=30).raise_for_error()
     assert result.text == "abc" and result.elapsed > 3.0
 
 
 def test_first_chunk_is_forwarded_before_the_stream_ends(plugin, fake_server):
-    fake_server.always(Response(headers={"Content-Type": "text/event-stream"}, chunked=True, pieces=[
-        b"data: " + json.dumps(chat_chunk("first")).encode() + b"\n\n", Delay(1.5),
-        b"data: " + json.dumps(chat_chunk(finish_reason="stop")).encode() + b"\n\n", b"data: [DONE]\n\n"]))
+    fake_server.always(
+        Response(
+            headers={"Content-Type": "text/event-stream"},
+            chunked=True,
+            pieces=[
+                b"data: " + json.dumps(chat_chunk("first")).encode() + b"\n\n",
+                Delay(1.5),
+                b"data: " + json.dumps(chat_chunk(finish_reason="stop")).encode() + b"\n\n",
+                b"data: [DONE]\n\n",
+            ],
+        )
+    )
     result = chat(plugin, fake_server).raise_for_error()
     assert result.stream_times[0] < 1.0 < result.elapsed
 
 
 def test_reset_after_partial_body_of_blocking_call(plugin, fake_server):
-    fake_server.always(Response(headers={"Content-Type": "application/json", "Content-Length": "500"},
-                                pieces=[b'{"choices": [', RESET], content_length=False))
+    fake_server.always(
+        Response(
+            headers={"Content-Type": "application/json", "Content-Length": "500"},
+            pieces=[b'{"choices": [', RESET],
+            content_length=False,
+        )
+    )
     result = chat(plugin, fake_server, stream=False, max_retries="0")
     assert result.error_type in ("InvokeConnectionError", "InvokeServerUnavailableError")
