@@ -36,6 +36,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 __all__ = [
+    "CLOSE",
     "RESET",
     "STALL",
     "Delay",
