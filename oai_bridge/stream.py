@@ -101,6 +101,10 @@ class ReasoningRenderer:
         return self.text("")
 
 
+def _render(pieces: list[tuple[str, str]], render: ReasoningRenderer) -> str:
+    return "".join(render.reasoning(text) if kind == REASONING else render.text(text) for kind, text in pieces)
+
+
 def normalize_stream(
     payloads: Iterable[str],
     *,
@@ -112,20 +116,19 @@ def normalize_stream(
 
     `payloads` are SSE data strings. Raises (plain exceptions; the caller maps them) on an error
     payload, a malformed chunk, or a stream that ends without a finish reason.
+
+    `start_in_reasoning`: the model always thinks first, and its template may have put the
+    opening `<think>` into the prompt (DeepSeek-R1 distills, QwQ), so content before `</think>`
+    is reasoning. Ignored once the server has sent reasoning in a field of its own.
     """
-    splitter = ThinkSplitter(start_in_reasoning=start_in_reasoning)
+    splitter: ThinkSplitter | None = None  # created at the first content, see start_in_reasoning
+    field_reasoning = False
     render = ReasoningRenderer(show=show_reasoning)
     calls = ToolCallAccumulator()
     finish_reason: str | None = None
     usage: Usage | None = None
     loads = json.loads
     text_key = "text" if completion_mode else "content"
-
-    def emit(text: str) -> str:
-        out = []
-        for kind, piece in splitter.push(text):
-            out.append(render.reasoning(piece) if kind == REASONING else render.text(piece))
-        return "".join(out)
 
     for raw in payloads:
         data = loads(raw)
@@ -144,11 +147,14 @@ def normalize_stream(
         for key in _REASONING_KEYS:
             reasoning = delta.get(key)
             if reasoning:
+                field_reasoning = True
                 out = render.reasoning(reasoning) if isinstance(reasoning, str) else ""
                 break
         content = delta.get(text_key)
         if content:
-            out += emit(content)
+            if splitter is None:
+                splitter = ThinkSplitter(start_in_reasoning=start_in_reasoning and not field_reasoning)
+            out += _render(splitter.push(content), render)
         tool_calls = delta.get("tool_calls")
         if tool_calls:
             calls.add(tool_calls)
@@ -164,10 +170,7 @@ def normalize_stream(
 
     if finish_reason is None:
         raise StreamIncompleteError("no finish_reason before the stream closed")
-    tail = "".join(
-        render.reasoning(piece) if kind == REASONING else render.text(piece) for kind, piece in splitter.finish()
-    )
-    tail += render.close()
+    tail = (_render(splitter.finish(), render) if splitter else "") + render.close()
     finished = calls.finish()
     finish_reason = final_finish_reason(finished, finish_reason)
     yield StreamEnd(finish_reason=finish_reason, usage=usage, tool_calls=finished, text=tail)

@@ -99,6 +99,7 @@ class BridgeLargeLanguageModel(LargeLanguageModel):
                     iter_sse_data(lines),
                     completion_mode=settings.mode == "completion",
                     show_reasoning=capability(settings, "thinking"),
+                    start_in_reasoning=settings.thinking == "on",
                 )
                 for event in events:
                     if type(event) is str:

@@ -200,3 +200,10 @@ def test_openrouter_finish_reason_error_raises():
 def test_malformed_json_chunk_raises_value_error():
     with pytest.raises(ValueError):
         run(['data: {"choices": [', ""])
+
+
+def test_start_in_reasoning_is_ignored_once_a_reasoning_field_was_seen():
+    # thinking "on" with a server that separates reasoning (vLLM --reasoning-parser): the
+    # content after the reasoning field is the answer, not more reasoning
+    lines = sse(delta(reasoning="plan"), delta(content="Answer"), delta("stop"))
+    assert content(*run(lines, start_in_reasoning=True)) == "<think>\nplan\n</think>Answer"

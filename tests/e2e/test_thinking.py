@@ -1,0 +1,82 @@
+"""The thinking setting through Dify's stdio runtime: what reaches the server, and how
+reasoning reaches Dify (`<think>\\n…\\n</think>` ahead of the answer, or not at all)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.fake_server import chat_chunk, chat_completion, json_response, sse_response
+
+pytestmark = pytest.mark.timeout(120)
+USER = [{"role": "user", "content": "2+2?"}]
+
+
+def ask(plugin, server, *, thinking, stream=True):
+    return plugin.invoke(
+        "invoke_llm",
+        model="r1",
+        credentials={"base_url": server.base_url, "thinking": thinking},
+        prompt_messages=USER,
+        stream=stream,
+    ).raise_for_error()
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_thinking_on_with_the_opening_tag_in_the_prompt(plugin, fake_server, stream):
+    # DeepSeek-R1 distills / QwQ on vLLM without --reasoning-parser: the chat template ends the
+    # prompt with "<think>\n", so the output starts with reasoning and only closes the tag
+    if stream:
+        fake_server.always(
+            sse_response(
+                [
+                    chat_chunk("Two plus", role="assistant"),
+                    chat_chunk(" two.</th"),
+                    chat_chunk("ink>\n\n4"),
+                    chat_chunk(finish_reason="stop"),
+                ]
+            )
+        )
+    else:
+        fake_server.always(json_response(chat_completion("Two plus two.</think>\n\n4")))
+    assert ask(plugin, fake_server, thinking="on", stream=stream).text == "<think>\nTwo plus two.\n</think>4"
+    assert fake_server.last.json["chat_template_kwargs"] == {"enable_thinking": True, "thinking": True}
+
+
+def test_thinking_off_hides_reasoning_and_asks_the_server_not_to_think(plugin, fake_server):
+    fake_server.always(
+        sse_response([chat_chunk(reasoning_content="hmm"), chat_chunk("4"), chat_chunk(finish_reason="stop")])
+    )
+    assert ask(plugin, fake_server, thinking="off").text == "4"
+    body = fake_server.last.json
+    assert body["chat_template_kwargs"] == {"enable_thinking": False, "thinking": False}
+    assert body["reasoning_effort"] == "none"
+
+
+def test_thinking_auto_sends_nothing_and_shows_reasoning(plugin, fake_server):
+    fake_server.always(
+        sse_response([chat_chunk(reasoning_content="hmm"), chat_chunk("4"), chat_chunk(finish_reason="stop")])
+    )
+    assert ask(plugin, fake_server, thinking="auto").text == "<think>\nhmm\n</think>4"
+    assert "chat_template_kwargs" not in fake_server.last.json and "reasoning_effort" not in fake_server.last.json
+
+
+def test_a_strict_server_that_rejects_the_thinking_fields_still_answers(plugin, fake_server):
+    # Mistral-style 422 extra_forbidden for chat_template_kwargs, then for reasoning_effort
+    def rejection(field):
+        return json_response(
+            {
+                "object": "error",
+                "message": {
+                    "detail": [
+                        {"type": "extra_forbidden", "loc": ["body", field], "msg": "Extra inputs are not permitted"}
+                    ]
+                },
+            },
+            status=422,
+        )
+
+    fake_server.add(rejection("chat_template_kwargs"), rejection("reasoning_effort"))
+    fake_server.always(sse_response([chat_chunk("4"), chat_chunk(finish_reason="stop")]))
+    assert ask(plugin, fake_server, thinking="off").text == "4"
+    last = fake_server.last.json
+    assert "chat_template_kwargs" not in last and "reasoning_effort" not in last
