@@ -114,6 +114,36 @@ def context_from_card(card: Mapping[str, Any]) -> int | None:
     return None
 
 
+def _get_json(settings: Settings, url: str) -> Any:
+    """GET an absolute URL on the server (native APIs beside /v1); None on any failure."""
+    client = get_client(settings)
+    try:
+        return client.get(url, cast_to=httpx.Response, options={"timeout": DISCOVERY_TIMEOUT}).json()
+    except (openai.APIError, httpx.HTTPError, ValueError):
+        return None
+
+
+def native_context(settings: Settings, base_url: str) -> int | None:
+    """The context a server really uses, from its native API, when /v1/models does not say:
+    LM Studio `/api/v0/models` (`loaded_context_length`, else `max_context_length`) and Ollama
+    `/api/ps` (`context_length` of the loaded model; Ollama silently truncates to it)."""
+    root = base_url.removesuffix("/v1")
+    model = settings.endpoint_model
+    lmstudio = _get_json(settings, f"{root}/api/v0/models")
+    for card in _model_cards(lmstudio):
+        if card["id"] == model:
+            for key in ("loaded_context_length", "max_context_length"):
+                if isinstance(card.get(key), int) and card[key] > 0:
+                    return card[key]
+    ollama = _get_json(settings, f"{root}/api/ps")
+    for loaded in (ollama or {}).get("models") or () if isinstance(ollama, Mapping) else ():
+        if isinstance(loaded, Mapping) and model in (loaded.get("name"), loaded.get("model")):
+            value = loaded.get("context_length")
+            if isinstance(value, int) and value > 0:
+                return value
+    return None
+
+
 def _chat(settings: Settings, **fields: Any) -> dict[str, Any]:
     body = {
         "model": settings.endpoint_model,
@@ -186,6 +216,8 @@ def probe_endpoint(settings: Settings, *, capabilities: tuple[str, ...] = CAPABI
         probe.models = [card["id"] for card in cards]
         card = next((c for c in cards if c["id"] == settings.endpoint_model), None)
         probe.context_size = context_from_card(card) if card else None
+    if probe.context_size is None:
+        probe.context_size = native_context(settings, base)
     if not chat:
         return probe
     answer = _chat(settings, max_tokens=5)  # the plain request must work: errors propagate

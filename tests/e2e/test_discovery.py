@@ -262,3 +262,43 @@ def test_doctor_reports_a_failure_in_words(serve):
     done = run_doctor("--base-url", server.origin + "/v1", "--model", "nope")
     assert done.returncode == 1
     assert "Qwen/Qwen3-8B" in done.stdout and "Traceback" not in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(
+    ("native_path", "native_body", "expected"),
+    [
+        # LM Studio's own API: the loaded window, not the model's maximum
+        (
+            "/api/v0/models",
+            {
+                "object": "list",
+                "data": [
+                    {
+                        "id": "m",
+                        "object": "model",
+                        "type": "llm",
+                        "state": "loaded",
+                        "max_context_length": 131072,
+                        "loaded_context_length": 8192,
+                    }
+                ],
+            },
+            "8192",
+        ),
+        # Ollama: the loaded model's context, which it silently truncates to
+        ("/api/ps", {"models": [{"name": "m", "model": "m", "size": 1, "context_length": 4096}]}, "4096"),
+    ],
+)
+def test_context_size_from_lm_studio_and_ollama_native_apis(plugin, serve, native_path, native_body, expected):
+    def handle(method, path, body):
+        if path == "/v1/models":
+            return as_json(200, {"object": "list", "data": [{"id": "m", "object": "model", "owned_by": "x"}]})
+        if path == native_path:
+            return as_json(200, native_body)
+        if path == "/v1/chat/completions":
+            return (200, "text/event-stream", USAGE_STREAM) if body.get("stream") else as_json(200, OK_CHAT)
+        return 404, "text/plain", b"404 page not found"
+
+    server = serve(handle)
+    saved = validate(plugin, {"base_url": server.origin + "/v1"}, model="m").result["credentials"]
+    assert saved["_detected_context_size"] == expected
