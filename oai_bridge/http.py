@@ -26,6 +26,7 @@ from oai_bridge.settings import Settings
 __all__ = [
     "CONNECT_TIMEOUT",
     "get_client",
+    "is_stall",
     "list_model_ids",
     "open_response",
     "post_json",
@@ -101,7 +102,18 @@ def get_client(settings: Settings) -> openai.OpenAI:
 def _is_retryable(exc: BaseException) -> bool:
     if isinstance(exc, openai.APIStatusError):
         return exc.status_code in _RETRY_STATUSES
-    return isinstance(exc, openai.APIConnectionError)
+    # A server that stops sending is not retried: `timeout` is the bound the user set for a
+    # stall, and retrying would multiply it (past the daemon's own execution limit).
+    return isinstance(exc, openai.APIConnectionError) and not is_stall(exc)
+
+
+def is_stall(exc: BaseException) -> bool:
+    """True for a read/write/pool timeout anywhere in the cause chain (not a connect timeout)."""
+    while exc is not None:
+        if isinstance(exc, httpx.TimeoutException) and not isinstance(exc, httpx.ConnectTimeout):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def _retry_after(exc: BaseException | None) -> float | None:

@@ -5,8 +5,9 @@ Thin on purpose: every step is a function in `oai_bridge` that is tested without
 
 from __future__ import annotations
 
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 import httpx
@@ -18,8 +19,8 @@ from dify_plugin.errors.model import CredentialsValidateFailedError, InvokeError
 
 from oai_bridge.chunks import assistant_message, final_chunk, text_chunk
 from oai_bridge.discovery import normalize_base_url
-from oai_bridge.errors import to_invoke_error, translated_errors
-from oai_bridge.http import open_response, post_json, release
+from oai_bridge.errors import StreamIncompleteError, to_invoke_error, translated_errors
+from oai_bridge.http import is_stall, open_response, post_json, release
 from oai_bridge.probe import auto_capabilities, detected_credentials, lazy_detected, probe_endpoint, require_listed
 from oai_bridge.request import build_chat_body, build_completion_body
 from oai_bridge.result import parse_completion
@@ -69,7 +70,8 @@ class BridgeLargeLanguageModel(LargeLanguageModel):
             path, body = _request(settings, prompt_messages, model_parameters, tools, stop, stream)
             if stream:
                 response = open_response(settings, path, body)
-                return self._stream(settings, response, prompt_messages, tools, credentials)
+                reopen = partial(open_response, settings, path, body)
+                return self._stream(settings, response, reopen, prompt_messages, tools, credentials)
             result = parse_completion(
                 post_json(settings, path, body),
                 completion_mode=settings.mode == "completion",
@@ -86,40 +88,63 @@ class BridgeLargeLanguageModel(LargeLanguageModel):
         self,
         settings: Settings,
         response: httpx.Response,
+        reopen: Callable[[], httpx.Response],
         prompt_messages: list[PromptMessage],
         tools: list[PromptMessageTool] | None,
         credentials: dict,
     ) -> Generator[LLMResultChunk, None, None]:
         model = settings.model
-        produced: list[str] = []  # kept only for the usage estimate when the server sends none
-        lines = response.iter_lines()
+        produced: list[str] = []  # what reached Dify; also the usage estimate when the server sends none
         try:
             with translated_errors(url=settings.base_url, secrets=settings.secrets):
-                events = normalize_stream(
-                    iter_sse_data(lines),
-                    completion_mode=settings.mode == "completion",
-                    show_reasoning=capability(settings, "thinking"),
-                    start_in_reasoning=settings.thinking == "on",
-                )
-                for event in events:
-                    if type(event) is str:
-                        produced.append(event)
-                        yield text_chunk(model, event)
+                for attempt in range(settings.max_retries + 1):
+                    lines = response.iter_lines()
+                    events = normalize_stream(
+                        iter_sse_data(lines),
+                        completion_mode=settings.mode == "completion",
+                        show_reasoning=capability(settings, "thinking"),
+                        start_in_reasoning=settings.thinking == "on",
+                    )
+                    try:
+                        for event in events:
+                            if type(event) is str:
+                                produced.append(event)
+                                yield text_chunk(model, event)
+                            else:
+                                assert isinstance(event, StreamEnd)
+                                yield self._final_chunk(event, produced, prompt_messages, tools, credentials, model)
+                    except (httpx.TransportError, StreamIncompleteError) as exc:
+                        # The connection broke: start over only if Dify has seen nothing yet
+                        # (a stall is not retried: `timeout` is its bound).
+                        if produced or attempt == settings.max_retries or is_stall(exc):
+                            raise
+                        response.close()
+                        response = reopen()
                         continue
-                    assert isinstance(event, StreamEnd)
-                    usage = event.usage or Usage(
-                        estimate_messages(prompt_messages, tools), estimate_text("".join(produced) + event.text)
-                    )
-                    yield final_chunk(
-                        model,
-                        event.text,
-                        event.tool_calls,
-                        self._calc_response_usage(model, credentials, usage.prompt_tokens, usage.completion_tokens),
-                        event.finish_reason,
-                    )
-            release(response, lines)
+                    release(response, lines)
+                    return
         finally:
             response.close()
+
+    def _final_chunk(
+        self,
+        end: StreamEnd,
+        produced: list[str],
+        prompt_messages: list[PromptMessage],
+        tools: list[PromptMessageTool] | None,
+        credentials: dict,
+        model: str,
+    ) -> LLMResultChunk:
+        usage = end.usage or Usage(
+            estimate_messages(prompt_messages, tools), estimate_text("".join(produced) + end.text)
+        )
+        return final_chunk(
+            model,
+            end.text,
+            end.tool_calls,
+            self._calc_response_usage(model, credentials, usage.prompt_tokens, usage.completion_tokens),
+            end.finish_reason,
+        )
 
     def get_num_tokens(
         self,

@@ -62,10 +62,11 @@ def test_connection_refused_is_a_connection_error_with_the_docker_hint(plugin):
 def test_stalled_first_byte_times_out_within_the_configured_timeout(plugin, fake_server):
     fake_server.always(stall())
     started = time.monotonic()
-    result = chat(plugin, fake_server, max_retries="0")
+    result = chat(plugin, fake_server)  # default retries: a stall is not retried
     assert result.error_type == "InvokeConnectionError"
     assert "Timed out" in result.error["message"]
-    assert 2.5 < time.monotonic() - started < 10  # timeout=3
+    assert 2.5 < time.monotonic() - started < 6  # timeout=3
+    assert len(fake_server.requests) == 1
 
 
 def test_stream_that_stalls_after_headers_times_out(plugin, fake_server):
@@ -290,3 +291,21 @@ def test_reset_after_partial_body_of_blocking_call(plugin, fake_server):
     )
     result = chat(plugin, fake_server, stream=False, max_retries="0")
     assert result.error_type in ("InvokeConnectionError", "InvokeServerUnavailableError")
+
+
+def test_connection_lost_before_any_text_is_retried(plugin, fake_server):
+    # headers and a role-only chunk arrive, then the connection resets: Dify has seen nothing yet
+    fake_server.add(
+        partial_then_reset(pieces=[b"data: " + json.dumps(chat_chunk(role="assistant")).encode() + b"\n\n"])
+    )
+    fake_server.always(sse_response(OK_STREAM))
+    assert chat(plugin, fake_server).raise_for_error().text == "Hello"
+    assert len(fake_server.requests_to("/v1/chat/completions")) == 2
+
+
+def test_connection_lost_after_text_is_not_retried(plugin, fake_server):
+    fake_server.add(partial_then_reset(pieces=[b"data: " + json.dumps(chat_chunk("Hel")).encode() + b"\n\n"]))
+    fake_server.always(sse_response(OK_STREAM))
+    result = chat(plugin, fake_server)
+    assert result.text == "Hel" and result.error_type == "InvokeConnectionError"
+    assert len(fake_server.requests_to("/v1/chat/completions")) == 1
