@@ -7,9 +7,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-import openai
-
 from oai_bridge import compat
+from oai_bridge import lazy_openai as openai
 from oai_bridge.discovery import normalize_base_url
 from oai_bridge.embedding import batches, build_embedding_body, parse_embeddings
 from oai_bridge.errors import TextTooLongError

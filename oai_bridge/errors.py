@@ -17,12 +17,12 @@ from __future__ import annotations
 import json
 import re
 import ssl
+import sys
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
 import httpx
-import openai
 from dify_plugin.errors.model import (
     InvokeAuthorizationError,
     InvokeBadRequestError,
@@ -225,7 +225,7 @@ def _connection_error(exc: BaseException, url: str) -> InvokeError:
                 f"TLS failed talking to {url} ({cause}). For a self-signed certificate set "
                 "`verify_tls` to off, or use http:// if the server has no TLS."
             )
-        if isinstance(cause, httpx.TimeoutException | openai.APITimeoutError | TimeoutError):
+        if isinstance(cause, httpx.TimeoutException | TimeoutError) or _is_openai(cause, "APITimeoutError"):
             return InvokeConnectionError(
                 f"Timed out waiting for {url}: no progress within the configured timeout. Raise `timeout` "
                 "for slow models, or check that the server is not stuck."
@@ -252,16 +252,25 @@ def _innermost_text(exc: BaseException) -> str:
     return _clip(text)
 
 
+def _is_openai(exc: BaseException, class_name: str) -> bool:
+    """isinstance against an openai exception class without importing openai: if it was never
+    imported (see lazy_openai), nothing can be an instance of its classes."""
+    module = sys.modules.get("openai")
+    return module is not None and isinstance(exc, getattr(module, class_name))
+
+
 def to_invoke_error(exc: BaseException, *, url: str = "", secrets: Iterable[str] = ()) -> InvokeError:
     """Translate any exception raised while talking to the endpoint into an InvokeError."""
     secrets = tuple(secrets)
     if isinstance(exc, InvokeError):
         mapped = exc
-    elif isinstance(exc, openai.APIStatusError):
+    elif _is_openai(exc, "APIStatusError"):
         mapped = error_for_status(
-            exc.status_code, _redacted(exc.body, secrets), url=str(exc.request.url) if exc.request else url
+            exc.status_code,  # type: ignore[attr-defined]
+            _redacted(exc.body, secrets),  # type: ignore[attr-defined]
+            url=str(exc.request.url) if exc.request else url,  # type: ignore[attr-defined]
         )
-    elif isinstance(exc, openai.APIConnectionError | httpx.TransportError | ssl.SSLError | TimeoutError):
+    elif isinstance(exc, httpx.TransportError | ssl.SSLError | TimeoutError) or _is_openai(exc, "APIConnectionError"):
         mapped = _connection_error(exc, url)
     elif isinstance(exc, StreamIncompleteError):
         mapped = InvokeServerUnavailableError(

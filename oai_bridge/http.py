@@ -14,11 +14,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import openai
-from openai._constants import RAW_RESPONSE_HEADER
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
 from oai_bridge import compat
+from oai_bridge import lazy_openai as openai
 from oai_bridge.discovery import normalize_base_url
 from oai_bridge.errors import ModelNotFoundError
 from oai_bridge.settings import Settings
@@ -220,7 +219,7 @@ def release(response: httpx.Response, rest: Iterator[object]) -> None:
 def open_response(settings: Settings, path: str, body: dict[str, Any]) -> httpx.Response:
     """POST `body` and return the response with its body unread (for streaming), after retries.
     The caller must close it. Non-2xx statuses raise openai.APIStatusError subclasses."""
-    return _send(settings, path, body, {"headers": {RAW_RESPONSE_HEADER: "stream"}})
+    return _send(settings, path, body, {"headers": {openai.RAW_RESPONSE_HEADER: "stream"}})
 
 
 def post_json(settings: Settings, path: str, body: dict[str, Any]) -> Any:

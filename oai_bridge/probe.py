@@ -12,11 +12,12 @@ import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 import httpx
-import openai
 
+from oai_bridge import lazy_openai as openai
 from oai_bridge.discovery import normalize_base_url
 from oai_bridge.errors import ModelNotFoundError
 from oai_bridge.http import DISCOVERY_TIMEOUT, get_client, open_response, post_json, release
@@ -30,6 +31,7 @@ __all__ = [
     "detected_credentials",
     "find_base_url",
     "lazy_detected",
+    "native_context",
     "probe_endpoint",
     "require_listed",
 ]
@@ -154,12 +156,22 @@ def _chat(settings: Settings, **fields: Any) -> dict[str, Any]:
     return post_json(settings, "/chat/completions", body)
 
 
+# Words by which a server says it lacks a feature even when it answers 5xx (llama.cpp without
+# --jinja: 500 "tools param requires --jinja flag").
+_UNSUPPORTED = ("support", "jinja", "not implemented", "not enabled", "requires")
+
+
 def _accepted(call: Callable[[], object]) -> bool | None:
-    """True if the server answered 2xx, False if it refused (4xx/5xx), None if unreachable."""
+    """True if the server answered 2xx, False if it refused the feature, None if it could not
+    tell (unreachable, rate limited, overloaded: never saved as "off")."""
     try:
         call()
-    except openai.APIStatusError:
-        return False
+    except openai.APIStatusError as exc:
+        status = exc.status_code
+        if 400 <= status < 500 and status not in (408, 429):
+            return False
+        text = str(exc.body).lower()
+        return False if status == 500 and any(word in text for word in _UNSUPPORTED) else None
     except (openai.APIError, httpx.HTTPError, ValueError):
         return None
     return True
@@ -204,20 +216,20 @@ _PROBES: dict[str, Callable[[Settings], Callable[[], object]]] = {
 
 
 def probe_endpoint(settings: Settings, *, capabilities: tuple[str, ...] = CAPABILITIES, chat: bool = True) -> Probe:
-    """Probe the endpoint. Raises whatever the first plain request raises (the caller maps it);
+    """Probe the endpoint. Raises whatever the plain ping raises (the caller maps it);
     capability probes only ever answer True/False/None."""
     base, models_data = find_base_url(settings)
     probe = Probe(base_url=base)
     if base != normalize_base_url(settings.base_url):
         probe.notes.append(f"base URL corrected to {base} (the server answers under /v1)")
-    settings = replace(settings, base_url=base, timeout=min(settings.timeout, PROBE_TIMEOUT), max_retries=0)
+    # The ping gets the user's timeout (a model may load on first use); probes a short one.
+    settings = replace(settings, base_url=base, max_retries=0)
+    quick = replace(settings, timeout=min(settings.timeout, PROBE_TIMEOUT))
     cards = _model_cards(models_data)
     if cards:
         probe.models = [card["id"] for card in cards]
         card = next((c for c in cards if c["id"] == settings.endpoint_model), None)
         probe.context_size = context_from_card(card) if card else None
-    if probe.context_size is None:
-        probe.context_size = native_context(settings, base)
     if not chat:
         return probe
     answer = _chat(settings, max_tokens=5)  # the plain request must work: errors propagate
@@ -225,12 +237,14 @@ def probe_endpoint(settings: Settings, *, capabilities: tuple[str, ...] = CAPABI
     probe.reasoning_seen = bool(
         message.get("reasoning_content") or message.get("reasoning") or "</think>" in (message.get("content") or "")
     )
-    jobs = {name: _PROBES[name](settings) for name in capabilities}
-    jobs["streamed_usage"] = lambda: _streamed_usage(settings)
+    if probe.context_size is None:  # after the ping: Ollama lists only loaded models in /api/ps
+        probe.context_size = native_context(quick, base)
+    jobs: dict[str, Callable[[], bool | None]] = {
+        name: partial(_accepted, _PROBES[name](quick)) for name in capabilities
+    }
+    jobs["streamed_usage"] = partial(_streamed_usage, quick)
     with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
-        futures = {
-            name: pool.submit(_accepted if name in _PROBES else lambda f: f(), job) for name, job in jobs.items()
-        }
+        futures = {name: pool.submit(job) for name, job in jobs.items()}
         results = {name: future.result() for name, future in futures.items()}
     probe.streamed_usage = results.pop("streamed_usage")
     probe.capabilities = {name: value for name, value in results.items() if value is not None}
@@ -272,7 +286,8 @@ def lazy_detected(settings: Settings) -> dict[str, Any]:
         if key in _lazy:
             return _lazy[key]
     try:
-        found = detected_credentials(probe_endpoint(settings, capabilities=auto_capabilities(settings)))
+        chat = settings.mode == "chat"
+        found = detected_credentials(probe_endpoint(settings, capabilities=auto_capabilities(settings), chat=chat))
     except Exception:  # noqa: BLE001 - unreachable now: do not cache, try again next time
         return {}
     values = {name[len(DETECTED_PREFIX) :]: value for name, value in found.items()}

@@ -148,11 +148,12 @@ def parameter_rules(settings: Settings, *, max_tokens: int | None) -> list[Param
 
 def llm_schema(settings: Settings) -> AIModelEntity:
     features: list[ModelFeature] = []
-    if capability(settings, "tool_calling"):
+    chat = settings.mode == "chat"  # /completions takes a prompt: no tools, images or response formats
+    if chat and capability(settings, "tool_calling"):
         features += [ModelFeature.TOOL_CALL, ModelFeature.MULTI_TOOL_CALL, ModelFeature.STREAM_TOOL_CALL]
-    if capability(settings, "vision"):
+    if chat and capability(settings, "vision"):
         features += [ModelFeature.VISION]
-    if capability(settings, "structured_output"):
+    if chat and capability(settings, "structured_output"):
         features += [ModelFeature.STRUCTURED_OUTPUT]
     if capability(settings, "thinking"):
         features += [ModelFeature.AGENT_THOUGHT]

@@ -15,7 +15,7 @@ from oai_bridge.discovery import normalize_base_url
 from oai_bridge.embedder import embed_texts
 from oai_bridge.embedding import prepare_texts
 from oai_bridge.errors import to_invoke_error, translated_errors
-from oai_bridge.probe import detected_credentials, probe_endpoint, require_listed
+from oai_bridge.probe import detected_credentials, native_context, probe_endpoint, require_listed
 from oai_bridge.schema import ZERO_PRICE, embedding_schema, known_context_size
 from oai_bridge.settings import Settings, SettingsError, parse_settings
 from oai_bridge.tokens import estimate_text
@@ -67,7 +67,10 @@ class BridgeTextEmbeddingModel(TextEmbeddingModel):
             with translated_errors(url=settings.base_url, secrets=settings.secrets):
                 probe = probe_endpoint(settings, capabilities=(), chat=False)
                 require_listed(settings, probe)
-                vectors, _ = embed_texts(replace(settings, base_url=probe.base_url), ["ping"])
+                settings = replace(settings, base_url=probe.base_url)
+                vectors, _ = embed_texts(settings, ["ping"])
+                if probe.context_size is None:  # after the ping: Ollama lists only loaded models
+                    probe.context_size = native_context(settings, probe.base_url)
         except (SettingsError, InvokeError) as exc:
             raise CredentialsValidateFailedError(str(exc)) from None
         if probe.base_url != normalize_base_url(credentials["base_url"]):

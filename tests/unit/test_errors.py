@@ -744,3 +744,21 @@ def test_translated_errors_is_silent_without_an_error() -> None:
     with translated_errors():
         value = 1
     assert value == 1
+
+
+def test_lazy_openai_header_constant_matches_the_sdk():
+    import openai._constants
+
+    from oai_bridge import lazy_openai
+
+    assert lazy_openai.RAW_RESPONSE_HEADER == openai._constants.RAW_RESPONSE_HEADER
+
+
+def test_plugin_start_does_not_import_openai():
+    # openai is most of the start-up time; it is imported on the first request (lazy_openai)
+    import subprocess
+    import sys
+
+    code = "import dify_plugin, models.llm.llm, models.text_embedding.text_embedding, sys; print('openai' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=".")
+    assert out.stdout.strip() == "False"

@@ -1,0 +1,378 @@
+"""The docs stay true: links resolve, every command they tell users to run is exercised by a test
+or CI, and every field of the model form is documented.
+
+* Links: every relative link in README.md, PRIVACY.md and docs/**/*.md points at an existing file,
+  and a `#anchor` at an existing heading of that file (GitHub's heading ids).
+* Commands: every command in a ```bash / ```sh / ```shell / ```console block of README.md and
+  docs/**/*.md is either this project's command, listed in COMMANDS with the test or CI step that
+  runs it, or another program of the user's own environment (USERS_OWN), allowed only on the
+  pages that explain that environment. Contents of `.env` files go in ```ini blocks.
+* Form: every variable of provider/openai_compatible_bridge.yaml has a heading or a table row in
+  docs/configuration.md.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCS = ROOT / "docs"
+
+
+def _docs_pages() -> list[Path]:
+    return sorted(DOCS.rglob("*.md"))
+
+
+LINKED_FILES = [ROOT / "README.md", ROOT / "PRIVACY.md", *_docs_pages()]
+COMMAND_FILES = [ROOT / "README.md", *_docs_pages()]
+SHELL_LANGS = {"bash", "sh", "shell", "console"}
+
+
+# --- this project's commands, and what runs each of them -------------------------------------
+@dataclass(frozen=True)
+class Exercised:
+    """A command the docs may show, as a regex over the normalised command (placeholders such as
+    `<model>` become `<…>`, values after `=` become `…`), and where it is run for real."""
+
+    pattern: str
+    by: str
+    """The test file or CI script (relative to the repository) that runs the command."""
+    mentions: tuple[str, ...]
+    """Text that file must contain: the command, or the target it runs."""
+    make: tuple[str, ...] = ()
+    """For a make target: `make -n` arguments whose recipe must contain `recipe`."""
+    recipe: str = ""
+
+
+COMMANDS = (
+    Exercised(r"cp \.env\.example \.env", "tests/e2e/test_make_run.py", ("cp .env.example .env", "shutil.copy")),
+    Exercised(r"make run", "tests/e2e/test_make_run.py", ('"run"', "make run"), ("run",), "-m main"),
+    Exercised(r"make test", ".ci/run", ("make test",), ("test",), "-m pytest"),
+    # `make package` runs scripts/package.py, which test_packaging builds and checks (and
+    # tests/e2e/test_install.py installs the way Dify's daemon does).
+    Exercised(r"make package", "tests/unit/test_packaging.py", ('"package.py"',), ("package",), "scripts/package.py"),
+    # `make doctor` runs `python -m oai_bridge.doctor`, which test_zero_config runs against the
+    # real llama-server and a failing endpoint.
+    Exercised(
+        r"make doctor BASE_URL=… MODEL=…( API_KEY=…)?",
+        "tests/e2e/test_zero_config.py",
+        ('"oai_bridge.doctor"', "def test_doctor_"),
+        ("doctor", "BASE_URL=http://host:1/v1", "MODEL=m", "API_KEY=k"),
+        '-m oai_bridge.doctor --base-url "http://host:1/v1" --model "m" --api-key "k"',
+    ),
+    Exercised(
+        r"(\.venv/bin/)?python3? -m oai_bridge\.doctor( --(base-url|model|api-key|timeout) \S+)+",
+        "tests/e2e/test_zero_config.py",
+        ('"oai_bridge.doctor"', "def test_doctor_"),
+    ),
+)
+
+# --- other programs: the user's own environment, not this project's -----------------------------
+# These are commands for software this project does not ship or test (Dify's docker compose
+# setup, the model servers, Dify's CLI). They are documented as the user's own environment and
+# may appear only on the pages about that environment, never in README.md.
+USERS_OWN = {
+    r"docker( compose)? .+": "Docker / docker compose of the user's Dify installation",
+    r"dify signature (generate|sign|verify) .+": "Dify's Go command-line tool (not on PyPI)",
+    r"ollama( .+)?": "Ollama",
+    r"vllm serve .+": "vLLM",
+    r"llama-server .+": "llama.cpp's server",
+    r"python3? -m sglang\.launch_server .+": "SGLang",
+    r"curl .+": "curl",
+}
+USERS_OWN_PAGES = ("docs/servers/", "docs/troubleshooting.md", "docs/quickstart.md")
+
+
+# --- Markdown helpers ---------------------------------------------------------------------------
+_FENCE = re.compile(r"^\s*(`{3,}|~{3,})\s*([^`\s]*)[^`]*$")
+
+
+@dataclass(frozen=True)
+class Block:
+    lang: str
+    lines: tuple[str, ...]
+    line: int
+    """1-based line number of the first content line."""
+
+
+def split_markdown(text: str) -> tuple[list[Block], list[tuple[int, str]]]:
+    """(fenced code blocks, (line number, line) of everything outside them)."""
+    blocks: list[Block] = []
+    prose: list[tuple[int, str]] = []
+    fence: str | None = None
+    lang = ""
+    start = 0
+    content: list[str] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if fence is None:
+            match = _FENCE.match(line)
+            if match:
+                fence, lang, start, content = match.group(1), match.group(2).lower(), number + 1, []
+            else:
+                prose.append((number, line))
+        elif line.strip().startswith(fence[0] * len(fence)) and not line.strip().strip(fence[0]):
+            blocks.append(Block(lang, tuple(content), start))
+            fence = None
+        else:
+            content.append(line)
+    assert fence is None, f"unclosed code fence opened at line {start - 1}"
+    return blocks, prose
+
+
+def github_slug(heading: str) -> str:
+    """The id GitHub gives a heading: rendered text, lower-cased, punctuation removed (word
+    characters, `-` and spaces kept), spaces to `-`."""
+    text = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", heading)  # links -> their text
+    text = text.replace("`", "").strip().lower()
+    text = re.sub(r"[^\w\- ]", "", text)
+    return text.replace(" ", "-")
+
+
+def headings(path: Path) -> list[str]:
+    _, prose = split_markdown(path.read_text(encoding="utf-8"))
+    found = []
+    for _, line in prose:
+        match = re.match(r"^ {0,3}#{1,6}\s+(.*?)\s*#*\s*$", line)
+        if match:
+            found.append(match.group(1))
+    return found
+
+
+def anchors(path: Path) -> set[str]:
+    """Heading ids of a file, with GitHub's -1, -2 suffixes for repeated headings."""
+    seen: dict[str, int] = {}
+    out = set()
+    for heading in headings(path):
+        slug = github_slug(heading)
+        count = seen.get(slug, 0)
+        seen[slug] = count + 1
+        out.add(slug if count == 0 else f"{slug}-{count}")
+    return out
+
+
+_INLINE_CODE = re.compile(r"(`+)(?:(?!\1).)+?\1")
+_LINK = re.compile(r"!?\[(?:[^\[\]]|\[[^\]]*\])*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
+
+
+def relative_links(path: Path) -> Iterator[tuple[int, str]]:
+    """(line number, target) of every link outside code that is not an absolute URL."""
+    _, prose = split_markdown(path.read_text(encoding="utf-8"))
+    for number, line in prose:
+        for match in _LINK.finditer(_INLINE_CODE.sub("", line)):
+            target = match.group(1)
+            if re.match(r"^[a-z][a-z0-9+.-]*:", target, re.I):  # http:, https:, mailto:
+                continue
+            yield number, target
+
+
+# --- shell commands -----------------------------------------------------------------------------
+_ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
+_PLACEHOLDER = re.compile(r"<[^<>]*>")
+_OPERATORS = {"&&", "||", ";", "|"}
+
+
+@dataclass(frozen=True)
+class Command:
+    page: str
+    line: int
+    text: str
+    """As written (one logical line)."""
+    normal: str
+    """Leading VAR=value assignments dropped, `<…>` placeholders and values after `=` unified."""
+
+
+def _logical_lines(block: Block) -> Iterator[tuple[int, str]]:
+    pending = ""
+    start = block.line
+    for offset, raw in enumerate(block.lines):
+        line = raw.strip()
+        if block.lang == "console" and not pending:
+            if not line.startswith("$ "):
+                continue  # output
+            line = line[2:]
+        if not pending:
+            start = block.line + offset
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        line = pending + line
+        pending = ""
+        if line and not line.startswith("#"):
+            yield start, line
+
+
+def _normalise(tokens: list[str]) -> str:
+    out = []
+    for token in tokens:
+        if _ASSIGNMENT.match(token):
+            token = token.split("=", 1)[0] + "=…"
+        out.append(token)
+    return " ".join(out)
+
+
+def shell_commands(path: Path) -> Iterator[Command]:
+    blocks, _ = split_markdown(path.read_text(encoding="utf-8"))
+    page = path.relative_to(ROOT).as_posix()
+    for block in blocks:
+        if block.lang not in SHELL_LANGS:
+            continue
+        for number, line in _logical_lines(block):
+            tokens = shlex.split(_PLACEHOLDER.sub("<…>", line), comments=True)
+            simple: list[str] = []
+            for token in [*tokens, ";"]:
+                if token not in _OPERATORS:
+                    simple.append(token)
+                    continue
+                if simple:
+                    words = list(simple)
+                    while words and _ASSIGNMENT.match(words[0]):
+                        words.pop(0)  # `OLLAMA_HOST=0.0.0.0 ollama serve`
+                    yield Command(page, number, " ".join(simple), _normalise(words))
+                simple = []
+
+
+def _project_entry(command: Command) -> Exercised | None:
+    return next((entry for entry in COMMANDS if re.fullmatch(entry.pattern, command.normal)), None)
+
+
+def _users_own(command: Command) -> str | None:
+    return next((what for pattern, what in USERS_OWN.items() if re.fullmatch(pattern, command.normal)), None)
+
+
+ALL_COMMANDS = [command for path in COMMAND_FILES for command in shell_commands(path)]
+
+
+# --- tests --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("path", LINKED_FILES, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_relative_links_resolve(path: Path) -> None:
+    broken = []
+    for number, target in relative_links(path):
+        file_part, _, anchor = target.partition("#")
+        linked = (path.parent / file_part).resolve() if file_part else path
+        where = f"{path.relative_to(ROOT)}:{number}: {target}"
+        if not linked.exists():
+            broken.append(f"{where}: no such file")
+        elif anchor and linked.suffix == ".md" and anchor not in anchors(linked):
+            broken.append(f"{where}: no heading with id #{anchor} in {linked.relative_to(ROOT)}")
+    assert not broken, "\n".join(broken)
+
+
+def test_readme_links_every_doc_page() -> None:
+    readme = ROOT / "README.md"
+    linked = {(readme.parent / target.partition("#")[0]).resolve() for _, target in relative_links(readme)}
+    missing = [page.relative_to(ROOT).as_posix() for page in _docs_pages() if page.resolve() not in linked]
+    assert not missing, f"README.md does not link {missing}: add them to its Documentation list"
+
+
+def test_docs_have_commands_to_check() -> None:
+    # guards the extraction itself: the quick start's commands must be found
+    normals = {command.normal for command in ALL_COMMANDS}
+    assert {"cp .env.example .env", "make run", "make test", "make package"} <= normals, sorted(normals)
+
+
+@pytest.mark.parametrize("command", ALL_COMMANDS, ids=lambda c: f"{c.page}:{c.line}")
+def test_every_documented_command_is_known(command: Command) -> None:
+    where = f"{command.page}:{command.line}: `{command.text}`"
+    if _project_entry(command) is not None:
+        return
+    what = _users_own(command)
+    if what is None:
+        pytest.fail(
+            f"{where} is not exercised by any test. Add a test (or CI step) that runs it and a row for it "
+            "in COMMANDS in tests/unit/test_docs.py; if it is another program the user runs in their own "
+            "environment, add it to USERS_OWN instead."
+        )
+    assert command.page.startswith(USERS_OWN_PAGES), (
+        f"{where} ({what}) belongs to the user's own environment, not this project: keep it on "
+        f"{', '.join(USERS_OWN_PAGES)}, not in {command.page}"
+    )
+
+
+@pytest.mark.parametrize("entry", COMMANDS, ids=lambda e: e.pattern)
+def test_each_project_command_is_exercised_where_the_table_says(entry: Exercised) -> None:
+    runner = ROOT / entry.by
+    assert runner.is_file(), f"{entry.by} (said to exercise `{entry.pattern}`) does not exist"
+    text = runner.read_text(encoding="utf-8")
+    for needle in entry.mentions:
+        assert needle in text, f"{entry.by} does not mention {needle!r}, so it does not run `{entry.pattern}`"
+    if entry.make:
+        env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+        done = subprocess.run(
+            ["make", "-n", *entry.make], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False
+        )
+        assert done.returncode == 0, f"make -n {' '.join(entry.make)} failed:\n{done.stdout}{done.stderr}"
+        assert entry.recipe in done.stdout, (
+            f"`make {' '.join(entry.make)}` no longer runs {entry.recipe!r}, which {entry.by} exercises:\n{done.stdout}"
+        )
+
+
+def test_env_contents_are_not_shown_as_commands() -> None:
+    assignments = [c for c in ALL_COMMANDS if not c.normal]
+    assert not assignments, (
+        "lines that only set variables are .env contents, not commands: put them in an ```ini block: "
+        + ", ".join(f"{c.page}:{c.line}" for c in assignments)
+    )
+
+
+def test_every_form_variable_is_documented() -> None:
+    provider = yaml.safe_load((ROOT / "provider" / "openai_compatible_bridge.yaml").read_text(encoding="utf-8"))
+    variables = [item["variable"] for item in provider["model_credential_schema"]["credential_form_schemas"]]
+    config = (DOCS / "configuration.md").read_text(encoding="utf-8")
+    _, prose = split_markdown(config)
+    rows = [line for _, line in prose if line.lstrip().startswith("|")]
+    titles = headings(DOCS / "configuration.md")
+    missing = [
+        var
+        for var in variables
+        if not any(f"`{var}`" in title for title in titles) and not any(f"`{var}`" in row for row in rows)
+    ]
+    assert not missing, f"docs/configuration.md has neither a heading nor a table row for: {missing}"
+
+
+# --- the helpers themselves ---------------------------------------------------------------------
+def test_slugs_follow_github() -> None:
+    assert github_slug("Extra request body fields (`extra_body`)") == "extra-request-body-fields-extra_body"
+    assert (
+        github_slug('Installing the package fails with "bad signature"')
+        == "installing-the-package-fails-with-bad-signature"
+    )
+    assert github_slug("Reasoning: missing, or `<think>` left") == "reasoning-missing-or-think-left"
+    assert github_slug("llama.cpp (`llama-server`)") == "llamacpp-llama-server"
+
+
+def test_command_normalisation(tmp_path: Path) -> None:
+    page = tmp_path / "p.md"
+    page.write_text(
+        "```bash\n"
+        "make doctor BASE_URL=http://x:1/v1 MODEL=<model name>   # comment\n"
+        "docker compose down && docker compose up -d\n"
+        "OLLAMA_HOST=0.0.0.0 ollama serve\n"
+        "vllm serve m \\\n  --tool-call-parser <parser>\n"
+        "```\n"
+        "```console\n$ make run\noutput line\n```\n"
+        "```ini\nNOT=a_command\n```\n",
+        encoding="utf-8",
+    )
+    global ROOT
+    saved, ROOT = ROOT, tmp_path
+    try:
+        normals = [c.normal for c in shell_commands(page)]
+    finally:
+        ROOT = saved
+    assert normals == [
+        "make doctor BASE_URL=… MODEL=…",
+        "docker compose down",
+        "docker compose up -d",
+        "ollama serve",
+        "vllm serve m --tool-call-parser <…>",
+        "make run",
+    ]
