@@ -132,6 +132,8 @@ def _message_from_body(body: Any) -> str:
             value = body.get(key)
             if isinstance(value, str) and value:
                 return value
+            if isinstance(value, Mapping) and (inner := _message_from_body(value)):
+                return inner  # Mistral nests {"detail": [...]} inside "message"
             if isinstance(value, list | Mapping) and value:
                 # Mistral/FastAPI validation errors: a list of {loc, msg}
                 items = value if isinstance(value, list) else [value]
@@ -291,10 +293,15 @@ def to_invoke_error(exc: BaseException, *, url: str = "", secrets: Iterable[str]
     elif isinstance(exc, SSEError):
         try:
             payload = json.loads(exc.data)
-        except ValueError:
+        except (ValueError, RecursionError):
+            payload = None
+        if not isinstance(payload, Mapping):
             payload = {"error": exc.data}
+        elif "error" not in payload and payload.get("object") != "error":
+            # llama.cpp's legacy `error:` line: the event data IS the error object (L#16109)
+            payload = {"error": payload}
         try:
-            raise_for_payload_error(payload if isinstance(payload, Mapping) else {"error": str(payload)})
+            raise_for_payload_error(payload)
         except InvokeError as inner:
             mapped = inner
         else:

@@ -22,7 +22,7 @@ from oai_bridge.discovery import normalize_base_url
 from oai_bridge.errors import ModelNotFoundError
 from oai_bridge.http import DISCOVERY_TIMEOUT, get_client, open_response, post_json, release
 from oai_bridge.settings import DETECTED_PREFIX, Settings
-from oai_bridge.sse import iter_sse_data
+from oai_bridge.sse import iter_lines, iter_sse_data
 
 __all__ = [
     "CAPABILITIES",
@@ -189,7 +189,7 @@ def _streamed_usage(settings: Settings) -> bool | None:
         response = open_response(settings, "/chat/completions", body)
     except (openai.APIError, httpx.HTTPError):
         return None
-    lines = response.iter_lines()
+    lines = iter_lines(response.iter_text())
     try:
         return any('"usage"' in data and json.loads(data).get("usage") for data in iter_sse_data(lines))
     except (ValueError, httpx.HTTPError):

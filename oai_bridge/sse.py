@@ -12,9 +12,30 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from itertools import chain
 
-__all__ = ["SSEError", "iter_sse_data"]
+__all__ = ["SSEError", "iter_lines", "iter_sse_data"]
 
 _DONE = "[DONE]"
+
+
+def iter_lines(chunks: Iterable[str]) -> Iterator[str]:
+    """Decoded text chunks -> lines, ending ONLY at CR, LF or CRLF as SSE defines.
+
+    Not `str.splitlines()` (httpx's `iter_lines`): that also splits at U+2028, U+2029 and U+0085,
+    which JSON allows raw inside strings and vLLM/SGLang send unescaped, cutting an event in two.
+    """
+    pending = ""
+    for chunk in chunks:
+        text = pending + chunk if pending else chunk
+        held = ""
+        if text.endswith("\r"):  # may be the first half of a CRLF split across chunks
+            text, held = text[:-1], "\r"
+        if "\r" in text:
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
+        lines = text.split("\n")
+        pending = lines.pop() + held
+        yield from lines
+    if pending:
+        yield pending.removesuffix("\r")
 
 
 class SSEError(Exception):

@@ -62,6 +62,8 @@ class _Partial:
 
     def finish(self) -> ToolCall | None:
         arguments = "".join(self.args)
+        if not self.name:
+            self.name, arguments = _tgi_grammar_call(arguments)
         if not arguments.strip():
             if not self.name:
                 return None  # a garbage fragment: no name, no arguments
@@ -70,6 +72,20 @@ class _Partial:
             # Generated once, so finishing twice gives the same id.
             self.id = f"call_{self.slot}_{uuid.uuid4().hex[:8]}"
         return ToolCall(id=self.id, name=self.name, arguments=arguments)
+
+
+def _tgi_grammar_call(arguments: str) -> tuple[str, str]:
+    """TGI 2.2-2.4 streams `name: null` and its raw grammar output as the arguments:
+    `{"function": {"_name": "get_weather", "city": "Paris"}}` (router/src/lib.rs)."""
+    try:
+        data = json.loads(arguments)
+    except (ValueError, RecursionError):
+        return "", arguments
+    function = data.get("function") if isinstance(data, dict) and len(data) == 1 else None
+    if not isinstance(function, dict) or not isinstance(function.get("_name"), str):
+        return "", arguments
+    rest = {key: value for key, value in function.items() if key != "_name"}
+    return function["_name"], json.dumps(rest, ensure_ascii=False)
 
 
 def _fragments(tool_calls: object) -> list[object] | tuple[object, ...]:

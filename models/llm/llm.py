@@ -26,7 +26,7 @@ from oai_bridge.request import build_chat_body, build_completion_body
 from oai_bridge.result import parse_completion
 from oai_bridge.schema import ZERO_PRICE, capability, known_context_size, llm_schema, parameter_rules
 from oai_bridge.settings import Settings, SettingsError, parse_settings
-from oai_bridge.sse import iter_sse_data
+from oai_bridge.sse import iter_lines, iter_sse_data
 from oai_bridge.stream import StreamEnd, Usage, normalize_stream
 from oai_bridge.tokens import estimate_messages, estimate_text
 
@@ -98,7 +98,7 @@ class BridgeLargeLanguageModel(LargeLanguageModel):
         try:
             with translated_errors(url=settings.base_url, secrets=settings.secrets):
                 for attempt in range(settings.max_retries + 1):
-                    lines = response.iter_lines()
+                    lines = iter_lines(response.iter_text())
                     events = normalize_stream(
                         iter_sse_data(lines),
                         completion_mode=settings.mode == "completion",

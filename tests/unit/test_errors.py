@@ -759,6 +759,8 @@ def test_plugin_start_does_not_import_openai():
     import subprocess
     import sys
 
-    code = "import dify_plugin, models.llm.llm, models.text_embedding.text_embedding, sys; print('openai' in sys.modules)"
+    code = (
+        "import dify_plugin, models.llm.llm, models.text_embedding.text_embedding, sys; print('openai' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=".")
     assert out.stdout.strip() == "False"

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from oai_bridge.sse import SSEError, iter_sse_data
+from oai_bridge.sse import SSEError, iter_lines, iter_sse_data
 
 
 def lines_of(body: str) -> list[str]:
@@ -194,3 +194,16 @@ def test_whatwg_example_space_after_colon_is_optional() -> None:
 
 def test_whatwg_example_multi_line_data() -> None:
     assert events("data: YHOO\ndata: +2\ndata: 10\n\n") == ["YHOO\n+2\n10"]
+
+
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\u0085", "\x0b", "\x0c", "\x1c"])
+def test_iter_lines_splits_only_at_cr_lf_crlf(separator):
+    # str.splitlines() (httpx's iter_lines) also splits at these, which JSON allows raw in strings
+    text = f'data: {{"content":"a{separator}b"}}\r\n\r\ndata: x\rdata: y\n'
+    assert list(iter_lines([text])) == [f'data: {{"content":"a{separator}b"}}', "", "data: x", "data: y"]
+
+
+def test_iter_lines_joins_a_crlf_split_across_chunks_and_flushes_the_tail():
+    assert list(iter_lines(["data: a\r", "\ndata: b\r", "\r\n", "tail"])) == ["data: a", "data: b", "", "tail"]
+    assert list(iter_lines(["a\r"])) == ["a"]
+    assert list(iter_lines(["", "a", "", "b\n"])) == ["ab"]
