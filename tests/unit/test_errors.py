@@ -759,8 +759,11 @@ def test_plugin_start_does_not_import_openai():
     import subprocess
     import sys
 
+    from pathlib import Path
+
     code = (
         "import dify_plugin, models.llm.llm, models.text_embedding.text_embedding, sys; print('openai' in sys.modules)"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=".")
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root)
     assert out.stdout.strip() == "False"
