@@ -758,7 +758,6 @@ def test_plugin_start_does_not_import_openai():
     # openai is most of the start-up time; it is imported on the first request (lazy_openai)
     import subprocess
     import sys
-
     from pathlib import Path
 
     code = (
