@@ -1,0 +1,1 @@
+"""Side-by-side performance benchmarks: `python -m bench.run [--quick] [--write-docs]` (see README.md)."""
