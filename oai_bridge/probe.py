@@ -34,6 +34,7 @@ __all__ = [
     "native_context",
     "probe_endpoint",
     "require_listed",
+    "save_findings",
 ]
 
 # Tri-state settings probed when left on auto.
@@ -67,6 +68,8 @@ class Probe:
     capabilities: dict[str, bool] = field(default_factory=dict)
     streamed_usage: bool | None = None
     reasoning_seen: bool = False
+    dimensions: int | None = None
+    """Vector size of an embedding model (sizes the calls Dify makes)."""
     notes: list[str] = field(default_factory=list)
 
 
@@ -269,7 +272,17 @@ def detected_credentials(probe: Probe) -> dict[str, str]:
         found[f"{DETECTED_PREFIX}context_size"] = str(probe.context_size)
     if probe.reasoning_seen:
         found[f"{DETECTED_PREFIX}thinking"] = "true"
+    if probe.dimensions:
+        found[f"{DETECTED_PREFIX}dimensions"] = str(probe.dimensions)
     return found
+
+
+def save_findings(credentials: dict[str, Any], probe: Probe) -> None:
+    """Write what probing found into the credentials being validated: Dify saves what validation
+    returns, so later calls and the model schema use it without probing again."""
+    if probe.base_url != normalize_base_url(str(credentials.get("base_url", ""))):
+        credentials["base_url"] = probe.base_url
+    credentials.update(detected_credentials(probe))
 
 
 _lazy_lock = threading.Lock()

@@ -18,10 +18,9 @@ from dify_plugin.entities.model.message import PromptMessage, PromptMessageTool,
 from dify_plugin.errors.model import CredentialsValidateFailedError, InvokeError
 
 from oai_bridge.chunks import assistant_message, final_chunk, text_chunk
-from oai_bridge.discovery import normalize_base_url
 from oai_bridge.errors import StreamIncompleteError, to_invoke_error, translated_errors
 from oai_bridge.http import is_stall, open_response, post_json, release
-from oai_bridge.probe import auto_capabilities, detected_credentials, lazy_detected, probe_endpoint, require_listed
+from oai_bridge.probe import auto_capabilities, lazy_detected, probe_endpoint, require_listed, save_findings
 from oai_bridge.request import build_chat_body, build_completion_body
 from oai_bridge.result import parse_completion
 from oai_bridge.schema import ZERO_PRICE, capability, known_context_size, llm_schema, parameter_rules
@@ -170,9 +169,7 @@ class BridgeLargeLanguageModel(LargeLanguageModel):
                     parse_completion(post_json(settings, path, body), completion_mode=True)
         except (SettingsError, InvokeError) as exc:
             raise CredentialsValidateFailedError(str(exc)) from None
-        if probe.base_url != normalize_base_url(credentials["base_url"]):
-            credentials["base_url"] = probe.base_url
-        credentials.update(detected_credentials(probe))
+        save_findings(credentials, probe)
 
     def get_customizable_model_schema(self, model: str, credentials: Mapping) -> AIModelEntity:
         settings = _parse(model, credentials)

@@ -11,11 +11,10 @@ from dify_plugin.entities.model import AIModelEntity, EmbeddingInputType
 from dify_plugin.entities.model.text_embedding import EmbeddingUsage, TextEmbeddingResult
 from dify_plugin.errors.model import CredentialsValidateFailedError, InvokeError
 
-from oai_bridge.discovery import normalize_base_url
 from oai_bridge.embedder import embed_texts
 from oai_bridge.embedding import prepare_texts
 from oai_bridge.errors import to_invoke_error, translated_errors
-from oai_bridge.probe import detected_credentials, native_context, probe_endpoint, require_listed
+from oai_bridge.probe import native_context, probe_endpoint, require_listed, save_findings
 from oai_bridge.schema import ZERO_PRICE, embedding_schema, known_context_size
 from oai_bridge.settings import Settings, SettingsError, parse_settings
 from oai_bridge.tokens import estimate_text
@@ -73,10 +72,8 @@ class BridgeTextEmbeddingModel(TextEmbeddingModel):
                     probe.context_size = native_context(settings, probe.base_url)
         except (SettingsError, InvokeError) as exc:
             raise CredentialsValidateFailedError(str(exc)) from None
-        if probe.base_url != normalize_base_url(credentials["base_url"]):
-            credentials["base_url"] = probe.base_url
-        credentials.update(detected_credentials(probe))
-        credentials["_detected_dimensions"] = str(len(vectors[0]))
+        probe.dimensions = len(vectors[0])
+        save_findings(credentials, probe)
 
     def get_customizable_model_schema(self, model: str, credentials: Mapping) -> AIModelEntity:
         return embedding_schema(_parse(model, credentials))
