@@ -110,12 +110,13 @@ def _validated(cls: type, base: dict) -> Callable[[str], dict]:
     return credentials
 
 
-def _sdk(base_url: str) -> Runner:
-    credentials = _validated(BaselineLargeLanguageModel, llm_credentials(base_url))
+def _dify_model(cls: type, creds: dict) -> Runner:
+    """A Dify LLM class driven the way the SDK's executor drives it (the SDK baseline, the plugin)."""
+    credentials = _validated(cls, creds)
 
     def run(model: str, parts: list[str]) -> float | None:
         first = None
-        llm = BaselineLargeLanguageModel([])
+        llm = cls([])
         prompt = [UserPromptMessage(content=PROMPT)]
         for chunk in llm.invoke(model, credentials(model), prompt, {}, None, None, True, None):
             text = chunk.delta.message.content
@@ -126,24 +127,14 @@ def _sdk(base_url: str) -> Runner:
         return first
 
     return run
+
+
+def _sdk(base_url: str) -> Runner:
+    return _dify_model(BaselineLargeLanguageModel, llm_credentials(base_url))
 
 
 def _plugin(base_url: str) -> Runner:
-    credentials = _validated(BridgeLargeLanguageModel, {"base_url": base_url})
-
-    def run(model: str, parts: list[str]) -> float | None:
-        first = None
-        llm = BridgeLargeLanguageModel([])
-        prompt = [UserPromptMessage(content=PROMPT)]
-        for chunk in llm.invoke(model, credentials(model), prompt, {}, None, None, True, None):
-            text = chunk.delta.message.content
-            if text:
-                parts.append(text)
-                if first is None:
-                    first = time.perf_counter()
-        return first
-
-    return run
+    return _dify_model(BridgeLargeLanguageModel, {"base_url": base_url})
 
 
 CONTENDERS = {"raw": _raw, "minimal": _minimal, "sdk": _sdk, "plugin": _plugin}

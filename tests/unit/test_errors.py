@@ -101,25 +101,29 @@ def sdk_status_error(status: int, body: Any) -> openai.APIStatusError:
     return info.value
 
 
+# The table: every status class the plugin distinguishes.
+STATUS_CLASSES = [
+    (400, InvokeBadRequestError),
+    (401, InvokeAuthorizationError),
+    (403, InvokeAuthorizationError),
+    (404, InvokeBadRequestError),
+    (409, InvokeBadRequestError),
+    (413, InvokeBadRequestError),
+    (422, InvokeBadRequestError),
+    (429, InvokeRateLimitError),
+    (500, InvokeServerUnavailableError),
+    (502, InvokeServerUnavailableError),
+    (503, InvokeServerUnavailableError),
+    (504, InvokeServerUnavailableError),
+]
+
+
 # --- error_for_status: status classes ------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
     ("status", "cls"),
-    [
-        (400, InvokeBadRequestError),
-        (401, InvokeAuthorizationError),
-        (403, InvokeAuthorizationError),
-        (404, InvokeBadRequestError),
-        (409, InvokeBadRequestError),
-        (413, InvokeBadRequestError),
-        (422, InvokeBadRequestError),
-        (429, InvokeRateLimitError),
-        (500, InvokeServerUnavailableError),
-        (502, InvokeServerUnavailableError),
-        (503, InvokeServerUnavailableError),
-        (504, InvokeServerUnavailableError),
-    ],
+    STATUS_CLASSES,
 )
 def test_status_maps_to_invoke_error_class(status: int, cls: type[InvokeError]) -> None:
     error = error_for_status(status, {"error": {"message": "something specific"}})
@@ -576,20 +580,7 @@ def test_certificate_failure_mentions_verify_tls() -> None:
 
 @pytest.mark.parametrize(
     ("status", "cls"),
-    [
-        (400, InvokeBadRequestError),
-        (401, InvokeAuthorizationError),
-        (403, InvokeAuthorizationError),
-        (404, InvokeBadRequestError),
-        (409, InvokeBadRequestError),
-        (413, InvokeBadRequestError),
-        (422, InvokeBadRequestError),
-        (429, InvokeRateLimitError),
-        (500, InvokeServerUnavailableError),
-        (502, InvokeServerUnavailableError),
-        (503, InvokeServerUnavailableError),
-        (504, InvokeServerUnavailableError),
-    ],
+    STATUS_CLASSES,
 )
 def test_openai_status_errors_map_by_status(status: int, cls: type[InvokeError]) -> None:
     body = {"error": {"message": "server says no", "type": "x"}}
