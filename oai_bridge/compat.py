@@ -32,6 +32,7 @@ DROPPABLE_FIELDS = (
 MAX_FALLBACKS = 3
 NULL_CONTENT = "null_content"
 FLOAT_ENCODING = "float_encoding"
+COMPLETION_TOKENS = "max_completion_tokens"
 
 _lock = threading.Lock()
 _learned: dict[str, frozenset[str]] = {}
@@ -67,10 +68,20 @@ def _float_encoding(body: dict[str, Any]) -> dict[str, Any] | None:
     return {**body, "encoding_format": "float"}
 
 
+def _completion_tokens(body: dict[str, Any]) -> dict[str, Any] | None:
+    # OpenAI's o-series and newer models reject max_tokens and name max_completion_tokens instead.
+    if "max_tokens" not in body:
+        return None
+    renamed = {key: value for key, value in body.items() if key != "max_tokens"}
+    renamed["max_completion_tokens"] = body["max_tokens"]
+    return renamed
+
+
 _FIXES: dict[str, Callable[[dict[str, Any]], dict[str, Any] | None]] = {
     **{field: _drop(field) for field in DROPPABLE_FIELDS},
     NULL_CONTENT: _without_null_content,
     FLOAT_ENCODING: _float_encoding,
+    COMPLETION_TOKENS: _completion_tokens,
 }
 
 
@@ -87,6 +98,8 @@ def adapt(endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
 def _names_in(error_text: str) -> list[str]:
     lowered = error_text.lower()
     names = [field for field in DROPPABLE_FIELDS if field in lowered]
+    if "max_completion_tokens" in lowered:
+        names.append(COMPLETION_TOKENS)
     if "encoding_format" in lowered or "base64" in lowered:
         names.append(FLOAT_ENCODING)
     if "content" in lowered and any(word in lowered for word in ("null", "none", "string", "str ")):

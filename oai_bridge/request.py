@@ -8,6 +8,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import httpx
 from dify_plugin.entities.model.message import (
     AssistantPromptMessage,
     AudioPromptMessageContent,
@@ -22,18 +23,21 @@ from dify_plugin.entities.model.message import (
 )
 
 from oai_bridge.settings import Settings
-from oai_bridge.think import strip_think
+from oai_bridge.think import split_think, strip_think
 
 __all__ = [
     "build_chat_body",
     "build_completion_body",
     "build_messages",
+    "echoes_reasoning",
     "message_text",
     "messages_to_prompt",
     "response_format_field",
     "thinking_fields",
     "tool_to_openai",
 ]
+
+_REASONING_ECHO_HOSTS = ("deepseek.com",)
 
 # Dify parameter name -> request field, for parameters passed through unchanged.
 _PASSTHROUGH_PARAMS = (
@@ -77,10 +81,15 @@ def _user_content(message: PromptMessage, *, vision: bool) -> str | list[dict[st
     return parts
 
 
-def _assistant_message(message: AssistantPromptMessage) -> dict[str, Any]:
-    text = strip_think(message_text(message))
+def _assistant_message(message: AssistantPromptMessage, *, echo_reasoning: bool) -> dict[str, Any]:
+    raw = message_text(message)
+    text = strip_think(raw)
     out: dict[str, Any] = {"role": "assistant", "content": text}
     if message.tool_calls:
+        if echo_reasoning:
+            reasoning, _ = split_think(raw, start_in_reasoning="</think>" in raw and "<think>" not in raw)
+            if reasoning:
+                out["reasoning_content"] = reasoning.strip()
         out["tool_calls"] = [
             {
                 "id": call.id,
@@ -95,13 +104,13 @@ def _assistant_message(message: AssistantPromptMessage) -> dict[str, Any]:
     return out
 
 
-def _one_message(message: PromptMessage, *, vision: bool) -> dict[str, Any]:
+def _one_message(message: PromptMessage, *, vision: bool, echo_reasoning: bool) -> dict[str, Any]:
     role = message.role
     if role is PromptMessageRole.USER:
         return {"role": "user", "content": _user_content(message, vision=vision)}
     if role is PromptMessageRole.ASSISTANT:
         assert isinstance(message, AssistantPromptMessage)
-        return _assistant_message(message)
+        return _assistant_message(message, echo_reasoning=echo_reasoning)
     if role in (PromptMessageRole.SYSTEM, PromptMessageRole.DEVELOPER):
         # Most OpenAI-compatible servers reject the `developer` role; `system` means the same.
         return {"role": "system", "content": message_text(message)}
@@ -111,9 +120,20 @@ def _one_message(message: PromptMessage, *, vision: bool) -> dict[str, Any]:
     raise ValueError(f"Unsupported message role: {role}")
 
 
-def build_messages(messages: Sequence[PromptMessage], *, vision: bool = True) -> list[dict[str, Any]]:
-    """Dify messages -> OpenAI chat messages (no `name` fields: Groq and some vLLM modes reject them)."""
-    return [_one_message(message, vision=vision) for message in messages]
+def build_messages(
+    messages: Sequence[PromptMessage], *, vision: bool = True, echo_reasoning: bool = False
+) -> list[dict[str, Any]]:
+    """Dify messages -> OpenAI chat messages (no `name` fields: Groq and some vLLM modes reject them).
+
+    Reasoning of earlier turns is stripped, except `echo_reasoning`: DeepSeek's thinking mode
+    answers 400 unless assistant tool-call turns carry their `reasoning_content`."""
+    return [_one_message(message, vision=vision, echo_reasoning=echo_reasoning) for message in messages]
+
+
+def echoes_reasoning(settings: Settings) -> bool:
+    """Endpoints that need earlier reasoning back on tool-call turns (api-docs.deepseek.com,
+    thinking mode); Mistral rejects the field, so it is never sent elsewhere."""
+    return httpx.URL(settings.base_url).host.endswith(_REASONING_ECHO_HOSTS)
 
 
 def tool_to_openai(tool: PromptMessageTool) -> dict[str, Any]:
@@ -189,7 +209,9 @@ def build_chat_body(
 ) -> dict[str, Any]:
     """The /chat/completions body."""
     body = _common_fields(settings, params, stop, stream)
-    body["messages"] = build_messages(messages, vision=settings.vision != "off")
+    body["messages"] = build_messages(
+        messages, vision=settings.vision != "off", echo_reasoning=echoes_reasoning(settings)
+    )
     if tools and settings.tool_calling != "off":
         body["tools"] = [tool_to_openai(tool) for tool in tools]
     response_format = response_format_field(params)

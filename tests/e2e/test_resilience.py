@@ -309,3 +309,32 @@ def test_connection_lost_after_text_is_not_retried(plugin, fake_server):
     result = chat(plugin, fake_server)
     assert result.text == "Hel" and result.error_type == "InvokeConnectionError"
     assert len(fake_server.requests_to("/v1/chat/completions")) == 1
+
+
+def test_openai_reasoning_models_get_max_completion_tokens(plugin, fake_server):
+    # OpenAI o-series reject max_tokens (quirks doc §5): renamed once, then remembered
+    message = (
+        "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead."
+    )
+    fake_server.add(
+        json_response(
+            {
+                "error": {
+                    "message": message,
+                    "type": "invalid_request_error",
+                    "param": "max_tokens",
+                    "code": "unsupported_parameter",
+                }
+            },
+            status=400,
+        )
+    )
+    fake_server.always(sse_response(OK_STREAM))
+    for _ in range(2):
+        assert chat(plugin, fake_server).raise_for_error().text == "Hello"
+    bodies = [r.json for r in fake_server.requests_to("/v1/chat/completions")]
+    assert [("max_tokens" in b, b.get("max_completion_tokens")) for b in bodies] == [
+        (True, None),
+        (False, 8),
+        (False, 8),
+    ]

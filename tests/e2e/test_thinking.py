@@ -80,3 +80,39 @@ def test_a_strict_server_that_rejects_the_thinking_fields_still_answers(plugin, 
     assert ask(plugin, fake_server, thinking="off").text == "4"
     last = fake_server.last.json
     assert "chat_template_kwargs" not in last and "reasoning_effort" not in last
+
+
+HISTORY_WITH_TOOL_TURN = [
+    {"role": "user", "content": "weather in Paris?"},
+    {
+        "role": "assistant",
+        "content": "<think>\nI should call the tool.\n</think>",
+        "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "w", "arguments": "{}"}}],
+    },
+    {"role": "tool", "content": "sunny", "tool_call_id": "call_1"},
+]
+
+
+def test_deepseek_gets_reasoning_back_on_tool_call_turns(plugin_factory, fake_server):
+    # DeepSeek thinking mode answers 400 unless assistant tool-call turns carry reasoning_content
+    # (api-docs.deepseek.com/guides/thinking_mode). Reached through a proxy from the daemon's env.
+    plugin = plugin_factory(env={"HTTP_PROXY": fake_server.origin, "NO_PROXY": ""})
+    fake_server.always(sse_response([chat_chunk("It is sunny."), chat_chunk(finish_reason="stop")]))
+    plugin.invoke(
+        "invoke_llm",
+        model="deepseek-reasoner",
+        credentials={"base_url": "http://api.deepseek.com/v1"},
+        prompt_messages=HISTORY_WITH_TOOL_TURN,
+    ).raise_for_error()
+    sent = fake_server.last.json["messages"][1]
+    assert sent["reasoning_content"] == "I should call the tool." and sent["content"] is None
+
+
+def test_other_servers_get_history_without_reasoning(plugin, fake_server):
+    # Mistral rejects reasoning_content as extra_forbidden (charmbracelet/crush#1590)
+    fake_server.always(sse_response([chat_chunk("ok"), chat_chunk(finish_reason="stop")]))
+    plugin.invoke(
+        "invoke_llm", model="m", credentials={"base_url": fake_server.base_url}, prompt_messages=HISTORY_WITH_TOOL_TURN
+    ).raise_for_error()
+    sent = fake_server.last.json["messages"][1]
+    assert "reasoning_content" not in sent and sent["content"] is None
