@@ -66,6 +66,43 @@ def known_context_size(settings: Settings) -> int | None:
     return int(detected) if str(detected or "").isdigit() else None
 
 
+# Parameter labels and help in the four languages Dify shows (en_US, zh_Hans, ja_JP, pt_BR).
+_TEXT: dict[str, tuple[str, str, str, str]] = {
+    "Temperature": ("Temperature", "温度", "温度", "Temperatura"),
+    "Top P": ("Top P", "Top P", "Top P", "Top P"),
+    "Top K": ("Top K", "Top K", "Top K", "Top K"),
+    "top_k help": (
+        "Not part of OpenAI's API: vLLM, SGLang and llama.cpp honour it.",
+        "不属于 OpenAI API：vLLM、SGLang 和 llama.cpp 支持。",
+        "OpenAI API にはないパラメータです。vLLM、SGLang、llama.cpp が対応しています。",
+        "Não faz parte da API da OpenAI: vLLM, SGLang e llama.cpp o respeitam.",
+    ),
+    "Presence penalty": ("Presence penalty", "存在惩罚", "存在ペナルティ", "Penalidade de presença"),
+    "Frequency penalty": ("Frequency penalty", "频率惩罚", "頻度ペナルティ", "Penalidade de frequência"),
+    "Max tokens": ("Max tokens", "最大 token 数", "最大トークン数", "Máximo de tokens"),
+    "Seed": ("Seed", "随机种子", "シード", "Semente"),
+    "seed help": (
+        "Same seed and parameters give the same answer on servers that support it.",
+        "在支持的服务器上，相同的种子和参数会得到相同的回答。",
+        "対応サーバーでは、同じシードとパラメータで同じ回答になります。",
+        "Mesma semente e parâmetros dão a mesma resposta nos servidores que suportam.",
+    ),
+    "Response format": ("Response format", "回复格式", "応答形式", "Formato da resposta"),
+    "response_format help": (
+        "json_object or json_schema (with the JSON Schema parameter) constrain the output.",
+        "json_object 或 json_schema（配合 JSON Schema 参数）约束输出。",
+        "json_object または json_schema（JSON Schema パラメータと併用）で出力を制約します。",
+        "json_object ou json_schema (com o parâmetro JSON Schema) restringem a saída.",
+    ),
+    "JSON Schema": ("JSON Schema", "JSON Schema", "JSON スキーマ", "JSON Schema"),
+}
+
+
+def _text(key: str) -> I18nObject:
+    en, zh, ja, pt = _TEXT[key]
+    return I18nObject(en_US=en, zh_Hans=zh, ja_JP=ja, pt_BR=pt)
+
+
 def _label(text: str) -> I18nObject:
     return I18nObject(en_US=text)
 
@@ -77,27 +114,25 @@ def parameter_rules(settings: Settings, *, max_tokens: int | None) -> list[Param
         ParameterRule(
             name="temperature",
             use_template="temperature",
-            label=_label("Temperature"),
+            label=_text("Temperature"),
             type=ParameterType.FLOAT,
             min=0,
             max=2,
         ),
-        ParameterRule(
-            name="top_p", use_template="top_p", label=_label("Top P"), type=ParameterType.FLOAT, min=0, max=1
-        ),
+        ParameterRule(name="top_p", use_template="top_p", label=_text("Top P"), type=ParameterType.FLOAT, min=0, max=1),
         ParameterRule(
             name="top_k",
             use_template="top_k",
-            label=_label("Top K"),
+            label=_text("Top K"),
             type=ParameterType.INT,
             min=1,
             max=1000,
-            help=_label("Not part of OpenAI's API: vLLM, SGLang and llama.cpp honour it."),
+            help=_text("top_k help"),
         ),
         ParameterRule(
             name="presence_penalty",
             use_template="presence_penalty",
-            label=_label("Presence penalty"),
+            label=_text("Presence penalty"),
             type=ParameterType.FLOAT,
             min=-2,
             max=2,
@@ -105,7 +140,7 @@ def parameter_rules(settings: Settings, *, max_tokens: int | None) -> list[Param
         ParameterRule(
             name="frequency_penalty",
             use_template="frequency_penalty",
-            label=_label("Frequency penalty"),
+            label=_text("Frequency penalty"),
             type=ParameterType.FLOAT,
             min=-2,
             max=2,
@@ -113,7 +148,7 @@ def parameter_rules(settings: Settings, *, max_tokens: int | None) -> list[Param
         ParameterRule(
             name="max_tokens",
             use_template="max_tokens",
-            label=_label("Max tokens"),
+            label=_text("Max tokens"),
             type=ParameterType.INT,
             min=1,
             max=max_tokens,
@@ -121,26 +156,26 @@ def parameter_rules(settings: Settings, *, max_tokens: int | None) -> list[Param
         ),
         ParameterRule(
             name="seed",
-            label=_label("Seed"),
+            label=_text("Seed"),
             type=ParameterType.INT,
             min=0,
             max=2**31 - 1,
-            help=_label("Same seed and parameters give the same answer on servers that support it."),
+            help=_text("seed help"),
         ),
     ]
     # Lower-case values on purpose: the SDK rewrites prompts for "JSON"/"XML" (its code-block mode).
     rules.append(
         ParameterRule(
             name="response_format",
-            label=_label("Response format"),
+            label=_text("Response format"),
             type=ParameterType.STRING,
             options=["text", "json_object", "json_schema"],
-            help=_label("json_object or json_schema (with the JSON Schema parameter) constrain the output."),
+            help=_text("response_format help"),
         )
     )
     rules.append(
         ParameterRule(
-            name="json_schema", use_template="json_schema", label=_label("JSON Schema"), type=ParameterType.TEXT
+            name="json_schema", use_template="json_schema", label=_text("JSON Schema"), type=ParameterType.TEXT
         )
     )
     return rules

@@ -255,3 +255,15 @@ def test_unknown_dimensions_are_assumed_large() -> None:
 
 def test_huge_vectors_still_allow_one_text_per_call() -> None:
     assert max_chunks(dimensions="1000000") == 1
+
+
+def test_every_parameter_label_and_help_is_in_the_four_languages():
+    from oai_bridge.schema import llm_schema
+    from oai_bridge.settings import parse_settings
+
+    rules = llm_schema(parse_settings("m", {"base_url": "http://x/v1"})).parameter_rules
+    texts = [rule.label for rule in rules] + [rule.help for rule in rules if rule.help]
+    assert len(texts) > len(rules)
+    for text in texts:
+        values = [text.en_us, text.zh_hans, text.ja_jp, text.pt_br]
+        assert all(values), text
