@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -286,24 +287,33 @@ def save_findings(credentials: dict[str, Any], probe: Probe) -> None:
 
 
 _lazy_lock = threading.Lock()
-_lazy: dict[tuple[str, str, str | None], dict[str, str]] = {}
+# (base URL, model, key) -> (values, time they stop being valid)
+_lazy: dict[tuple[str, str, str | None], tuple[dict[str, Any], float]] = {}
+# An endpoint that is down is asked again after this long, not on every schema request.
+RETRY_DETECTION_AFTER = 60.0
 
 
 def lazy_detected(settings: Settings) -> dict[str, Any]:
     """Detected values for a model saved without them (a Dify version that did not keep what
-    validation returned): probed once per process and cached; {} if the endpoint is down."""
+    validation returned): probed once per process, with short timeouts, and cached; {} while
+    the endpoint is unreachable (asked again after RETRY_DETECTION_AFTER seconds)."""
     if settings.detected or all(getattr(settings, name) != "auto" for name in CAPABILITIES):
         return dict(settings.detected)
     key = (normalize_base_url(settings.base_url), settings.endpoint_model, settings.api_key)
+    now = time.monotonic()
     with _lazy_lock:
-        if key in _lazy:
-            return _lazy[key]
+        cached = _lazy.get(key)
+        if cached and cached[1] > now:
+            return cached[0]
+    quick = replace(settings, timeout=min(settings.timeout, PROBE_TIMEOUT))
     try:
-        chat = settings.mode == "chat"
-        found = detected_credentials(probe_endpoint(settings, capabilities=auto_capabilities(settings), chat=chat))
-    except Exception:  # noqa: BLE001 - unreachable now: do not cache, try again next time
-        return {}
-    values = {name[len(DETECTED_PREFIX) :]: value for name, value in found.items()}
+        probe = probe_endpoint(quick, capabilities=auto_capabilities(settings), chat=settings.mode == "chat")
+    except Exception:  # noqa: BLE001 - unreachable now: remember briefly, try again later
+        values: dict[str, Any] = {}
+        expires = now + RETRY_DETECTION_AFTER
+    else:
+        values = {name[len(DETECTED_PREFIX) :]: value for name, value in detected_credentials(probe).items()}
+        expires = float("inf")
     with _lazy_lock:
-        _lazy[key] = values
+        _lazy[key] = (values, expires)
     return values

@@ -302,3 +302,16 @@ def test_context_size_from_lm_studio_and_ollama_native_apis(plugin, serve, nativ
     server = serve(handle)
     saved = validate(plugin, {"base_url": server.origin + "/v1"}, model="m").result["credentials"]
     assert saved["_detected_context_size"] == expected
+
+
+def test_lazy_detection_of_a_failing_endpoint_is_not_retried_per_request(plugin_factory, serve):
+    # The schema is asked for often (app pages, model lists): an endpoint that fails must not
+    # be probed again on every request (it is asked again after a minute)
+    server = serve(lambda m, p, b: as_json(503, {"error": {"message": "loading model"}}))
+    plugin = plugin_factory()
+    creds = {"base_url": server.origin + "/v1"}
+    first = plugin.invoke("get_ai_model_schemas", model="m", credentials=creds).result
+    probes = len(server.seen)
+    second = plugin.invoke("get_ai_model_schemas", model="m", credentials=creds).result
+    assert first == second and probes > 0 and len(server.seen) == probes
+    assert "tool-call" in first["model_schema"]["features"]  # the defaults meanwhile
