@@ -20,7 +20,9 @@ if [ ! -x "$DIR/bin/llama-server" ]; then
   work=$(mktemp -d "$DIR/build.XXXXXX")
   trap 'rm -rf "$work"' EXIT
   echo "[llama-server] building llama.cpp from llama-cpp-python==$VER (first run only)" >&2
-  "$PY" -m pip download -q --no-deps --no-binary :all: "llama-cpp-python==$VER" -d "$work/dl" >&2
+  # Only this package as a source distribution: its build tools may come as wheels (building
+  # those from source too is slow and fragile on a machine with an empty pip cache).
+  "$PY" -m pip download -q --no-deps --no-binary llama-cpp-python "llama-cpp-python==$VER" -d "$work/dl" >&2
   tar -xzf "$work/dl/llama_cpp_python-$VER.tar.gz" -C "$work"
   src=$work/llama_cpp_python-$VER/vendor/llama.cpp
   cmake -S "$src" -B "$work/build" -DCMAKE_BUILD_TYPE=Release \
