@@ -50,6 +50,7 @@ __all__ = [
 # Substrings (lower-cased) by which servers say the prompt did not fit; see the quirks doc §7.
 _CONTEXT_OVERFLOW_MARKERS = (
     "maximum context length",  # vLLM, OpenAI
+    "longer than the model's context length",  # SGLang "The input (N tokens) is longer than …"
     "exceed_context_size_error",  # llama.cpp
     "exceeds the available context size",  # llama.cpp message text
     "context_length_exceeded",  # OpenAI code, OpenRouter

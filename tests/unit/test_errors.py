@@ -757,3 +757,17 @@ def test_plugin_start_does_not_import_openai():
     root = Path(__file__).resolve().parents[2]
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root)
     assert out.stdout.strip() == "False"
+
+
+def test_sglang_context_overflow_wording_is_recognised():
+    # SGLang 400: {"object": "error", "message": "The input (5000 tokens) is longer than the model's
+    # context length (4096 tokens).", "type": "BadRequestError", "code": 400}
+    body = {
+        "object": "error",
+        "message": "The input (5000 tokens) is longer than the model's context length (4096 tokens).",
+        "type": "BadRequestError",
+        "param": None,
+        "code": 400,
+    }
+    error = error_for_status(400, body)
+    assert type(error) is InvokeBadRequestError and "context window" in str(error)
