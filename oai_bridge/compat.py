@@ -11,11 +11,16 @@ the life of the process so later calls skip the failed attempt.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Callable
 from typing import Any
 
+from oai_bridge.discovery import display_url
+
 __all__ = ["DROPPABLE_FIELDS", "FLOAT_ENCODING", "MAX_FALLBACKS", "adapt", "fallback", "forget_all", "learn"]
+
+logger = logging.getLogger(__name__)
 
 # Top-level optional fields that may be dropped when a server rejects them by name.
 DROPPABLE_FIELDS = (
@@ -108,9 +113,14 @@ def _names_in(error_text: str) -> list[str]:
 
 
 def learn(endpoint: str, name: str) -> None:
-    """Remember a fix found by other means (e.g. a server that ignores base64 and sends floats)."""
+    """Remember a fix for an endpoint (also one found by other means, e.g. a server that ignores
+    base64 and sends floats). Logged once: it explains an extra round trip in the server's log."""
     with _lock:
-        _learned[endpoint] = _learned.get(endpoint, frozenset()) | {name}
+        known = _learned.get(endpoint, frozenset())
+        if name in known:
+            return
+        _learned[endpoint] = known | {name}
+    logger.info("%s: adapting requests for this server (%s) until the plugin restarts", display_url(endpoint), name)
 
 
 def fallback(endpoint: str, body: dict[str, Any], status: int, error_body: object) -> dict[str, Any] | None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-__all__ = ["normalize_base_url"]
+from urllib.parse import urlsplit, urlunsplit
+
+__all__ = ["display_url", "normalize_base_url"]
 
 # Endpoint paths users paste by mistake (dify#2624: the path ended up doubled).
 _ENDPOINT_SUFFIXES = ("/chat/completions", "/completions", "/embeddings", "/models")
@@ -20,3 +22,11 @@ def normalize_base_url(url: str) -> str:
             url = url[: -len(suffix)].rstrip("/")
             break
     return url
+
+
+def display_url(url: str) -> str:
+    """`url` without user:password (a base URL may carry credentials): safe for logs and messages."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))

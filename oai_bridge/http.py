@@ -7,6 +7,7 @@ settings sits on top of it with its own retries off: tenacity below is the only 
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 from collections import OrderedDict
@@ -33,6 +34,8 @@ __all__ = [
     "retrying",
     "timeout_for",
 ]
+
+logger = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 10.0
 DISCOVERY_TIMEOUT = 10.0
@@ -149,8 +152,16 @@ def retrying(settings: Settings) -> Retrying:
         stop=stop_after_attempt(settings.max_retries + 1),
         retry=retry_if_exception(_is_retryable),
         wait=_wait,
+        before_sleep=_log_retry,
         reraise=True,
     )
+
+
+def _log_retry(state: RetryCallState) -> None:
+    exc = state.outcome.exception() if state.outcome else None
+    reason = f"HTTP {exc.status_code}" if isinstance(exc, openai.APIStatusError) else type(exc).__name__
+    delay = state.next_action.sleep if state.next_action else 0.0
+    logger.warning("request failed (%s), retry %d in %.1f s", reason, state.attempt_number, delay)
 
 
 def _send(settings: Settings, path: str, body: dict[str, Any], options: dict[str, Any]) -> httpx.Response:

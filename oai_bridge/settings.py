@@ -10,6 +10,9 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from oai_bridge.discovery import display_url
 
 __all__ = [
     "DEFAULT_CONTEXT_SIZE",
@@ -70,11 +73,12 @@ class Settings:
     @property
     def secrets(self) -> tuple[str, ...]:
         """Values that must never appear in an error or a log: the key and extra header values."""
-        return tuple(v for v in (self.api_key, *(value for _, value in self.extra_headers)) if v)
+        password = urlsplit(self.base_url).password  # https://user:secret@host/v1
+        return tuple(v for v in (self.api_key, password, *(value for _, value in self.extra_headers)) if v)
 
     def __repr__(self) -> str:
         # Never show the key or header values, even in a debugger or a log line.
-        return f"Settings(model={self.model!r}, base_url={self.base_url!r}, mode={self.mode!r})"
+        return f"Settings(model={self.model!r}, base_url={display_url(self.base_url)!r}, mode={self.mode!r})"
 
 
 def _text(credentials: Mapping[str, Any], key: str) -> str:

@@ -338,3 +338,16 @@ def test_openai_reasoning_models_get_max_completion_tokens(plugin, fake_server):
         (False, 8),
         (False, 8),
     ]
+
+
+def test_retries_and_adaptations_are_logged_to_dify_without_secrets(plugin_factory, fake_server):
+    plugin = plugin_factory()
+    fake_server.add(json_response({"error": {"message": "busy"}}, status=503, headers={"Retry-After": "0"}))
+    rejection = {"detail": [{"type": "extra_forbidden", "loc": ["body", "stream_options"], "msg": "Extra inputs"}]}
+    fake_server.add(json_response(rejection, status=422))
+    fake_server.always(sse_response(OK_STREAM))
+    chat(plugin, fake_server).raise_for_error()
+    messages = [log.get("message", "") for log in plugin.logs]
+    assert any("HTTP 503" in m and "retry 1" in m for m in messages), messages
+    assert any("stream_options" in m for m in messages), messages
+    assert CANARY not in json.dumps(plugin.logs)

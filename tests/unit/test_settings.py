@@ -319,3 +319,14 @@ def test_settings_are_frozen() -> None:
     s = parse()
     with pytest.raises(AttributeError):
         s.api_key = "changed"  # type: ignore[misc]
+
+
+def test_a_password_in_the_base_url_is_a_secret():
+    from oai_bridge.discovery import display_url
+    from oai_bridge.errors import redact
+
+    settings = parse_settings("m", {"base_url": "https://bob:hunter2-secret@proxy.example/v1"})
+    assert "hunter2-secret" in settings.secrets
+    assert "hunter2-secret" not in redact(f"cannot reach {settings.base_url}", settings.secrets)
+    assert display_url(settings.base_url) == "https://proxy.example/v1"
+    assert display_url("http://host:8000/v1") == "http://host:8000/v1"
