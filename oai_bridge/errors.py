@@ -63,6 +63,7 @@ _CONTEXT_OVERFLOW_MARKERS = (
 _MODEL_NOT_FOUND = re.compile(
     r"model\s+[`\"']?[^`\"'\s]+[`\"']?\s+(?:does not exist|not found)|no such model|unknown model", re.I
 )
+_VALIDATION_ERROR = re.compile(r"\b\d+ validation errors?\b", re.I)  # pydantic: "7 validation errors: …"
 _BEARER = re.compile(r"(?i)(bearer\s+)[^\s\"',]+")
 _MAX_MESSAGE = 600
 
@@ -174,6 +175,9 @@ def error_for_status(status: int, body: Any, *, url: str = "") -> InvokeError:
         )
     if status == 429:
         return InvokeRateLimitError(f"HTTP 429: rate limited by the server ({message}). Try again later.")
+    if status == 500 and _VALIDATION_ERROR.search(message):
+        # llama-cpp-python (FastAPI) answers request validation failures with 500, not 422
+        return InvokeBadRequestError(f"HTTP 500: the server rejected the request ({message}).")
     if status >= 500 and not _is_context_overflow(message, body):
         return InvokeServerUnavailableError(f"HTTP {status}: the server failed ({message}).")
     if _is_context_overflow(message, body):

@@ -7,9 +7,12 @@ keeps), lazily once per process when a Dify version did not keep them, and by th
 
 from __future__ import annotations
 
+import base64
 import json
+import struct
 import threading
 import time
+import zlib
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -42,9 +45,29 @@ __all__ = [
 CAPABILITIES = ("tool_calling", "structured_output", "vision")
 PROBE_TIMEOUT = 30.0
 # 1x1 transparent PNG: the smallest image every vision server accepts.
-_PNG = (
-    "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII="
+# 1x1 transparent PNG: the smallest image every vision server accepts.
+_PNG_BYTES = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII="
 )
+
+
+def _png_with_comment(png: bytes, size: int) -> bytes:
+    """The same image with a `size`-byte tEXt chunk after IHDR: identical pixels, bigger file."""
+    data = b"Comment\x00" + b"x" * size
+    chunk = struct.pack(">I", len(data)) + b"tEXt" + data + struct.pack(">I", zlib.crc32(b"tEXt" + data))
+    ihdr_end = 8 + 4 + 4 + 13 + 4  # signature, length, type, IHDR data, CRC
+    return png[:ihdr_end] + chunk + png[ihdr_end:]
+
+
+def _data_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode()
+
+
+_PNG = _data_uri(_PNG_BYTES)
+_PNG_PADDED = _data_uri(_png_with_comment(_PNG_BYTES, 2048))
+# A server that reads an image as text pays for every byte of the data URI (~700 more tokens for
+# the padded copy); a vision model pays for pixels, which are the same in both images.
+_TEXT_READ_IMAGE_TOKENS = 200
 _PROBE_TOOL = {
     "type": "function",
     "function": {
@@ -161,15 +184,16 @@ def _chat(settings: Settings, **fields: Any) -> dict[str, Any]:
 
 
 # Words by which a server says it lacks a feature even when it answers 5xx (llama.cpp without
-# --jinja: 500 "tools param requires --jinja flag").
-_UNSUPPORTED = ("support", "jinja", "not implemented", "not enabled", "requires")
+# --jinja: 500 "tools param requires --jinja flag"; llama-cpp-python: 500 for validation errors).
+_UNSUPPORTED = ("support", "jinja", "not implemented", "not enabled", "requires", "validation error")
 
 
 def _accepted(call: Callable[[], object]) -> bool | None:
-    """True if the server answered 2xx, False if it refused the feature, None if it could not
-    tell (unreachable, rate limited, overloaded: never saved as "off")."""
+    """True if the server answered 2xx (and the call did not return False), False if it refused
+    the feature, None if it could not tell (unreachable, rate limited, overloaded: never saved
+    as "off")."""
     try:
-        call()
+        verdict = call()
     except openai.APIStatusError as exc:
         status = exc.status_code
         if 400 <= status < 500 and status not in (408, 429):
@@ -178,7 +202,7 @@ def _accepted(call: Callable[[], object]) -> bool | None:
         return False if status == 500 and any(word in text for word in _UNSUPPORTED) else None
     except (openai.APIError, httpx.HTTPError, ValueError):
         return None
-    return True
+    return verdict is not False
 
 
 def _streamed_usage(settings: Settings) -> bool | None:
@@ -202,20 +226,29 @@ def _streamed_usage(settings: Settings) -> bool | None:
         release(response, lines)
 
 
+def _image_prompt_tokens(settings: Settings, uri: str) -> int | None:
+    content = [{"type": "text", "text": "ping"}, {"type": "image_url", "image_url": {"url": uri}}]
+    answer = _chat(settings, messages=[{"role": "user", "content": content}])
+    usage = answer.get("usage") if isinstance(answer, Mapping) else None
+    tokens = usage.get("prompt_tokens") if isinstance(usage, Mapping) else None
+    return tokens if isinstance(tokens, int) else None
+
+
+def _sees_images(settings: Settings) -> bool:
+    """Whether the model takes images as images. Accepting an image part is not enough: some
+    servers (llama-cpp-python without a vision handler) turn it into prompt text, and Dify would
+    then send users' pictures as thousands of tokens of base64."""
+    small = _image_prompt_tokens(settings, _PNG)
+    padded = _image_prompt_tokens(settings, _PNG_PADDED)
+    if small is None or padded is None:
+        return True  # no usage reported: accepting the image is all that can be known
+    return padded - small < _TEXT_READ_IMAGE_TOKENS
+
+
 _PROBES: dict[str, Callable[[Settings], Callable[[], object]]] = {
     "tool_calling": lambda s: lambda: _chat(s, tools=[_PROBE_TOOL]),
     "structured_output": lambda s: lambda: _chat(s, response_format=_PROBE_SCHEMA),
-    "vision": lambda s: (
-        lambda: _chat(
-            s,
-            messages=[
-                {
-                    "role": "user",
-                    "content": [{"type": "text", "text": "ping"}, {"type": "image_url", "image_url": {"url": _PNG}}],
-                }
-            ],
-        )
-    ),
+    "vision": lambda s: lambda: _sees_images(s),
 }
 
 

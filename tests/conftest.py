@@ -177,3 +177,63 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
                     lines.append(f"server errors: {value.errors}")
                 report.sections.append(("fake_server requests", "\n".join(lines) or "(none)"))
     _ = call
+
+
+# -- llama_cpp.server (llama-cpp-python): a second real peer, with quirks of its own --------
+from tests.support import lcp_server as _lcp  # noqa: E402
+
+_lcp_build_error: BaseException | None = None
+
+
+# A second implementation of the same hook (`specname`). pytest calls the two one after the
+# other in the same thread, so the two builds never compete for the cores.
+@pytest.hookimpl(specname="pytest_runtestloop", tryfirst=True)
+def pytest_runtestloop_lcp(session: pytest.Session) -> None:
+    global _lcp_build_error
+    if session.config.option.collectonly:
+        return
+    if not any("lcp_server" in getattr(item, "fixturenames", ()) for item in session.items):
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line("llama_cpp.server peer: building if not cached (first run only, about 6 min)…")
+    try:
+        path = _lcp.ensure_built()
+    except BaseException as exc:
+        _lcp_build_error = exc
+        if reporter is not None:
+            reporter.write_line(f"llama-cpp-python build FAILED: {exc}"[:2000], red=True)
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+    else:
+        if reporter is not None:
+            reporter.write_line(f"llama_cpp.server peer ready: {path}")
+
+
+@pytest.fixture(scope="session")
+def lcp_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_lcp.LcpServer]:
+    """One ``python -m llama_cpp.server`` for the whole session (chatml-function-calling chat
+    format, embeddings on): ``.base_url`` (http://127.0.0.1:PORT/v1), ``.model`` ("tiny"),
+    ``.log_tail()``. Fails (never skips) when it cannot be built."""
+    if _lcp_build_error is not None:
+        msg = f"llama-cpp-python could not be built: {_lcp_build_error}"
+        raise _lcp.LcpServerError(msg)
+    server = _lcp.LcpServer.start(log_dir=tmp_path_factory.mktemp("lcp-server"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.hookimpl(specname="pytest_runtest_makereport", hookwrapper=True)
+def pytest_runtest_makereport_lcp(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    if report.passed or report.skipped:
+        return
+    for value in (getattr(item, "funcargs", {}) or {}).values():
+        if isinstance(value, _lcp.LcpServer):
+            with contextlib.suppress(Exception):
+                report.sections.append(("llama_cpp.server log tail", value.log_tail(3000)))
+            break
+    _ = call

@@ -315,3 +315,25 @@ def test_lazy_detection_of_a_failing_endpoint_is_not_retried_per_request(plugin_
     second = plugin.invoke("get_ai_model_schemas", model="m", credentials=creds).result
     assert first == second and probes > 0 and len(server.seen) == probes
     assert "tool-call" in first["model_schema"]["features"]  # the defaults meanwhile
+
+
+@pytest.mark.parametrize(("reads_image_as_text", "expected"), [(False, "true"), (True, "false")])
+def test_vision_needs_images_seen_as_images_not_as_text(plugin, serve, reads_image_as_text, expected):
+    # llama-cpp-python without a vision handler accepts image parts and renders the data URI into
+    # the prompt: it answers 200, but a picture then costs thousands of tokens of base64
+    def handle(method, path, body):
+        if path == "/v1/models":
+            return as_json(200, {"object": "list", "data": [{"id": "m", "object": "model"}]})
+        if body.get("stream"):
+            return 200, "text/event-stream", USAGE_STREAM
+        prompt_tokens = 10
+        for message in body["messages"]:
+            for part in message["content"] if isinstance(message["content"], list) else ():
+                if part["type"] == "image_url":
+                    url = part["image_url"]["url"]
+                    prompt_tokens += len(url) // 3 if reads_image_as_text else 64  # text vs pixels
+        return as_json(200, {**OK_CHAT, "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": 1}})
+
+    server = serve(handle)
+    saved = validate(plugin, {"base_url": server.origin + "/v1"}, model="m").result["credentials"]
+    assert saved["_detected_vision"] == expected

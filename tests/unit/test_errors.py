@@ -771,3 +771,18 @@ def test_sglang_context_overflow_wording_is_recognised():
     }
     error = error_for_status(400, body)
     assert type(error) is InvokeBadRequestError and "context window" in str(error)
+
+
+def test_llama_cpp_python_validation_failures_are_bad_requests_not_outages():
+    # llama-cpp-python (FastAPI) answers request validation errors with HTTP 500
+    body = {
+        "error": {
+            "message": "1 validation error: {'type': 'literal_error', 'loc': ('body', 'response_format', "
+            "'type'), 'msg': \"Input should be 'text' or 'json_object'\"}",
+            "type": "internal_server_error",
+            "param": None,
+            "code": None,
+        }
+    }
+    assert type(error_for_status(500, body)) is InvokeBadRequestError
+    assert type(error_for_status(500, {"error": {"message": "CUDA out of memory"}})) is InvokeServerUnavailableError
