@@ -7,6 +7,7 @@ import struct
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from oai_bridge.errors import MalformedResponseError
 from oai_bridge.settings import Settings
 from oai_bridge.tokens import truncate_to_tokens
 
@@ -47,7 +48,7 @@ def _vector(value: Any) -> list[float]:
         raw = base64.b64decode(value)
         return list(struct.unpack(f"<{len(raw) // 4}f", raw))
     if isinstance(value, list) and value and isinstance(value[0], list):
-        raise ValueError(
+        raise MalformedResponseError(
             "the server returned one vector per token instead of one per text; start it with a pooling "
             "option (llama.cpp: --pooling mean)"
         )
@@ -57,15 +58,15 @@ def _vector(value: Any) -> list[float]:
 def parse_embeddings(data: Any, expected: int) -> tuple[list[list[float]], int | None]:
     """Vectors in input order (by `index`, whatever order the server used) and prompt tokens if given."""
     if not isinstance(data, Mapping) or not isinstance(data.get("data"), list):
-        raise ValueError(f"the embedding response has no `data` list: {str(data)[:300]!r}")
+        raise MalformedResponseError(f"the embedding response has no `data` list: {str(data)[:300]!r}")
     items = data["data"]
     if len(items) != expected:
-        raise ValueError(f"the server returned {len(items)} embeddings for {expected} texts")
+        raise MalformedResponseError(f"the server returned {len(items)} embeddings for {expected} texts")
     vectors: list[list[float] | None] = [None] * expected
     for position, item in enumerate(items):
         index = item.get("index", position)
         if not isinstance(index, int) or not 0 <= index < expected or vectors[index] is not None:
-            raise ValueError(f"the embedding response has an invalid or repeated index {index!r}")
+            raise MalformedResponseError(f"the embedding response has an invalid or repeated index {index!r}")
         vectors[index] = _vector(item.get("embedding"))
     usage = data.get("usage")
     tokens = usage.get("prompt_tokens") or usage.get("total_tokens") if isinstance(usage, Mapping) else None

@@ -36,6 +36,7 @@ from oai_bridge.settings import SettingsError
 from oai_bridge.sse import SSEError
 
 __all__ = [
+    "MalformedResponseError",
     "ModelNotFoundError",
     "StreamIncompleteError",
     "TextTooLongError",
@@ -70,6 +71,10 @@ _MAX_MESSAGE = 600
 
 class StreamIncompleteError(Exception):
     """The stream ended before the server said it was finished: the answer would be truncated."""
+
+
+class MalformedResponseError(ValueError):
+    """The server answered 2xx, but not in a shape an OpenAI-style client can read."""
 
 
 class ModelNotFoundError(Exception):
@@ -283,6 +288,8 @@ def to_invoke_error(exc: BaseException, *, url: str = "", secrets: Iterable[str]
         mapped = InvokeServerUnavailableError(
             f"The stream ended before the server finished the answer ({exc}); the output would be truncated."
         )
+    elif isinstance(exc, MalformedResponseError):
+        mapped = InvokeServerUnavailableError(f"The server's answer has an unexpected shape: {_clip(str(exc))}")
     elif isinstance(exc, ModelNotFoundError):
         shown = ", ".join(exc.available[:20]) + (
             f" (and {len(exc.available) - 20} more)" if len(exc.available) > 20 else ""

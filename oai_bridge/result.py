@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from oai_bridge.errors import raise_for_payload_error
+from oai_bridge.errors import MalformedResponseError, raise_for_payload_error
 from oai_bridge.stream import ReasoningRenderer, Usage, final_finish_reason, usage_from
 from oai_bridge.think import split_think
 from oai_bridge.toolcalls import ToolCall, tool_calls_from_message
@@ -26,12 +26,12 @@ class Completion:
 def parse_completion(data: Any, *, completion_mode: bool = False, show_reasoning: bool = True) -> Completion:
     """Parse a /chat/completions or /completions JSON answer."""
     if not isinstance(data, Mapping):
-        raise ValueError(f"the response is not a JSON object: {str(data)[:200]!r}")
+        raise MalformedResponseError(f"the response is not a JSON object: {str(data)[:200]!r}")
     if "error" in data or data.get("object") == "error":
         raise_for_payload_error(data)
     choices = data.get("choices")
     if not choices or not isinstance(choices, list):
-        raise ValueError(f"the response has no choices: {str(data)[:300]!r}")
+        raise MalformedResponseError(f"the response has no choices: {str(data)[:300]!r}")
     choice = choices[0]
     message = choice if completion_mode else (choice.get("message") or {})
     raw = message.get("text" if completion_mode else "content") or ""

@@ -12,7 +12,12 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from oai_bridge.errors import StreamIncompleteError, TruncatedToolCallError, raise_for_payload_error
+from oai_bridge.errors import (
+    MalformedResponseError,
+    StreamIncompleteError,
+    TruncatedToolCallError,
+    raise_for_payload_error,
+)
 from oai_bridge.think import REASONING, ThinkSplitter
 from oai_bridge.toolcalls import ToolCall, ToolCallAccumulator
 
@@ -133,7 +138,7 @@ def normalize_stream(
     for raw in payloads:
         data = loads(raw)
         if not isinstance(data, dict):
-            raise ValueError(f"stream chunk is not a JSON object: {raw[:200]!r}")
+            raise MalformedResponseError(f"stream chunk is not a JSON object: {raw[:200]!r}")
         if "error" in data or data.get("object") == "error":
             raise_for_payload_error(data)
         if "usage" in data or "x_groq" in data:
@@ -141,8 +146,12 @@ def normalize_stream(
         choices = data.get("choices")
         if not choices:
             continue  # usage-only chunk (vLLM, llama.cpp, Ollama send `choices: []`)
-        choice = choices[0]
+        choice = choices[0] if type(choices) is list else None
+        if type(choice) is not dict:
+            raise MalformedResponseError(f"stream chunk without a readable choice: {raw[:200]!r}")
         delta = choice if completion_mode else choice.get("delta") or choice.get("message") or {}
+        if type(delta) is not dict:
+            raise MalformedResponseError(f"stream chunk with an unreadable delta: {raw[:200]!r}")
         out = ""
         for key in _REASONING_KEYS:
             reasoning = delta.get(key)

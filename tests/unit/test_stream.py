@@ -207,3 +207,19 @@ def test_start_in_reasoning_is_ignored_once_a_reasoning_field_was_seen():
     # content after the reasoning field is the answer, not more reasoning
     lines = sse(delta(reasoning="plan"), delta(content="Answer"), delta("stop"))
     assert content(*run(lines, start_in_reasoning=True)) == "<think>\nplan\n</think>Answer"
+
+
+@pytest.mark.parametrize(
+    "chunk",
+    [
+        {"choices": [1]},
+        {"choices": {"0": {"delta": {"content": "x"}}}},
+        {"choices": [{"delta": "text"}]},
+        ["not", "an", "object"],
+    ],
+)
+def test_malformed_chunks_are_the_servers_fault_not_a_bare_error(chunk):
+    from oai_bridge.errors import translated_errors
+
+    with pytest.raises(InvokeServerUnavailableError, match="unexpected shape"), translated_errors():
+        run(sse(chunk, delta("stop")))
