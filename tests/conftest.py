@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -19,51 +20,85 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from tests.support import lcp_server as _lcp  # noqa: E402
 from tests.support import llama_server as _llama  # noqa: E402
 from tests.support.fake_server import FakeServer  # noqa: E402
+from tests.support.peer_process import PeerServer  # noqa: E402
 from tests.support.plugin_process import PluginProcess, plugin_root  # noqa: E402
 
 PLUGIN_ROOT = plugin_root()
 
-_build_error: BaseException | None = None
+
+# -- the real peers: build before the first test so a build never eats a test's timeout ----
+@dataclass(frozen=True)
+class _Peer:
+    fixture: str  # built only when a collected test uses this fixture
+    build: Callable[[], Path]
+    server: str  # in the progress messages
+    package: str  # in the failure messages
+    minutes: int  # a first build's rough duration
+    error: type[AssertionError]
 
 
-# -- llama-server: build before the first test so the build never eats a test's timeout ---
+_PEERS = (
+    _Peer("llama_server", _llama.ensure_built, "llama-server", "llama-server", 7, _llama.LlamaServerError),
+    _Peer("lcp_server", _lcp.ensure_built, "llama_cpp.server", "llama-cpp-python", 6, _lcp.LcpServerError),
+)
+_build_errors: dict[str, BaseException] = {}
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtestloop(session: pytest.Session) -> None:
-    global _build_error
+    """Build the needed peers one after the other (never competing for the cores)."""
     if session.config.option.collectonly:
         return
-    if not any("llama_server" in getattr(item, "fixturenames", ()) for item in session.items):
-        return
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line("llama-server peer: building if not cached (first run only, about 7 min)…")
-    try:
-        path = _llama.ensure_built()
-    except BaseException as exc:
-        _build_error = exc
+    for peer in _PEERS:
+        if not any(peer.fixture in getattr(item, "fixturenames", ()) for item in session.items):
+            continue
         if reporter is not None:
-            reporter.write_line(f"llama-server build FAILED: {exc}"[:2000], red=True)
-        if isinstance(exc, KeyboardInterrupt):
-            raise
-    else:
-        if reporter is not None:
-            reporter.write_line(f"llama-server peer ready: {path}")
+            reporter.write_line(
+                f"{peer.server} peer: building if not cached (first run only, about {peer.minutes} min)…"
+            )
+        try:
+            path = peer.build()
+        except BaseException as exc:
+            _build_errors[peer.fixture] = exc
+            if reporter is not None:
+                reporter.write_line(f"{peer.package} build FAILED: {exc}"[:2000], red=True)
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+        else:
+            if reporter is not None:
+                reporter.write_line(f"{peer.server} peer ready: {path}")
+
+
+def _raise_if_build_failed(fixture: str) -> None:
+    """A failed build makes the fixture's tests error, never skip."""
+    error = _build_errors.get(fixture)
+    if error is not None:
+        peer = next(p for p in _PEERS if p.fixture == fixture)
+        msg = f"{peer.package} could not be built: {error}"
+        raise peer.error(msg)
 
 
 @pytest.fixture(scope="session")
 def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_llama.LlamaServer]:
     """One llama-server for the whole session: ``.base_url`` (http://127.0.0.1:PORT/v1),
     ``.model`` ("tiny"), ``.log_path``. Fails (never skips) when it cannot be built."""
-    if _build_error is not None:
-        msg = f"llama-server could not be built: {_build_error}"
-        raise _llama.LlamaServerError(msg)
-    server = _llama.LlamaServer.start(log_dir=tmp_path_factory.mktemp("llama-server"))
-    try:
+    _raise_if_build_failed("llama_server")
+    with _llama.LlamaServer.start(log_dir=tmp_path_factory.mktemp("llama-server")) as server:
         yield server
-    finally:
-        server.stop()
+
+
+@pytest.fixture(scope="session")
+def lcp_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_lcp.LcpServer]:
+    """One ``python -m llama_cpp.server`` for the whole session (chatml-function-calling chat
+    format, embeddings on): ``.base_url`` (http://127.0.0.1:PORT/v1), ``.model`` ("tiny"),
+    ``.log_tail()``. Fails (never skips) when it cannot be built."""
+    _raise_if_build_failed("lcp_server")
+    with _lcp.LcpServer.start(log_dir=tmp_path_factory.mktemp("lcp-server")) as server:
+        yield server
 
 
 # -- the plugin under Dify's stdio protocol ----------------------------------------------
@@ -167,8 +202,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
             if isinstance(value, PluginProcess) and id(value) not in seen:
                 seen.add(id(value))
                 report.sections.append((f"plugin [{name}] stderr/logs", value.describe()))
-            elif isinstance(value, _llama.LlamaServer):
-                report.sections.append(("llama-server log tail", value.log_tail(3000)))
+            elif isinstance(value, PeerServer):
+                report.sections.append((f"{value.name} log tail", value.log_tail(3000)))
             elif isinstance(value, FakeServer):
                 lines = [
                     f"{r.method} {r.target} conn={r.connection_id} body={r.body[:300]!r}" for r in value.requests[-20:]
@@ -176,64 +211,4 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
                 if value.errors:
                     lines.append(f"server errors: {value.errors}")
                 report.sections.append(("fake_server requests", "\n".join(lines) or "(none)"))
-    _ = call
-
-
-# -- llama_cpp.server (llama-cpp-python): a second real peer, with quirks of its own --------
-from tests.support import lcp_server as _lcp  # noqa: E402
-
-_lcp_build_error: BaseException | None = None
-
-
-# A second implementation of the same hook (`specname`). pytest calls the two one after the
-# other in the same thread, so the two builds never compete for the cores.
-@pytest.hookimpl(specname="pytest_runtestloop", tryfirst=True)
-def pytest_runtestloop_lcp(session: pytest.Session) -> None:
-    global _lcp_build_error
-    if session.config.option.collectonly:
-        return
-    if not any("lcp_server" in getattr(item, "fixturenames", ()) for item in session.items):
-        return
-    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line("llama_cpp.server peer: building if not cached (first run only, about 6 min)…")
-    try:
-        path = _lcp.ensure_built()
-    except BaseException as exc:
-        _lcp_build_error = exc
-        if reporter is not None:
-            reporter.write_line(f"llama-cpp-python build FAILED: {exc}"[:2000], red=True)
-        if isinstance(exc, KeyboardInterrupt):
-            raise
-    else:
-        if reporter is not None:
-            reporter.write_line(f"llama_cpp.server peer ready: {path}")
-
-
-@pytest.fixture(scope="session")
-def lcp_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_lcp.LcpServer]:
-    """One ``python -m llama_cpp.server`` for the whole session (chatml-function-calling chat
-    format, embeddings on): ``.base_url`` (http://127.0.0.1:PORT/v1), ``.model`` ("tiny"),
-    ``.log_tail()``. Fails (never skips) when it cannot be built."""
-    if _lcp_build_error is not None:
-        msg = f"llama-cpp-python could not be built: {_lcp_build_error}"
-        raise _lcp.LcpServerError(msg)
-    server = _lcp.LcpServer.start(log_dir=tmp_path_factory.mktemp("lcp-server"))
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.hookimpl(specname="pytest_runtest_makereport", hookwrapper=True)
-def pytest_runtest_makereport_lcp(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
-    outcome = yield
-    report = outcome.get_result()
-    if report.passed or report.skipped:
-        return
-    for value in (getattr(item, "funcargs", {}) or {}).values():
-        if isinstance(value, _lcp.LcpServer):
-            with contextlib.suppress(Exception):
-                report.sections.append(("llama_cpp.server log tail", value.log_tail(3000)))
-            break
     _ = call

@@ -26,23 +26,11 @@ import urllib.request
 
 import pytest
 
+from tests.support.prompts import CHAT, USER, WEATHER_TOOL
+
 pytestmark = [pytest.mark.llama, pytest.mark.timeout(600)]
 
 CANARY = "sk-canary-lcp-0123456789"
-USER = [{"role": "user", "content": "What is the weather in Paris?"}]
-CHAT = [{"role": "system", "content": "Answer briefly."}, *USER]
-WEATHER_TOOL = {
-    "name": "get_weather",
-    "description": "Get the weather for a city",
-    "parameters": {
-        "type": "object",
-        "properties": {
-            "city": {"type": "string", "enum": ["Paris", "Rome"]},
-            "unit": {"type": "string", "enum": ["c", "f"]},
-        },
-        "required": ["city", "unit"],
-    },
-}
 # The plugin sends `tool_choice` only when the user sets it (quirks rule 11), and
 # chatml-function-calling treats a request WITHOUT `tool_choice` as "no tools": it renders the
 # prompt with `tools=[]` and never produces a call (llama_chat_format.py, "Case 1: No tool choice

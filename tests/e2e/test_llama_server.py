@@ -7,25 +7,13 @@ import json
 
 import pytest
 
+from tests.support.prompts import CHAT, USER, WEATHER_TOOL
+
 pytestmark = [pytest.mark.llama, pytest.mark.timeout(600)]
 
-USER = [{"role": "user", "content": "What is the weather in Paris?"}]
-CHAT = [{"role": "system", "content": "Answer briefly."}, *USER]
 # The tiny model opens a Qwen/Hermes `<tool_call>` block when token 459 is pushed up, and
 # llama.cpp's tool grammar then forces a schema-valid call (tests/peer/ README of the peer).
 NUDGE = {"logit_bias": {"459": 100}}
-WEATHER_TOOL = {
-    "name": "get_weather",
-    "description": "Get the weather for a city",
-    "parameters": {
-        "type": "object",
-        "properties": {
-            "city": {"type": "string", "enum": ["Paris", "Rome"]},
-            "unit": {"type": "string", "enum": ["c", "f"]},
-        },
-        "required": ["city", "unit"],
-    },
-}
 
 
 @pytest.fixture
