@@ -40,6 +40,20 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
+def request_envelope(session_id: str, data: Mapping[str, Any]) -> dict[str, Any]:
+    """One request as Dify's daemon frames it (stdio line or remote-debug TCP line)."""
+    return {
+        "session_id": session_id,
+        "conversation_id": None,
+        "message_id": None,
+        "app_id": None,
+        "endpoint_id": None,
+        "context": {},
+        "event": "request",
+        "data": dict(data),
+    }
+
+
 def plugin_root() -> Path:
     """The plugin directory to run: this checkout, or ``$OAIB_PLUGIN_ROOT`` if set."""
     return Path(os.environ.get("OAIB_PLUGIN_ROOT") or REPO_ROOT)
@@ -549,16 +563,7 @@ class PluginProcess:
         sid = session_id or str(uuid.uuid4())
         payload = dict(data)
         payload["action"] = action
-        envelope = {
-            "session_id": sid,
-            "conversation_id": None,
-            "message_id": None,
-            "app_id": None,
-            "endpoint_id": None,
-            "context": {},
-            "event": "request",
-            "data": payload,
-        }
+        envelope = request_envelope(sid, payload)
         result = SessionResult(session_id=sid, action=action, request=envelope)
         pending = PendingSession(self, result)
         line = json.dumps(envelope, ensure_ascii=False).encode() + b"\n"

@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from tests.support.plugin_process import plugin_root, read_pipe
+from tests.support.plugin_process import plugin_root, read_pipe, request_envelope
 
 # Not part of a packaged plugin (see .difyignore). Above all ``.env``: pydantic-settings reads
 # it from the cwd, and a developer's .env sets REMOTE_INSTALL_URL, which beats
@@ -158,18 +158,7 @@ class FakeDaemon:
         """Send one request (``data`` is the request's ``data`` object); return the session
         messages (``{"type", "data"}``) up to and including ``end``."""
         sid = str(uuid.uuid4())
-        self.send(
-            {
-                "session_id": sid,
-                "conversation_id": None,
-                "message_id": None,
-                "app_id": None,
-                "endpoint_id": None,
-                "context": {},
-                "event": "request",
-                "data": dict(data),
-            }
-        )
+        self.send(request_envelope(sid, data))
 
         def messages() -> list[dict]:
             return [
