@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from oai_bridge.settings import (
+from oai_bridge.config.settings import (
     DEFAULT_CONTEXT_SIZE,
     DEFAULT_EMBEDDING_BATCH,
     Settings,
@@ -322,8 +322,8 @@ def test_settings_are_frozen() -> None:
 
 
 def test_a_password_in_the_base_url_is_a_secret():
-    from oai_bridge.discovery import display_url
-    from oai_bridge.errors import redact
+    from oai_bridge.config.urls import display_url
+    from oai_bridge.errors.invoke import redact
 
     settings = parse_settings("m", {"base_url": "https://bob:hunter2-secret@proxy.example/v1"})
     assert "hunter2-secret" in settings.secrets
