@@ -60,6 +60,29 @@ COMMANDS = (
     # `make package` runs scripts/package.py, which test_packaging builds and checks (and
     # tests/e2e/test_install.py installs the way Dify's daemon does).
     Exercised(r"make package", "tests/unit/test_packaging.py", ('"package.py"',), ("package",), "scripts/package.py"),
+    # `make keys`, `make package SIGN_KEY=…` and `make verify` run scripts/signature.py and
+    # scripts/package.py --sign-key, which test_signing runs and holds to a Marketplace-signed package.
+    Exercised(
+        r"make keys",
+        "tests/unit/test_signing.py",
+        ('run_signature("generate"', "SIGNATURE_SCRIPT"),
+        ("keys",),
+        "scripts/signature.py generate --dir keys",
+    ),
+    Exercised(
+        r"make package SIGN_KEY=…",
+        "tests/unit/test_signing.py",
+        ('"--sign-key"', "PACKAGE_SCRIPT"),
+        ("package", "SIGN_KEY=keys/k.private.pem"),
+        'scripts/package.py --sign-key "keys/k.private.pem"',
+    ),
+    Exercised(
+        r"make verify PKG=… KEY=…",
+        "tests/unit/test_signing.py",
+        ('run_signature("verify"', "SIGNATURE_SCRIPT"),
+        ("verify", "PKG=p.signed.difypkg", "KEY=k.public.pem"),
+        'scripts/signature.py verify "p.signed.difypkg" --key "k.public.pem"',
+    ),
     # `make doctor` runs `python -m oai_bridge.doctor`, which test_zero_config runs against the
     # real llama-server and a failing endpoint.
     Exercised(
