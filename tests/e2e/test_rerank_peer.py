@@ -8,7 +8,11 @@ so the plugin's rerank tests can rely on it:
 * ``POST /rerank`` with ``texts`` instead of ``documents`` (TEI shape) answers a bare JSON
   array ``[{"index", "score"}, ...]`` (plus ``"text"`` with ``return_text: true``), no usage.
 * Scores are the raw classifier logit (no sigmoid/softmax for BERT): unbounded, may be
-  negative or above 1. Results are sorted by score, descending; ``top_n`` cuts the sorted list.
+  negative or above 1. Results are sorted by score, descending; ``top_n`` cuts the sorted list
+  (``0`` gives ``[]``; a negative one is a 500). ``usage`` counts every scored pair, each as
+  ``[CLS] query [SEP] [SEP] document [SEP]``.
+* Documents must be strings (Jina's ``{"text": ...}`` objects are a 400); a pair longer than
+  the 512-token ubatch is a 500; a llama-server without ``--reranking`` answers 501.
 """
 
 from __future__ import annotations
@@ -95,6 +99,22 @@ def test_top_n_keeps_the_best(rerank_server):
     assert len(jina(rerank_server, top_n=99)["results"]) == len(DOCUMENTS)
 
 
+def test_usage_counts_each_pair_as_cls_query_sep_sep_document_sep(rerank_server):
+    def n_tokens(text: str) -> int:
+        status, body = post(rerank_server.origin + "/tokenize", {"content": text, "add_special": False})
+        assert status == 200, body
+        return len(body["tokens"])
+
+    expected = sum(n_tokens(QUERY) + n_tokens(doc) + 4 for doc in DOCUMENTS)
+    assert jina(rerank_server)["usage"] == {"prompt_tokens": expected, "total_tokens": expected}
+
+
+def test_top_n_zero_and_negative(rerank_server):
+    assert jina(rerank_server, top_n=0)["results"] == []
+    status, body = post(rerank_server.base_url + "/rerank", {"query": QUERY, "documents": DOCUMENTS, "top_n": -1})
+    assert status == 500 and body["error"]["type"] == "server_error", body
+
+
 def test_model_is_echoed_and_defaults_to_the_alias(rerank_server):
     assert jina(rerank_server, model="anything")["model"] == "anything"
     status, body = post(rerank_server.base_url + "/rerank", {"query": QUERY, "documents": DOCUMENTS[:2]})
@@ -130,6 +150,10 @@ def test_all_paths_answer(rerank_server):
         ({"query": 3, "documents": DOCUMENTS}, '"query" must be a string'),
         ({"query": QUERY, "documents": []}, '"documents" must be a non-empty string array'),
         ({"query": QUERY}, '"documents" must be a non-empty string array'),
+        (
+            {"query": QUERY, "documents": [{"text": d} for d in DOCUMENTS]},
+            '"documents" must be a non-empty string array',
+        ),
     ],
 )
 def test_bad_requests(rerank_server, body, message):
@@ -137,3 +161,20 @@ def test_bad_requests(rerank_server, body, message):
     assert status == 400
     assert answer["error"]["message"] == message
     assert answer["error"]["type"] == "invalid_request_error"
+
+
+def test_a_pair_longer_than_the_ubatch_is_a_server_error(rerank_server):
+    status, body = post(rerank_server.base_url + "/rerank", {"query": QUERY, "documents": ["the " * 600]})
+    assert status == 500
+    assert body["error"]["type"] == "server_error"
+    assert "too large to process" in body["error"]["message"]
+
+
+def test_a_server_without_reranking_answers_501(llama_server):
+    status, body = post(llama_server.base_url + "/rerank", {"query": QUERY, "documents": DOCUMENTS})
+    assert status == 501
+    assert body["error"] == {
+        "code": 501,
+        "message": "This server does not support reranking. Start it with `--reranking`",
+        "type": "not_supported_error",
+    }
