@@ -32,7 +32,7 @@ PLUGIN_ROOT = plugin_root()
 # -- the real peers: build before the first test so a build never eats a test's timeout ----
 @dataclass(frozen=True)
 class _Peer:
-    fixture: str  # built only when a collected test uses this fixture
+    fixtures: tuple[str, ...]  # built only when a collected test uses one of these fixtures
     build: Callable[[], Path]
     server: str  # in the progress messages
     package: str  # in the failure messages
@@ -41,8 +41,15 @@ class _Peer:
 
 
 _PEERS = (
-    _Peer("llama_server", _llama.ensure_built, "llama-server", "llama-server", 7, _llama.LlamaServerError),
-    _Peer("lcp_server", _lcp.ensure_built, "llama_cpp.server", "llama-cpp-python", 6, _lcp.LcpServerError),
+    _Peer(
+        ("llama_server", "rerank_server"),
+        _llama.ensure_built,
+        "llama-server",
+        "llama-server",
+        7,
+        _llama.LlamaServerError,
+    ),
+    _Peer(("lcp_server",), _lcp.ensure_built, "llama_cpp.server", "llama-cpp-python", 6, _lcp.LcpServerError),
 )
 _build_errors: dict[str, BaseException] = {}
 
@@ -54,7 +61,7 @@ def pytest_runtestloop(session: pytest.Session) -> None:
         return
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     for peer in _PEERS:
-        if not any(peer.fixture in getattr(item, "fixturenames", ()) for item in session.items):
+        if not any(set(peer.fixtures) & set(getattr(item, "fixturenames", ())) for item in session.items):
             continue
         if reporter is not None:
             reporter.write_line(
@@ -63,7 +70,8 @@ def pytest_runtestloop(session: pytest.Session) -> None:
         try:
             path = peer.build()
         except BaseException as exc:
-            _build_errors[peer.fixture] = exc
+            for fixture in peer.fixtures:
+                _build_errors[fixture] = exc
             if reporter is not None:
                 reporter.write_line(f"{peer.package} build FAILED: {exc}"[:2000], red=True)
             if isinstance(exc, KeyboardInterrupt):
@@ -77,7 +85,7 @@ def _raise_if_build_failed(fixture: str) -> None:
     """A failed build makes the fixture's tests error, never skip."""
     error = _build_errors.get(fixture)
     if error is not None:
-        peer = next(p for p in _PEERS if p.fixture == fixture)
+        peer = next(p for p in _PEERS if fixture in p.fixtures)
         msg = f"{peer.package} could not be built: {error}"
         raise peer.error(msg)
 
@@ -88,6 +96,16 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_llama.Ll
     ``.model`` ("tiny"), ``.log_path``. Fails (never skips) when it cannot be built."""
     _raise_if_build_failed("llama_server")
     with _llama.LlamaServer.start(log_dir=tmp_path_factory.mktemp("llama-server")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def rerank_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_llama.RerankServer]:
+    """One ``llama-server --reranking`` on the tiny generated BERT cross-encoder for the whole
+    session: ``.origin`` (http://127.0.0.1:PORT), ``.base_url`` (origin + /v1), ``.model``
+    ("tiny-reranker"). Scores are raw logits. Fails (never skips) when it cannot be built."""
+    _raise_if_build_failed("rerank_server")
+    with _llama.RerankServer.start(log_dir=tmp_path_factory.mktemp("llama-rerank")) as server:
         yield server
 
 
