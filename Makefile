@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv run test lint llama-server package doctor bench clean
+.PHONY: venv run test lint llama-server litellm package doctor bench clean
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.12 is required (Dify runs plugins on 3.12): install it or set PYTHON=/path/to/python3.12"; exit 1; }
@@ -37,6 +37,10 @@ lint: $(STAMP)
 ## llama-server: build the real peer server into the cache (tests do this on demand)
 llama-server: $(STAMP)
 	tests/peer/build_llama_server.sh $(PY)
+
+## litellm: install the LiteLLM proxy peer into its own venv in the cache (tests do this on demand)
+litellm: $(STAMP)
+	tests/peer/build_litellm.sh $(PY)
 
 ## package: build dist/openai_compatible_bridge-<version>.difypkg like `dify plugin package` (reproducible)
 package: | $(PY)

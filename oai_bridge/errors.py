@@ -1,7 +1,8 @@
 """Every failure -> one of Dify's InvokeError classes, with a short message that says what to do.
 
     refused, DNS, reset, timeout, TLS         -> InvokeConnectionError
-    401, 403                                  -> InvokeAuthorizationError
+    401, 403, keys refused with another status
+    (by error type: LiteLLM's 400)            -> InvokeAuthorizationError
     429                                       -> InvokeRateLimitError
     500, 502, 503, 504, HTML proxy pages      -> InvokeServerUnavailableError
     400, 404, 413, 422 (and other 4xx)        -> InvokeBadRequestError
@@ -65,6 +66,15 @@ _MODEL_NOT_FOUND = re.compile(
     r"model\s+[`\"']?[^`\"'\s]+[`\"']?\s+(?:does not exist|not found)|no such model|unknown model", re.I
 )
 _VALIDATION_ERROR = re.compile(r"\b\d+ validation errors?\b", re.I)  # pydantic: "7 validation errors: …"
+# Servers that refuse a key with another status than 401/403, recognised by the `type` of their
+# error body: that type -> what it means, for the message.
+_KEY_REFUSALS = {
+    # LiteLLM proxy without a database: every key except its master_key -> 400 "No connected db."
+    "no_db_connection": (
+        "this looks like a LiteLLM proxy without a database, which accepts only its master_key. "
+        "Enter that key, or a virtual key once the proxy has a database (its DATABASE_URL)"
+    ),
+}
 _BEARER = re.compile(r"(?i)(bearer\s+)[^\s\"',]+")
 _MAX_MESSAGE = 600
 
@@ -163,6 +173,16 @@ def _is_context_overflow(message: str, body: Any) -> bool:
     return any(marker in lowered for marker in _CONTEXT_OVERFLOW_MARKERS)
 
 
+def _key_refusal(body: Any) -> str:
+    """What a key refusal sent with an unusual status means (`_KEY_REFUSALS`), or ""."""
+    error = body.get("error") if isinstance(body, Mapping) else None
+    for source in (error, body):  # the openai client hands over the inner `error` object
+        kind = source.get("type") if isinstance(source, Mapping) else None
+        if isinstance(kind, str) and kind.lower() in _KEY_REFUSALS:
+            return _KEY_REFUSALS[kind.lower()]
+    return ""
+
+
 def error_for_status(status: int, body: Any, *, url: str = "") -> InvokeError:
     """Map an HTTP status plus the server's body to the Dify error class with a useful message."""
     text = body if isinstance(body, str) else ""
@@ -177,6 +197,11 @@ def error_for_status(status: int, body: Any, *, url: str = "") -> InvokeError:
         return InvokeAuthorizationError(
             f"HTTP {status}: the server refused the credentials ({message}). Check the API key "
             "and any authentication header in extra_headers."
+        )
+    if refusal := _key_refusal(body):
+        return InvokeAuthorizationError(
+            f"HTTP {status}: the server refused the API key ({message}): {refusal}. If the key is right, "
+            "the proxy is misconfigured."
         )
     if status == 429:
         return InvokeRateLimitError(f"HTTP 429: rate limited by the server ({message}). Try again later.")
