@@ -105,6 +105,8 @@ class LiteLLMProxy(PeerServer):
                 *extra_args,
             ]
 
-        server = cls._launch(cache, command, log_dir=log_dir, ready_timeout=ready_timeout, env=proxy_env(upstream, down))
+        server = cls._launch(
+            cache, command, log_dir=log_dir, ready_timeout=ready_timeout, env=proxy_env(upstream, down)
+        )
         server.down_url = down
         return server
