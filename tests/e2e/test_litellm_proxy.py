@@ -97,6 +97,8 @@ def test_validate_llm_and_embedding_models(plugin, creds):
     # capabilities probed through the proxy: llama-server's tools and json_schema get through
     assert saved.get("_detected_tool_calling") == "true", saved
     assert saved.get("_detected_structured_output") == "true", saved
+    # LiteLLM's /v1/models reports no context size (so docs/scaling.md says to set context_size)
+    assert "_detected_context_size" not in saved, saved
     embedding = plugin.invoke(
         "validate_model_credentials", model=EMBED_MODEL, credentials=creds, model_type="text-embedding"
     ).result
