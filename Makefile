@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv run test lint llama-server package keys verify doctor bench clean
+.PHONY: venv run test lint llama-server litellm package keys verify doctor bench clean
 
 # Signing key pair written by `make keys` (keys/ is git-ignored and left out of the package).
 KEY_NAME ?= signing
@@ -40,6 +40,10 @@ lint: $(STAMP)
 ## llama-server: build the real peer server into the cache (tests do this on demand)
 llama-server: $(STAMP)
 	tests/peer/build_llama_server.sh $(PY)
+
+## litellm: install the LiteLLM proxy peer into its own venv in the cache (tests do this on demand)
+litellm: $(STAMP)
+	tests/peer/build_litellm.sh $(PY)
 
 ## package: build dist/openai_compatible_bridge-<version>.difypkg like `dify plugin package` (reproducible);
 ##          with SIGN_KEY=keys/signing.private.pem also the signed dist/…-<version>.signed.difypkg

@@ -1,9 +1,10 @@
-"""Shared fixtures: the plugin under Dify's stdio protocol, a real llama-server peer and a
-scriptable fake HTTP server. Import helpers as ``from tests.support.fake_server import ...``.
+"""Shared fixtures: the plugin under Dify's stdio protocol, the real peers (llama-server,
+llama-cpp-python's server, a LiteLLM proxy in front of llama-server) and a scriptable fake HTTP
+server. Import helpers as ``from tests.support.fake_server import ...``.
 
 Environment knobs (all optional):
 * ``OAIB_PLUGIN_ROOT`` - run the plugin from another directory than this checkout.
-* ``OAIB_CACHE`` - cache root for the llama-server build (see tests/peer/build_llama_server.sh).
+* ``OAIB_CACHE`` - cache root for the peers' builds (see tests/peer/build_*.sh).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from tests.support import lcp_server as _lcp  # noqa: E402
+from tests.support import litellm_proxy as _litellm  # noqa: E402
 from tests.support import llama_server as _llama  # noqa: E402
 from tests.support.fake_server import FakeServer  # noqa: E402
 from tests.support.peer_process import PeerServer  # noqa: E402
@@ -50,6 +52,9 @@ _PEERS = (
         _llama.LlamaServerError,
     ),
     _Peer(("lcp_server",), _lcp.ensure_built, "llama_cpp.server", "llama-cpp-python", 6, _lcp.LcpServerError),
+    _Peer(
+        ("litellm_proxy",), _litellm.ensure_built, "LiteLLM proxy", "litellm[proxy]", 2, _litellm.LiteLLMError
+    ),
 )
 _build_errors: dict[str, BaseException] = {}
 
@@ -116,6 +121,18 @@ def lcp_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_lcp.LcpSer
     ``.log_tail()``. Fails (never skips) when it cannot be built."""
     _raise_if_build_failed("lcp_server")
     with _lcp.LcpServer.start(log_dir=tmp_path_factory.mktemp("lcp-server")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def litellm_proxy(llama_server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[_litellm.LiteLLMProxy]:
+    """One LiteLLM proxy for the whole session, routing tests/peer/litellm_config.yaml's public
+    names to ``llama_server``: ``.base_url``, ``.master_key`` (the only key it accepts),
+    ``.model`` ("proxy-chat"), ``.log_tail()``. Fails (never skips) when it cannot be installed."""
+    _raise_if_build_failed("litellm_proxy")
+    with _litellm.LiteLLMProxy.start(
+        upstream=llama_server.base_url, log_dir=tmp_path_factory.mktemp("litellm")
+    ) as server:
         yield server
 
 

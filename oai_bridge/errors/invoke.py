@@ -4,9 +4,10 @@
     TLS failure                               -> InvokeConnectionError ("TLS failed", verify_tls)
     no progress within `timeout`              -> InvokeConnectionError ("timed out")
     connection dropped after the answer began -> InvokeServerUnavailableError ("dropped")
-    401, 403                                  -> InvokeAuthorizationError
+    401, 403, a key refused with another status
+    (by its error type: LiteLLM's 400)        -> InvokeAuthorizationError
     429                                       -> InvokeRateLimitError
-    500, 502, 503, 504, HTML pages            -> InvokeServerUnavailableError
+    408, 500, 502, 503, 504, HTML pages       -> InvokeServerUnavailableError
     400, 404, 413, 422 (and other 4xx)        -> InvokeBadRequestError
     error payloads inside a 200 stream        -> by their wording, then status: a server fault is
                                                  server-unavailable, a fixable request a bad request
@@ -50,10 +51,12 @@ from oai_bridge.errors.kinds import (
 )
 from oai_bridge.errors.wording import (
     CONTEXT_OVERFLOW,
+    KEY_REFUSALS,
     MODEL_NOT_FOUND,
     SERVER_FAULT,
     VALIDATION_ERROR,
     body_text,
+    error_type,
     looks_like_html,
     mentions,
 )
@@ -118,6 +121,16 @@ def error_for_status(status: int, body: Any, *, url: str = "") -> InvokeError:
         return InvokeAuthorizationError(
             f"HTTP {status}: the server refused the credentials ({message}). Check the API key "
             "and any authentication header in extra_headers."
+        )
+    if refusal := KEY_REFUSALS.get(error_type(body)):
+        return InvokeAuthorizationError(
+            f"HTTP {status}: the server refused the API key ({message}): {refusal}. If the key is right, "
+            "the proxy is misconfigured."
+        )
+    if status == 408:
+        return InvokeServerUnavailableError(
+            f"HTTP 408: the server or a proxy in front of it timed out waiting for the model ({message}). "
+            "Raise the proxy's own timeout to at least the model's `timeout`."
         )
     if status == 429:
         return InvokeRateLimitError(f"HTTP 429: rate limited by the server ({message}). Try again later.")

@@ -15,10 +15,12 @@ __all__ = [
     "BATCH_TOO_LARGE",
     "CONTEXT_OVERFLOW",
     "FEATURE_UNSUPPORTED",
+    "KEY_REFUSALS",
     "MODEL_NOT_FOUND",
     "SERVER_FAULT",
     "VALIDATION_ERROR",
     "body_text",
+    "error_type",
     "looks_like_html",
     "mentions",
 ]
@@ -55,6 +57,15 @@ BATCH_TOO_LARGE = (
     "payload too large",
     "maximum context length",
 )
+# Servers that refuse a key with another status than 401/403, known by the `type` of their error
+# body: that type -> what it means.
+KEY_REFUSALS: Mapping[str, str] = {
+    # LiteLLM proxy without a database: every key but its master_key -> 400 "No connected db."
+    "no_db_connection": (
+        "this looks like a LiteLLM proxy without a database, which accepts only its master_key. "
+        "Enter that key, or a virtual key once the proxy has a database (its DATABASE_URL)"
+    ),
+}
 # A server that lacks a feature may say so with 5xx (llama.cpp without --jinja: 500 "tools param
 # requires --jinja flag"; llama-cpp-python: 500 for validation errors).
 FEATURE_UNSUPPORTED = ("support", "jinja", "not implemented", "not enabled", "requires", "validation error")
@@ -114,6 +125,16 @@ def body_text(body: Any) -> str:
         return ""
     if isinstance(body, str):
         return body
+    return ""
+
+
+def error_type(body: Any) -> str:
+    """The `type` of an error body (inside `error` or at the top), lower-cased; '' if none."""
+    error = body.get("error") if isinstance(body, Mapping) else None
+    for source in (error, body):
+        kind = source.get("type") if isinstance(source, Mapping) else None
+        if isinstance(kind, str):
+            return kind.lower()
     return ""
 
 

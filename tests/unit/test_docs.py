@@ -97,6 +97,13 @@ COMMANDS = (
         "tests/e2e/test_zero_config.py",
         ('"oai_bridge.doctor"', "def test_doctor_"),
     ),
+    # The LiteLLM proxy peer: tests/support/litellm_proxy.py starts `litellm --config <the
+    # config docs/scaling.md shows> --host 127.0.0.1 --port N` for tests/e2e/test_litellm_proxy.py.
+    Exercised(
+        r"litellm --config \S*litellm_config\.yaml --host \S+ --port \d+",
+        "tests/support/litellm_proxy.py",
+        ('"litellm"', '"--config"', "litellm_config.yaml", '"--host"', '"--port"'),
+    ),
 )
 
 # --- other programs: the user's own environment, not this project's -----------------------------
@@ -336,6 +343,13 @@ def test_each_project_command_is_exercised_where_the_table_says(entry: Exercised
         assert entry.recipe in done.stdout, (
             f"`make {' '.join(entry.make)}` no longer runs {entry.recipe!r}, which {entry.by} exercises:\n{done.stdout}"
         )
+
+
+def test_scaling_page_shows_the_litellm_config_the_tests_use() -> None:
+    config = (ROOT / "tests" / "peer" / "litellm_config.yaml").read_text(encoding="utf-8").strip()
+    blocks, _ = split_markdown((DOCS / "scaling.md").read_text(encoding="utf-8"))
+    shown = ["\n".join(block.lines).strip() for block in blocks if block.lang in ("yaml", "yml")]
+    assert config in shown, "docs/scaling.md must show tests/peer/litellm_config.yaml verbatim in a ```yaml block"
 
 
 def test_env_contents_are_not_shown_as_commands() -> None:

@@ -147,6 +147,25 @@ def test_auth_errors_point_at_the_key_and_headers(status: int) -> None:
     assert "extra_headers" in str(error)
 
 
+# LiteLLM proxy 1.106.12 without a database, any key but its master_key (tests/e2e/test_litellm_proxy.py)
+LITELLM_NO_DB = {"error": {"message": "No connected db.", "type": "no_db_connection", "param": None, "code": "400"}}
+
+
+def test_litellm_no_db_400_is_a_refused_key_not_a_bad_request() -> None:
+    for exc in (status_error(400, LITELLM_NO_DB), sdk_status_error(400, LITELLM_NO_DB)):
+        error = to_invoke_error(exc, url=LOCAL_URL)
+        assert type(error) is InvokeAuthorizationError
+        text = str(error)
+        assert "refused the API key" in text and "No connected db." in text
+        assert "master_key" in text and "misconfigured" in text
+        assert "rejected the request" not in text
+
+
+def test_a_400_without_a_known_refusal_type_stays_a_bad_request() -> None:
+    body = {"error": {"message": "No connected db.", "type": "invalid_request_error", "code": "400"}}
+    assert type(error_for_status(400, body)) is InvokeBadRequestError
+
+
 def test_413_says_the_request_is_too_large() -> None:
     assert "too large" in str(error_for_status(413, "Request Entity Too Large"))
 
