@@ -65,6 +65,8 @@ class Detection:
     context_size: int | None = None
     dimensions: int | None = None
     features: dict[str, bool] = field(default_factory=dict)
+    values: dict[str, str] = field(default_factory=dict)
+    """Per-model-type facts (a rerank path, a score scale, voices) saved as `_detected_<name>`."""
     reasoning_seen: bool = False
     streamed_usage: bool | None = None
     """Only the doctor asks (it costs a request)."""
@@ -79,6 +81,7 @@ class Detection:
             context_size=self.context_size,
             dimensions=self.dimensions,
             features=MappingProxyType(features),
+            values=MappingProxyType(dict(self.values)),
         )
 
 

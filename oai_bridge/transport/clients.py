@@ -22,7 +22,7 @@ from oai_bridge.config.urls import display_url, normalize_base_url
 if TYPE_CHECKING:
     import openai
 
-__all__ = ["CONNECT_TIMEOUT", "openai_client", "timeout_for", "warm_up"]
+__all__ = ["CONNECT_TIMEOUT", "openai_client", "request_headers", "timeout_for", "warm_up"]
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +83,16 @@ def _http_client(verify: bool) -> httpx.Client:
     return client
 
 
+def request_headers(settings: Settings) -> dict[str, Any]:
+    """Per-request headers: without a key (and no Authorization of the user's own in
+    extra_headers), the SDK is told to send no Authorization header at all."""
+    import openai
+
+    if settings.api_key or any(name.lower() == "authorization" for name, _ in settings.extra_headers):
+        return {}
+    return {"Authorization": openai.omit}
+
+
 def openai_client(settings: Settings, base_url: str | None = None) -> openai.OpenAI:
     """The shared OpenAI client for this endpoint's settings (created once per process)."""
     import openai
@@ -95,8 +105,6 @@ def openai_client(settings: Settings, base_url: str | None = None) -> openai.Ope
             _openai_clients.move_to_end(key)
             return client
         headers: dict[str, Any] = dict(settings.extra_headers)
-        if not settings.api_key and not any(name.lower() == "authorization" for name in headers):
-            headers["Authorization"] = openai.omit
         client = openai.OpenAI(
             api_key=settings.api_key or _NO_KEY,
             base_url=root,

@@ -25,7 +25,7 @@ from oai_bridge.config.urls import normalize_base_url
 from oai_bridge.dialects import learned
 from oai_bridge.errors.kinds import HTTPStatusError, ModelNotFoundError, UnexpectedContentError
 from oai_bridge.errors.wording import MODEL_NOT_FOUND, body_text, looks_like_html
-from oai_bridge.transport.clients import openai_client, timeout_for
+from oai_bridge.transport.clients import openai_client, request_headers, timeout_for
 from oai_bridge.transport.retry import retrying
 
 if TYPE_CHECKING:
@@ -96,13 +96,18 @@ def _once(settings: Settings, path: str, body: dict[str, Any], *, stream: bool, 
     client = openai_client(settings)
     endpoint = normalize_base_url(settings.base_url)
     body = learned.adapt(endpoint, body)
-    options: dict[str, Any] = {"timeout": timeout_for(settings, bound)}
+    headers = request_headers(settings)
     for _ in range(learned.MAX_FALLBACKS + 1):
         try:
             with sdk_errors():
                 opener = _stream_opener(client, path) if stream else None
                 if opener is not None:
-                    return opener(body, **options).__enter__().http_response
+                    return (
+                        opener(body, timeout=timeout_for(settings, bound), extra_headers=headers)
+                        .__enter__()
+                        .http_response
+                    )
+                options: Any = {"timeout": timeout_for(settings, bound), "headers": headers}
                 return client.post(path, cast_to=httpx.Response, body=body, options=options)
         except HTTPStatusError as exc:
             fixed = learned.fallback(endpoint, body, exc.status, exc.body)
@@ -150,9 +155,8 @@ def get_json(settings: Settings, url: str, *, base_url: str | None = None) -> tu
     client = openai_client(settings, base_url)
     try:
         with sdk_errors():
-            response = client.get(
-                url, cast_to=httpx.Response, options={"timeout": timeout_for(settings, DISCOVERY_TIMEOUT)}
-            )
+            options: Any = {"timeout": timeout_for(settings, DISCOVERY_TIMEOUT), "headers": request_headers(settings)}
+            response = client.get(url, cast_to=httpx.Response, options=options)
     except HTTPStatusError as exc:
         return exc.status, None
     except httpx.HTTPError:
