@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from oai_bridge.chat.events import ReasoningRenderer, Usage, final_finish_reason, usage_from
-from oai_bridge.chat.think import split_think
+from oai_bridge.chat.think import split_whole_answer
 from oai_bridge.chat.toolcalls import ToolCall, tool_calls_from_message
 from oai_bridge.errors.invoke import raise_for_payload_error
 from oai_bridge.errors.kinds import MalformedResponseError
@@ -41,9 +41,7 @@ def parse_completion(data: Any, *, completion_mode: bool = False, show_reasoning
     if not raw and isinstance(message.get("refusal"), str):
         raw = message["refusal"]  # OpenAI-style refusal: `content: null` and the reason beside it
     reasoning = next((message[k] for k in ("reasoning_content", "reasoning") if message.get(k)), "")
-    # Whole text can be fixed up completely: a closing tag without an opening one means the
-    # template put `<think>` in the prompt (DeepSeek-R1 distills, QwQ).
-    inline_reasoning, text = split_think(raw, start_in_reasoning="</think>" in raw and "<think>" not in raw)
+    inline_reasoning, text = split_whole_answer(raw)
     render = ReasoningRenderer(show=show_reasoning)
     content = (
         render.reasoning(reasoning if isinstance(reasoning, str) else "")

@@ -21,7 +21,7 @@ from dify_plugin.entities.model.message import (
     VideoPromptMessageContent,
 )
 
-from oai_bridge.chat.think import split_think, strip_think
+from oai_bridge.chat.think import split_whole_answer, strip_think
 from oai_bridge.config.settings import Settings
 from oai_bridge.dialects.dialect import Dialect, dialect_for
 
@@ -84,7 +84,7 @@ def _assistant_message(message: AssistantPromptMessage, *, echo_reasoning: bool)
     out: dict[str, Any] = {"role": "assistant", "content": text}
     if message.tool_calls:
         if echo_reasoning:
-            reasoning, _ = split_think(raw, start_in_reasoning="</think>" in raw and "<think>" not in raw)
+            reasoning, _ = split_whole_answer(raw)
             if reasoning:
                 out["reasoning_content"] = reasoning.strip()
         out["tool_calls"] = [
