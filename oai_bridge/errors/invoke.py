@@ -48,6 +48,7 @@ from oai_bridge.errors.kinds import (
     TextTooLongError,
     TruncatedToolCallError,
     UnexpectedContentError,
+    causes,
 )
 from oai_bridge.errors.wording import (
     CONTEXT_OVERFLOW,
@@ -188,21 +189,14 @@ def raise_for_payload_error(data: Mapping[str, Any]) -> None:
 
 
 def _cause_of(exc: BaseException, kinds: type[BaseException] | tuple[type[BaseException], ...]) -> BaseException | None:
-    cause: BaseException | None = exc
-    while cause is not None:
-        if isinstance(cause, kinds):
-            return cause
-        cause = cause.__cause__ or cause.__context__
-    return None
+    return next((cause for cause in causes(exc) if isinstance(cause, kinds)), None)
 
 
 def _innermost_text(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
-    cause = exc.__cause__ or exc.__context__
-    while cause is not None:
+    for cause in causes(exc):
         if str(cause):
             text = str(cause)
-        cause = cause.__cause__ or cause.__context__
     return _clip(text)
 
 
