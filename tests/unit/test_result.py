@@ -15,8 +15,8 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from dify_plugin.errors.model import InvokeBadRequestError, InvokeError, InvokeServerUnavailableError
 
-    from oai_bridge.errors.kinds import TruncatedToolCallError
     from oai_bridge.chat.answer import parse_completion
+    from oai_bridge.errors.kinds import TruncatedToolCallError
 from oai_bridge.chat.events import Usage
 
 
