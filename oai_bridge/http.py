@@ -233,6 +233,7 @@ def open_response(settings: Settings, path: str, body: dict[str, Any]) -> httpx.
     return _send(settings, path, body, {"headers": {openai.RAW_RESPONSE_HEADER: "stream"}})
 
 
-def post_json(settings: Settings, path: str, body: dict[str, Any]) -> Any:
-    """POST `body` and return the decoded JSON answer, after retries."""
-    return _send(settings, path, body, {}).json()
+def post_json(settings: Settings, path: str, body: dict[str, Any], *, headers: dict[str, Any] | None = None) -> Any:
+    """POST `body` and return the decoded JSON answer, after retries. `headers` are per-request
+    headers on top of the client's (an `openai.Omit()` value removes one)."""
+    return _send(settings, path, body, {"headers": headers} if headers else {}).json()

@@ -95,6 +95,8 @@ class Probe:
     dimensions: int | None = None
     """Vector size of an embedding model (sizes the calls Dify makes)."""
     notes: list[str] = field(default_factory=list)
+    extra: dict[str, str] = field(default_factory=dict)
+    """Other detected values by name (rerank path and score scale, multimodal input form)."""
 
 
 def _get_models(settings: Settings, base_url: str) -> tuple[int, Any]:
@@ -308,6 +310,7 @@ def detected_credentials(probe: Probe) -> dict[str, str]:
         found[f"{DETECTED_PREFIX}thinking"] = "true"
     if probe.dimensions:
         found[f"{DETECTED_PREFIX}dimensions"] = str(probe.dimensions)
+    found.update({f"{DETECTED_PREFIX}{name}": value for name, value in probe.extra.items()})
     return found
 
 
