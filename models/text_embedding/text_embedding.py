@@ -7,12 +7,18 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from dify_plugin import TextEmbeddingModel
-from dify_plugin.entities.model import AIModelEntity, EmbeddingInputType
-from dify_plugin.entities.model.text_embedding import EmbeddingUsage, TextEmbeddingResult
+from dify_plugin.entities.model import AIModelEntity, EmbeddingInputType, ModelFeature
+from dify_plugin.entities.model.text_embedding import (
+    EmbeddingUsage,
+    MultiModalContent,
+    MultiModalEmbeddingResult,
+    TextEmbeddingResult,
+)
 from dify_plugin.errors.model import CredentialsValidateFailedError, InvokeError
 
 from oai_bridge.embedder import embed_texts
 from oai_bridge.embedding import prepare_texts
+from oai_bridge.embeddings_multimodal import detect_form, embed_parts, takes_images
 from oai_bridge.errors import to_invoke_error, translated_errors
 from oai_bridge.probe import native_context, probe_endpoint, require_listed, save_findings
 from oai_bridge.schema import ZERO_PRICE, embedding_schema, known_context_size
@@ -43,6 +49,21 @@ class BridgeTextEmbeddingModel(TextEmbeddingModel):
             )
         return TextEmbeddingResult(model=model, embeddings=vectors, usage=self._usage(tokens))
 
+    def _invoke_multimodal(
+        self,
+        model: str,
+        credentials: dict,
+        documents: list[MultiModalContent],
+        user: str | None = None,
+        input_type: EmbeddingInputType = EmbeddingInputType.DOCUMENT,
+    ) -> MultiModalEmbeddingResult:
+        del user
+        settings = _parse(model, credentials)
+        prefix = settings.query_prefix if input_type == EmbeddingInputType.QUERY else settings.document_prefix
+        with translated_errors(url=settings.base_url, secrets=settings.secrets):
+            vectors, tokens = embed_parts(settings, [(d.content_type.value, d.content) for d in documents], prefix)
+        return MultiModalEmbeddingResult(model=model, embeddings=vectors, usage=self._usage(tokens))
+
     def _usage(self, tokens: int) -> EmbeddingUsage:
         # Self-hosted endpoints have no price list (and the SDK's lookup would rebuild the schema).
         return EmbeddingUsage(
@@ -70,13 +91,19 @@ class BridgeTextEmbeddingModel(TextEmbeddingModel):
                 vectors, _ = embed_texts(settings, ["ping"])
                 if probe.context_size is None:  # after the ping: Ollama lists only loaded models
                     probe.context_size = native_context(settings, probe.base_url)
+                if settings.multimodal_input == "auto":
+                    probe.extra["multimodal_input"] = detect_form(settings)
         except (SettingsError, InvokeError) as exc:
             raise CredentialsValidateFailedError(str(exc)) from None
         probe.dimensions = len(vectors[0])
         save_findings(credentials, probe)
 
     def get_customizable_model_schema(self, model: str, credentials: Mapping) -> AIModelEntity:
-        return embedding_schema(_parse(model, credentials))
+        settings = _parse(model, credentials)
+        schema = embedding_schema(settings)
+        if takes_images(settings):  # Dify offers images only to models declaring vision
+            schema.features = [*(schema.features or []), ModelFeature.VISION]
+        return schema
 
     def _transform_invoke_error(self, error: Exception) -> InvokeError:
         return to_invoke_error(error)
