@@ -89,7 +89,7 @@ class RerankServer:
     def rerank_calls(self) -> list[tuple[str, dict, dict]]:
         return [r for r in self.requests if r[0] in PATHS[self.flavor] and r[0] != "/v1/embeddings"]
 
-    def answer(self, path: str, headers: dict, body: dict) -> tuple[int, Any]:  # noqa: C901, PLR0911, PLR0912
+    def answer(self, path: str, headers: dict, body: dict) -> tuple[int, Any]:
         flavor = self.flavor
         if path == "/v1/embeddings":
             return self.embed(body)
