@@ -8,10 +8,10 @@ threshold would drop them: dify-official-plugins #1159). Servers that return raw
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
-from typing import Any, Literal
+from collections.abc import Iterable
+from typing import Literal
 
-from oai_bridge.settings import Settings
+from oai_bridge.config.settings import Settings
 
 __all__ = ["LOGITS", "PROBABILITIES", "looks_like_logits", "rank", "sigmoid", "uses_sigmoid"]
 
@@ -32,11 +32,12 @@ def looks_like_logits(scores: Iterable[float]) -> bool:
     return any(not 0.0 <= s <= 1.0 for s in scores)
 
 
-def uses_sigmoid(settings: Settings, detected: Mapping[str, Any] | None = None) -> bool:
-    """The form's choice, or on `auto` a sigmoid exactly when logits were detected at save."""
+def uses_sigmoid(settings: Settings, detected: str | None = None) -> bool:
+    """The form's choice, or on `auto` a sigmoid exactly when logits were detected (`detected`,
+    else the saved `rerank_scores`)."""
     if settings.score_scale != "auto":
         return settings.score_scale == "sigmoid"
-    found = (detected if detected is not None else settings.detected).get("rerank_scores")
+    found = detected if detected is not None else settings.detected.value("rerank_scores")
     return found == LOGITS
 
 

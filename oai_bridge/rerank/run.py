@@ -1,9 +1,11 @@
-"""Runs a Dify rerank call against the endpoint: the server's rerank path (found at save, else
-once per process), documents in server-sized batches sent concurrently and merged back by their
-original indices, batches the server refuses as too large split in half (and the size it took
-remembered), and documents too long for the model named.
+"""Runs a Dify rerank call against the endpoint: the server's rerank path (found at save by the
+"rerank" ping in `discovery.detect`, which calls `detect_route` here), documents in server-sized
+batches sent concurrently and merged back by their original indices, batches the server refuses
+as too large split in half (and the size it took remembered), and documents too long for the
+model named.
 
-Only `oai_bridge.http.post_json` talks to the server.
+Only `oai_bridge.transport.send.post_json` talks to the server (keyless endpoints get no
+Authorization header there, for every request).
 """
 
 from __future__ import annotations
@@ -15,16 +17,17 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
+import httpx
 from dify_plugin.errors.model import InvokeBadRequestError
 
-from oai_bridge import lazy_openai as openai
-from oai_bridge.discovery import normalize_base_url
-from oai_bridge.errors import MalformedResponseError
-from oai_bridge.http import post_json
+from oai_bridge.config.settings import Settings
+from oai_bridge.config.urls import normalize_base_url
+from oai_bridge.errors.kinds import HTTPStatusError, MalformedResponseError, TextTooLongError
+from oai_bridge.errors.wording import BATCH_TOO_LARGE, RERANK_PAIR_TOO_LONG, body_text, mentions
 from oai_bridge.rerank.ranking import LOGITS, PROBABILITIES, looks_like_logits, rank, uses_sigmoid
 from oai_bridge.rerank.shapes import SHAPES, Document, Shape, build_body, document_part, parse_scores, parse_tokens
-from oai_bridge.settings import Settings
 from oai_bridge.tokens import estimate_text
+from oai_bridge.transport.send import post_json
 
 __all__ = [
     "DEFAULT_BATCH",
@@ -50,16 +53,6 @@ PROBE_IMAGE = (
 )
 # Empty strings are refused by several servers; the text Dify gets back is always its own.
 EMPTY_DOCUMENT_STAND_IN = " "
-_BATCH_MARKERS = ("batch size", "too many", "payload too large", "too large")
-_CONTEXT_MARKERS = (
-    "maximum context length",
-    "context length",
-    "context size",
-    "too long",
-    "physical batch",  # llama.cpp: one (query, document) pair larger than -ub
-    "must be <=",
-    "exceed",
-)
 
 
 @dataclass(frozen=True)
@@ -93,25 +86,13 @@ def candidate_routes(settings: Settings) -> list[Route]:
     return routes
 
 
-def _headers(settings: Settings) -> dict[str, Any] | None:
-    """Keyless servers get no Authorization header at all: some refuse an empty or placeholder
-    `Bearer` (dify-official-plugins #1724). The shared client keeps its placeholder key for chat
-    and embeddings (some servers there want the header), so the header is dropped per request
-    with `openai.Omit()`: a public name of the openai package (in its `__all__`, the same sentinel
-    its own API methods take), which the client honours by leaving that default header out. A
-    user's own Authorization in extra_headers is kept."""
-    if settings.api_key or any(name.lower() == "authorization" for name, _ in settings.extra_headers):
-        return None
-    return {"Authorization": openai.Omit()}
-
-
 def _post(settings: Settings, route: Route, body: dict[str, Any]) -> Any:
-    return post_json(settings, server_root(settings) + route.path, body, headers=_headers(settings))
+    return post_json(settings, server_root(settings) + route.path, body)
 
 
 def detect_route(settings: Settings) -> tuple[Route, list[float]]:
     """Try the candidate routes with a small probe; the first that answers scores is the route,
-    with the scores it gave. Paths that do not exist (404, 405) or refuse the body's shape (400,
+    with the scores it gave. Paths that do not exist (404, 405, 501) or refuse the body's shape (400,
     422, an unreadable answer) are passed over; anything else (auth, server down) is raised."""
     settings = replace(settings, max_retries=0)
     refusal: BaseException | None = None
@@ -120,10 +101,10 @@ def detect_route(settings: Settings) -> tuple[Route, list[float]]:
         body = build_body(route.shape, settings.endpoint_model, PROBE_QUERY, PROBE_DOCUMENTS)
         try:
             pairs = parse_scores(_post(settings, route, body), PROBE_DOCUMENTS)
-        except openai.APIStatusError as exc:
-            if exc.status_code in (404, 405):
+        except HTTPStatusError as exc:
+            if exc.status in (404, 405, 501):  # 501: llama-server without --reranking
                 continue
-            if exc.status_code not in (400, 422):
+            if exc.status not in (400, 422):
                 raise
             refusal = refusal or exc
         except (MalformedResponseError, ValueError) as exc:
@@ -151,52 +132,45 @@ def takes_image_documents(settings: Settings, route: Route) -> bool:
     body = build_body(route.shape, settings.endpoint_model, PROBE_QUERY, documents)
     try:
         return len(parse_scores(_post(replace(settings, max_retries=0), route, body), documents)) == 2
-    except (openai.APIError, MalformedResponseError, ValueError):
+    except (HTTPStatusError, httpx.HTTPError, ValueError):
         return False
 
 
-def route_findings(route: Route, scores: Sequence[float], *, images: bool = False) -> dict[str, str]:
-    """Detected values to save with the model (names without the `_detected_` prefix)."""
+def route_findings(route: Route, scores: Sequence[float]) -> dict[str, str]:
+    """Detected values to save with the model (`Detection.values`, saved as `_detected_<name>`);
+    whether image documents work is the `vision` feature."""
     return {
         "rerank_path": route.path,
         "rerank_shape": route.shape,
         "rerank_scores": LOGITS if looks_like_logits(scores) else PROBABILITIES,
-        "rerank_images": "true" if images else "false",
     }
 
 
 _lock = threading.Lock()
-# Detection for models saved without findings (a Dify version that did not keep them): once per
-# process per endpoint and model.
-_lazy: dict[tuple[str, str, str | None], dict[str, str]] = {}
 # Documents per request a server was found to take (split on "too large", remembered).
 _batch_limits: dict[tuple[str, str], int] = {}
 
 
-def _findings(settings: Settings) -> dict[str, Any]:
-    detected = settings.detected
-    if detected.get("rerank_path") and detected.get("rerank_shape") in SHAPES:
-        return dict(detected)
-    key = (server_root(settings), settings.endpoint_model, settings.api_key)
-    with _lock:
-        if key in _lazy:
-            return _lazy[key]
-    found = route_findings(*detect_route(settings))
-    with _lock:
-        _lazy[key] = found
-    return found
+def _route(settings: Settings) -> tuple[Route, str]:
+    """The route and score scale saved with the model (or detected lazily by the caller); without
+    them (an endpoint unreachable at lazy detection) detected here, so the real error is raised."""
+    path, shape = settings.detected.value("rerank_path"), settings.detected.value("rerank_shape")
+    if path and shape in SHAPES:
+        return Route(path, shape), settings.detected.value("rerank_scores") or PROBABILITIES  # type: ignore[arg-type]
+    route, scores = detect_route(settings)
+    return route, route_findings(route, scores)["rerank_scores"]
 
 
-def _kind_of_refusal(exc: openai.APIStatusError) -> str | None:
+def _kind_of_refusal(exc: HTTPStatusError) -> str | None:
     """ "batch" (too many documents in one request), "context" (a document too long), or None."""
-    text = str(exc.body).lower()
-    if exc.status_code == 413:
+    if exc.status == 413:
         return "batch"
-    if exc.status_code not in (400, 422, 500):
+    if exc.status not in (400, 422, 500):
         return None
-    if any(marker in text for marker in _CONTEXT_MARKERS):
+    text = body_text(exc.body)
+    if mentions(text, RERANK_PAIR_TOO_LONG):
         return "context"
-    return "batch" if any(marker in text for marker in _BATCH_MARKERS) else None
+    return "batch" if mentions(text, BATCH_TOO_LARGE) else None
 
 
 def _estimate(query: Document, documents: Sequence[Document]) -> int:
@@ -217,15 +191,15 @@ def _score_batch(
     body = build_body(route.shape, settings.endpoint_model, query, documents, top_n=top_n, extra=settings.extra_body)
     try:
         data = _post(settings, route, body)
-    except openai.APIStatusError as exc:
+    except HTTPStatusError as exc:
         kind = _kind_of_refusal(exc)
         if kind is None:
             raise
         if len(documents) == 1:
-            raise InvokeBadRequestError(
-                f"Document #{offset + 1} ({len(str(documents[0]))} characters) is too long for the rerank "
+            raise TextTooLongError(
+                f"document #{offset + 1} ({len(str(documents[0]))} characters) is too long for the rerank "
                 "model's context and the server does not truncate it; lower the knowledge base's chunk size "
-                f"or raise the server's context size. The server said: {str(exc.body)[:300]}"
+                f"or raise the server's context size. The server said: {body_text(exc.body)[:300]}"
             ) from None
         if kind == "batch":
             key = (server_root(settings) + route.path, settings.endpoint_model)
@@ -255,8 +229,7 @@ def rerank_documents(
         return [], 0
     if isinstance(query, str) and not query.strip():
         raise InvokeBadRequestError("The rerank query is empty.")
-    findings = _findings(settings)
-    route = Route(findings["rerank_path"], findings["rerank_shape"])
+    route, scores = _route(settings)
     if route.shape != "jina" and not all(isinstance(d, str) for d in (query, *documents)):
         raise InvokeBadRequestError(
             f"The server's rerank endpoint ({route.path}, {route.shape} shape) takes text only; "
@@ -277,5 +250,5 @@ def rerank_documents(
         with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_BATCHES, len(parts))) as pool:
             results = list(pool.map(run, parts))
     pairs = [pair for batch, _ in results for pair in batch]
-    scale = "sigmoid" if uses_sigmoid(settings, findings) else "served"
+    scale = "sigmoid" if uses_sigmoid(settings, scores) else "served"
     return rank(pairs, top_n=top_n, score_threshold=score_threshold, scale=scale), sum(t for _, t in results)

@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-from oai_bridge.errors import MalformedResponseError
-from oai_bridge.media import image_uri
+from oai_bridge.embeddings.media import image_uri
+from oai_bridge.errors.kinds import MalformedResponseError
 
 __all__ = ["SHAPES", "Document", "Shape", "build_body", "document_part", "parse_scores", "parse_tokens"]
 

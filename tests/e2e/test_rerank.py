@@ -364,7 +364,7 @@ def test_a_document_too_long_is_named(plugin, server):
     docs = ["short"] * 4 + ["x" * 300] + ["short"]
     result = rerank(plugin, creds, docs=docs)
     assert result.error_type == "InvokeBadRequestError"
-    assert "Document #5" in result.error["message"]
+    assert "document #5" in result.error["message"]
 
 
 def test_no_rerank_endpoint_is_a_clear_validation_error(plugin, server):
@@ -390,7 +390,7 @@ def test_lazy_detection_when_dify_did_not_keep_the_findings(plugin, server):
 def test_multimodal_rerank_sends_vllm_content_parts(plugin, server):
     srv = server("vllm")
     creds = saved(plugin, {"base_url": srv.base_url})
-    assert creds["_detected_rerank_images"] == "true"
+    assert creds["_detected_vision"] == "true"
     schema = plugin.invoke("get_ai_model_schemas", model="rr", model_type="rerank", credentials=creds).result
     assert "vision" in schema["model_schema"]["features"]
     image = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII="
@@ -414,7 +414,7 @@ def test_multimodal_rerank_sends_vllm_content_parts(plugin, server):
 def test_text_rerankers_declare_no_vision(plugin, server):
     srv = server("tei")
     creds = saved(plugin, {"base_url": srv.origin})
-    assert creds["_detected_rerank_images"] == "false"
+    assert creds["_detected_vision"] == "false"
     schema = plugin.invoke("get_ai_model_schemas", model="rr", model_type="rerank", credentials=creds).result
     assert schema["model_schema"]["model_type"] == "rerank"
     assert "vision" not in (schema["model_schema"].get("features") or [])

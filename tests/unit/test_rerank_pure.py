@@ -7,12 +7,12 @@ import math
 
 import pytest
 
-from oai_bridge.errors import MalformedResponseError
-from oai_bridge.media import bare_base64, image_uri
+from oai_bridge.config.settings import SettingsError, parse_settings
+from oai_bridge.embeddings.media import bare_base64, image_uri
+from oai_bridge.errors.kinds import MalformedResponseError
 from oai_bridge.rerank.ranking import looks_like_logits, rank, sigmoid, uses_sigmoid
 from oai_bridge.rerank.run import Route, candidate_routes, route_findings, server_root
 from oai_bridge.rerank.shapes import build_body, document_part, parse_scores, parse_tokens
-from oai_bridge.settings import SettingsError, parse_settings
 
 DOCS = ["a", "b", "c"]
 
@@ -152,9 +152,8 @@ def test_findings_are_strings_for_the_credentials():
         "rerank_path": "/rerank",
         "rerank_shape": "tei",
         "rerank_scores": "probabilities",
-        "rerank_images": "false",
     }
-    assert route_findings(Route("/v1/rerank", "jina"), [-2.0], images=True)["rerank_scores"] == "logits"
+    assert route_findings(Route("/v1/rerank", "jina"), [-2.0])["rerank_scores"] == "logits"
 
 
 # -- images ------------------------------------------------------------------------------
@@ -175,7 +174,7 @@ def test_multimodal_input_setting():
 
 
 def test_image_form_from_setting_or_detection():
-    from oai_bridge.embeddings_multimodal import image_form
+    from oai_bridge.embeddings.multimodal import image_form
 
     assert image_form(settings()) == "off"
     assert image_form(settings(_detected_multimodal_input="messages")) == "messages"

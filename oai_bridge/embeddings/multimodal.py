@@ -1,7 +1,8 @@
 """Multimodal embeddings (text and images) for servers that embed images, in the form the server
 takes: vLLM's chat-style `messages` body (one input per request, run concurrently) or Jina's
 `input` objects (`{"text": ...}` / `{"image": ...}`, batched). Which form is detected at save
-(`detect_form`) or set in the form (`multimodal_input`). Text-only calls take the ordinary path.
+(`detect_form`, called by the "embedding" ping in `discovery.detect`) or set in the form
+(`multimodal_input`). Text-only calls take the ordinary path.
 Images are never fetched by the plugin: URLs go to the server as given.
 """
 
@@ -12,16 +13,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
+import httpx
 from dify_plugin.errors.model import InvokeBadRequestError
 
-from oai_bridge import lazy_openai as openai
-from oai_bridge.embedder import MAX_PARALLEL_BATCHES, embed_texts
-from oai_bridge.embedding import batches, parse_embeddings, prepare_texts
-from oai_bridge.errors import MalformedResponseError
-from oai_bridge.http import post_json
-from oai_bridge.media import bare_base64, image_uri
-from oai_bridge.settings import Settings
+from oai_bridge.config.settings import Settings
+from oai_bridge.embeddings.embed import PARALLEL_BATCHES, batches, embed_texts, parse_embeddings, prepare_texts
+from oai_bridge.embeddings.media import bare_base64, image_uri
+from oai_bridge.errors.kinds import HTTPStatusError
 from oai_bridge.tokens import estimate_text
+from oai_bridge.transport.send import post_json
 
 __all__ = ["FORMS", "Part", "detect_form", "embed_parts", "image_form", "takes_images"]
 
@@ -37,7 +37,7 @@ def image_form(settings: Settings) -> str:
     """ "messages", "jina" or "off": the form's choice, else what was detected at save, else off."""
     if settings.multimodal_input != "auto":
         return settings.multimodal_input
-    detected = settings.detected.get("multimodal_input")
+    detected = settings.detected.value("multimodal_input")
     return detected if detected in FORMS else "off"
 
 
@@ -82,7 +82,7 @@ def detect_form(settings: Settings) -> str:
     for form, probe in probes.items():
         try:
             vectors, _ = probe()
-        except (openai.APIError, MalformedResponseError, ValueError):
+        except (HTTPStatusError, httpx.HTTPError, ValueError):  # MalformedResponseError is a ValueError
             continue
         if vectors and vectors[0]:
             return form
@@ -96,7 +96,7 @@ def _estimate(parts: Sequence[Part]) -> int:
 def embed_parts(settings: Settings, parts: Sequence[Part], prefix: str = "") -> tuple[list[list[float]], int]:
     """One vector per part, in order, and the tokens used (the server's, else estimated for the
     text; images are not counted). The prefix goes before every text."""
-    texts = prepare_texts([c for kind, c in parts if kind == "text"], prefix)
+    texts = prepare_texts([c for kind, c in parts if kind == "text"], prefix, max_tokens=settings.known_context_size)
     if len(texts) == len(parts):
         return embed_texts(settings, texts)
     form = image_form(settings)
@@ -117,6 +117,6 @@ def embed_parts(settings: Settings, parts: Sequence[Part], prefix: str = "") -> 
         vectors, tokens = _post(settings, body, len(chunk))
         return vectors, tokens if tokens is not None else _estimate(chunk)
 
-    with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_BATCHES, len(jobs))) as pool:
+    with ThreadPoolExecutor(max_workers=min(PARALLEL_BATCHES, len(jobs))) as pool:
         results = list(pool.map(run, jobs))
     return [v for vectors, _ in results for v in vectors], sum(tokens for _, tokens in results)
