@@ -18,6 +18,8 @@ from oai_bridge.config.urls import display_url
 __all__ = [
     "DEFAULT_CONTEXT_SIZE",
     "DEFAULT_EMBEDDING_BATCH",
+    "MultimodalInput",
+    "ScoreScale",
     "Settings",
     "SettingsError",
     "TriState",
@@ -25,6 +27,8 @@ __all__ = [
 ]
 
 TriState = Literal["auto", "on", "off"]
+ScoreScale = Literal["auto", "served", "sigmoid"]
+MultimodalInput = Literal["auto", "off", "messages", "jina"]
 
 DEFAULT_TIMEOUT = 300.0
 DEFAULT_MAX_RETRIES = 2
@@ -69,6 +73,10 @@ class Settings:
     dimensions: int | None = None
     query_prefix: str = ""
     document_prefix: str = ""
+    score_scale: ScoreScale = "auto"
+    """Rerank scores: as served, or mapped to 0-1 by a sigmoid (auto: sigmoid when logits were detected)."""
+    multimodal_input: MultimodalInput = "auto"
+    """How the embedding server takes images: vLLM chat-style `messages`, Jina `input` objects, or off."""
     detected: Findings = field(default_factory=Findings)
     """Facts found by detection when the model was saved."""
 
@@ -156,6 +164,13 @@ def _headers(credentials: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
+def _choice(credentials: Mapping[str, Any], key: str, allowed: tuple[str, ...]) -> str:
+    raw = _text(credentials, key).lower() or allowed[0]
+    if raw not in allowed:
+        raise SettingsError(f"`{key}` must be one of {', '.join(allowed)}, got {raw!r}.")
+    return raw
+
+
 def parse_settings(model: str, credentials: Mapping[str, Any]) -> Settings:
     """Parse Dify's credentials form for `model`; raise SettingsError on unusable values."""
     base_url = _text(credentials, "base_url")
@@ -205,5 +220,9 @@ def parse_settings(model: str, credentials: Mapping[str, Any]) -> Settings:
         dimensions=_positive_int(credentials, "dimensions", default=None),
         query_prefix=str(credentials.get("query_prefix") or ""),
         document_prefix=str(credentials.get("document_prefix") or ""),
+        score_scale=_choice(credentials, "score_scale", ("auto", "served", "sigmoid")),  # type: ignore[arg-type]
+        multimodal_input=_choice(  # type: ignore[arg-type]
+            credentials, "multimodal_input", ("auto", "off", "messages", "jina")
+        ),
         detected=findings_from(credentials),
     )

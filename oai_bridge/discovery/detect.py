@@ -32,7 +32,9 @@ from oai_bridge.config.urls import normalize_base_url
 from oai_bridge.discovery.capabilities import CHAT_CAPABILITIES, PING_TOKENS, accepted, chat_request
 from oai_bridge.discovery.endpoint import context_from_card, find_base_url, native_context
 from oai_bridge.embeddings.embed import embed_texts
+from oai_bridge.embeddings.multimodal import detect_form
 from oai_bridge.errors.kinds import HTTPStatusError
+from oai_bridge.rerank.run import detect_route, route_findings, takes_image_documents
 from oai_bridge.transport.send import open_stream, post_json, release
 from oai_bridge.transport.sse import iter_lines, iter_sse_data
 
@@ -47,13 +49,16 @@ __all__ = [
     "save_findings",
 ]
 
-ModelKind = Literal["chat", "completion", "embedding"]
+ModelKind = Literal["chat", "completion", "embedding", "rerank"]
 # Each capability check waits at most this long (the plain request gets the model's timeout: a
 # model may load on first use).
 PROBE_TIMEOUT = 30.0
 _CAPABILITIES: Mapping[ModelKind, Mapping[str, Callable[[Settings], object]]] = MappingProxyType(
-    {"chat": CHAT_CAPABILITIES, "completion": {}, "embedding": {}}
+    {"chat": CHAT_CAPABILITIES, "completion": {}, "embedding": {}, "rerank": {}}
 )
+# Kinds whose calls need what their ping found (a rerank path), not only capabilities: detected
+# lazily even with no capability left on auto.
+_PING_FINDINGS: frozenset[ModelKind] = frozenset({"rerank"})
 
 
 @dataclass
@@ -85,9 +90,11 @@ class Detection:
         )
 
 
-def kind_of(settings: Settings, model_type: Literal["llm", "text-embedding"]) -> ModelKind:
+def kind_of(settings: Settings, model_type: Literal["llm", "text-embedding", "rerank"]) -> ModelKind:
     if model_type == "text-embedding":
         return "embedding"
+    if model_type == "rerank":
+        return "rerank"
     return "completion" if settings.mode == "completion" else "chat"
 
 
@@ -110,10 +117,20 @@ def _ping_completion(settings: Settings, found: Detection) -> None:
 def _ping_embedding(settings: Settings, found: Detection) -> None:
     vectors, _ = embed_texts(settings, ["ping"])
     found.dimensions = len(vectors[0])
+    if settings.multimodal_input == "auto":  # which image form the server embeds, if any
+        found.values["multimodal_input"] = detect_form(settings)
+
+
+def _ping_rerank(settings: Settings, found: Detection) -> None:
+    """Rerank two documents for real: the path and shape that answered, whether the scores are
+    logits, and whether the route scores an image document (the `vision` feature)."""
+    route, scores = detect_route(settings)
+    found.values.update(route_findings(route, scores))
+    found.features["vision"] = takes_image_documents(settings, route)
 
 
 _PINGS: Mapping[ModelKind, Callable[[Settings, Detection], None]] = MappingProxyType(
-    {"chat": _ping_chat, "completion": _ping_completion, "embedding": _ping_embedding}
+    {"chat": _ping_chat, "completion": _ping_completion, "embedding": _ping_embedding, "rerank": _ping_rerank}
 )
 
 
@@ -151,7 +168,7 @@ def detect(settings: Settings, kind: ModelKind, *, doctor: bool = False) -> Dete
             futures = {name: pool.submit(job) for name, job in jobs.items()}
             results = {name: future.result() for name, future in futures.items()}
         found.streamed_usage = results.pop("streamed_usage", None)
-        found.features = {name: value for name, value in results.items() if value is not None}
+        found.features.update({name: value for name, value in results.items() if value is not None})
     return found
 
 
@@ -181,8 +198,8 @@ def save_findings(credentials: dict[str, Any], found: Detection) -> None:
 
 
 _lazy_lock = threading.Lock()
-# (base URL, model, key) -> (findings, time they stop being valid)
-_lazy: dict[tuple[str, str, str | None], tuple[Findings, float]] = {}
+# (model kind, base URL, model, key) -> (findings, time they stop being valid)
+_lazy: dict[tuple[str, str, str, str | None], tuple[Findings, float]] = {}
 # An endpoint that is down is asked again after this long, not on every schema request.
 RETRY_DETECTION_AFTER = 60.0
 
@@ -192,9 +209,9 @@ def lazy_detected(settings: Settings, kind: ModelKind) -> Findings:
     returned): detected once per process, with short timeouts, and cached; empty while the
     endpoint is unreachable (asked again after RETRY_DETECTION_AFTER seconds). An optimisation
     only: every answer is also correct without it."""
-    if settings.detected or not auto_capabilities(settings, kind):
+    if settings.detected or not (auto_capabilities(settings, kind) or kind in _PING_FINDINGS):
         return settings.detected
-    key = (normalize_base_url(settings.base_url), settings.endpoint_model, settings.api_key)
+    key = (kind, normalize_base_url(settings.base_url), settings.endpoint_model, settings.api_key)
     now = time.monotonic()
     with _lazy_lock:
         cached = _lazy.get(key)

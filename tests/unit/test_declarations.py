@@ -240,8 +240,8 @@ PROVIDER_BREAKS = {
     "option label": (_form_item("mode", "options", [{"label": {"de_DE": "x"}, "value": "x"}]), "options[0].label"),
     "17 show_on": (_form_item("api_key", "show_on", _pairs(17)), "show_on must be a list of at most 16"),
     "model type shown": (
-        _form_item("api_key", "show_on", [{"variable": "__model_type", "value": "rerank"}]),
-        "__model_type 'rerank' is not a supported model type",
+        _form_item("api_key", "show_on", [{"variable": "__model_type", "value": "tts"}]),
+        "__model_type 'tts' is not a supported model type",
     ),
     "unknown variable": (
         _form_item("api_key", "show_on", [{"variable": "nope", "value": "x"}]),
@@ -348,8 +348,8 @@ def test_provider_icons_exist_in_assets_for_every_language(field: str) -> None:
         assert (ASSETS / name).parent == ASSETS, f"{field}.{language} must be directly in _assets/"
 
 
-def test_provider_supports_llm_and_text_embedding() -> None:
-    assert PROVIDER["supported_model_types"] == ["llm", "text-embedding"]
+def test_provider_supports_llm_text_embedding_and_rerank() -> None:
+    assert PROVIDER["supported_model_types"] == ["llm", "text-embedding", "rerank"]
 
 
 def test_provider_is_configured_per_model() -> None:
@@ -371,7 +371,8 @@ def test_form_item_says_whether_it_is_required_and_offers_its_default(item: dict
 # The credential names saved with users' models: renaming one loses their settings.
 LLM = frozenset({"llm"})
 EMBEDDING = frozenset({"text-embedding"})
-BOTH = LLM | EMBEDDING
+RERANK = frozenset({"rerank"})
+BOTH = LLM | EMBEDDING | RERANK  # every model type: items without a __model_type show_on
 TRI_STATE = ("auto", "on", "off")
 
 
@@ -407,6 +408,8 @@ EXPECTED_FORM = {
     "dimensions": Expected(("text-input",), EMBEDDING),
     "query_prefix": Expected(("text-input",), EMBEDDING),
     "document_prefix": Expected(("text-input",), EMBEDDING),
+    "score_scale": Expected(("select",), RERANK, options=("auto", "served", "sigmoid"), default="auto"),
+    "multimodal_input": Expected(("select",), EMBEDDING, options=("auto", "off", "messages", "jina"), default="auto"),
 }
 
 
@@ -453,6 +456,7 @@ def test_python_sources_are_the_llm_and_embedding_modules() -> None:
     assert python["model_sources"] == [
         "models/llm/llm.py",
         "models/text_embedding/text_embedding.py",
+        "models/rerank/rerank.py",
     ]
     for source in python["model_sources"]:
         parts = Path(source).with_suffix("").parts

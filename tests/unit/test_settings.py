@@ -46,6 +46,7 @@ def test_empty_form_gives_the_form_defaults() -> None:
     assert s.query_prefix == ""
     assert s.document_prefix == ""
     assert not s.detected
+    assert (s.score_scale, s.multimodal_input) == ("auto", "auto")
     assert DEFAULT_CONTEXT_SIZE == 4096
 
 
