@@ -14,7 +14,7 @@ from bench.sections import Context, log, rotated
 from tests.support.plugin_process import PluginProcess
 
 
-def _concurrent(proc: PluginProcess, s: Scenario, creds: dict[str, Any], streams: int) -> tuple[float, float]:
+def _concurrent(proc: PluginProcess, creds: dict[str, Any], s: Scenario, streams: int) -> tuple[float, float]:
     """Aggregate deltas/s of `streams` concurrent requests (first send -> last end) and the
     plugin process's CPU over that time, in cores."""
     with quiet_driver(proc):
@@ -47,7 +47,7 @@ def run(ctx: Context) -> None:
     with plugin_and_sdk(ctx.server, ctx.target.root, ctx.plugins.sdk_root, paced.model) as running:
         for name, (proc, creds) in running.items():
             data[name] = {key: [] for key in keys}
-            _concurrent(proc, WARMUP, creds, n)  # opens the pooled connections
+            _concurrent(proc, creds, WARMUP, n)  # opens the pooled connections
         names = list(running)
         for rep in range(cfg.conc_reps):
             for name in rotated(names, rep):
