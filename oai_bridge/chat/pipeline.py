@@ -48,7 +48,9 @@ def read_events(settings: Settings, texts: Iterable[str]) -> tuple[Iterator[str]
         iter_sse_data(lines),
         completion_mode=settings.mode == "completion",
         show_reasoning=settings.capability("thinking"),
-        start_in_reasoning=settings.thinking == "on",
+        # Thinking = On: a stream that starts without a tag is reasoning only when the model's
+        # template opens `<think>` in the prompt (detected at save; unknown keeps that reading).
+        start_in_reasoning=settings.thinking == "on" and settings.detected.value("think_in_prompt") != "false",
     )
     return lines, events
 
