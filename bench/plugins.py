@@ -5,6 +5,7 @@ classes:
 * ``minimal`` - trivial provider and model classes: the cold-start floor of a Dify SDK plugin.
 * ``sdk_llm`` - the LLM class is the SDK's ``OAICompatLargeLanguageModel`` (``bench.baselines``),
   so the SDK's generic class can be driven through the same stdio runtime as this plugin.
+* ``sdk_rerank`` - only a rerank model type, the SDK's ``OAICompatRerankModel``.
 
 The provider name stays ``openai_compatible_bridge`` so the same requests address all three.
 """
@@ -92,10 +93,25 @@ class BenchSdkLargeLanguageModel(BaselineLargeLanguageModel):
 """
 
 
+_SDK_RERANK = """\
+import sys
+
+sys.path.append({repo!r})
+
+from bench.baselines import BaselineRerankModel
+
+
+class BenchSdkRerankModel(BaselineRerankModel):
+    pass
+"""
+
+KINDS = ("minimal", "sdk_llm", "sdk_rerank")
+
+
 def make_plugin(root: Path, kind: str, source: Path = REPO) -> Path:
-    """Write a plugin of `kind` (``minimal`` or ``sdk_llm``) into `root`, shaped like the plugin
-    at `source`, and return it."""
-    if kind not in ("minimal", "sdk_llm"):
+    """Write a plugin of `kind` (one of `KINDS`) into `root`, shaped like the plugin at `source`,
+    and return it."""
+    if kind not in KINDS:
         raise ValueError(kind)
     root.mkdir(parents=True, exist_ok=True)
     (root / "main.py").write_text(_MAIN, encoding="utf-8")
@@ -111,6 +127,9 @@ def make_plugin(root: Path, kind: str, source: Path = REPO) -> Path:
     sources = ["models/llm/llm.py"]
     if kind == "minimal":
         sources.append("models/text_embedding/text_embedding.py")
+    elif kind == "sdk_rerank":
+        provider["supported_model_types"] = ["rerank"]
+        sources = ["models/rerank/rerank.py"]
     else:
         provider["supported_model_types"] = ["llm"]
     provider["extra"]["python"]["model_sources"] = sources
@@ -123,6 +142,11 @@ def make_plugin(root: Path, kind: str, source: Path = REPO) -> Path:
     (root / "manifest.yaml").write_text(yaml.safe_dump(manifest, allow_unicode=True, sort_keys=False), encoding="utf-8")
     (root / "provider" / "bench_provider.py").write_text(_MINIMAL_PROVIDER, encoding="utf-8")
 
+    if kind == "sdk_rerank":
+        rerank_dir = root / "models" / "rerank"
+        rerank_dir.mkdir(parents=True, exist_ok=True)
+        (rerank_dir / "rerank.py").write_text(_SDK_RERANK.format(repo=str(REPO)), encoding="utf-8")
+        return root
     llm_dir = root / "models" / "llm"
     llm_dir.mkdir(parents=True, exist_ok=True)
     if kind == "minimal":
