@@ -32,7 +32,11 @@ def _source(relative: str) -> str:
 
 # (Dify version, what the SDK table says it brought, whether this plugin uses it)
 SDK_FEATURES = (
-    ("1.5.1", "LLM structured output", lambda: "ModelFeature.STRUCTURED_OUTPUT" in _source("oai_bridge/chat/schema.py")),
+    (
+        "1.5.1",
+        "LLM structured output",
+        lambda: "ModelFeature.STRUCTURED_OUTPUT" in _source("oai_bridge/chat/schema.py"),
+    ),
     (
         "1.8.1",
         "filename in MultiModalPromptMessageContent (document inputs)",
@@ -41,8 +45,10 @@ SDK_FEATURES = (
     (
         "1.11.0",
         "multimodal reranking / embeddings",
-        lambda: "def _invoke_multimodal" in _source("models/rerank/rerank.py")
-        and "def _invoke_multimodal" in _source("models/text_embedding/text_embedding.py"),
+        lambda: (
+            "def _invoke_multimodal" in _source("models/rerank/rerank.py")
+            and "def _invoke_multimodal" in _source("models/text_embedding/text_embedding.py")
+        ),
     ),
 )
 
