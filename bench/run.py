@@ -27,6 +27,7 @@ from bench.plugins import REPO
 from bench.report import Report, render_table
 from bench.sections import (
     Context,
+    audio,
     cold_start,
     concurrency,
     embeddings,
@@ -46,6 +47,7 @@ SECTIONS: dict[str, Callable[[Context], None]] = {
     "5": cold_start.run,
     "6": rerank.run,
     "7": multimodal.run,
+    "8": audio.run,
 }
 
 

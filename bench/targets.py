@@ -77,6 +77,8 @@ class Plugins:
     """The SDK's `OAICompatLargeLanguageModel` in a plugin with this plugin's manifest."""
     sdk_rerank_root: Path
     """The SDK's `OAICompatRerankModel`, alone, in a plugin with this plugin's manifest."""
+    minimal_stt_root: Path
+    """A speech-to-text class that answers without reading the upload (the SDK's transport alone)."""
 
 
 def _target(tmp: Path, commit: str | None, plugin_root: Path | None) -> Target:
@@ -109,4 +111,5 @@ def plugins(commit: str | None, plugin_root: Path | None) -> Iterator[Plugins]:
             make_plugin(Path(tmp) / "minimal", "minimal", target.root),
             make_plugin(Path(tmp) / "sdk_llm", "sdk_llm", target.root),
             make_plugin(Path(tmp) / "sdk_rerank", "sdk_rerank", target.root),
+            make_plugin(Path(tmp) / "minimal_stt", "minimal_stt", target.root),
         )

@@ -10,6 +10,7 @@ notes to ``ctx.report``.
 | 5 | ``cold_start`` | 5a–5d |
 | 6 | ``rerank`` | 6a |
 | 7 | ``multimodal`` | 7a |
+| 8 | ``audio`` | 8a–8b |
 """
 
 from __future__ import annotations
