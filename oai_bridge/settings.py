@@ -17,6 +17,8 @@ from oai_bridge.discovery import display_url
 __all__ = [
     "DEFAULT_CONTEXT_SIZE",
     "DEFAULT_EMBEDDING_BATCH",
+    "DEFAULT_TTS_MAX_CHARS",
+    "TTS_FORMATS",
     "Settings",
     "SettingsError",
     "TriState",
@@ -30,6 +32,9 @@ DEFAULT_MAX_RETRIES = 2
 # Used when the form leaves context_size empty and the server does not report one.
 DEFAULT_CONTEXT_SIZE = 4096
 DEFAULT_EMBEDDING_BATCH = 32
+# OpenAI's /audio/speech input limit; most other servers take at least as much.
+DEFAULT_TTS_MAX_CHARS = 4096
+TTS_FORMATS = ("mp3", "wav", "opus", "flac", "aac", "pcm")
 # Keys Dify (or this plugin, at validation) may add that are not form fields but detected facts.
 DETECTED_PREFIX = "_detected_"
 
@@ -67,6 +72,13 @@ class Settings:
     dimensions: int | None = None
     query_prefix: str = ""
     document_prefix: str = ""
+    stt_language: str = ""
+    """ISO-639-1 code of the speech, lower-case; empty = the server detects it."""
+    stt_prompt: str = ""
+    tts_voices: tuple[str, ...] = ()
+    """Voices named in the form (empty = discovered at validation, see `detected["voices"]`)."""
+    tts_format: str = "mp3"
+    tts_max_chars: int = DEFAULT_TTS_MAX_CHARS
     detected: Mapping[str, Any] = field(default_factory=dict)
     """Facts found by probing at validation time (keys without the `_detected_` prefix)."""
 
@@ -137,6 +149,20 @@ def _headers(credentials: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
+def _language(credentials: Mapping[str, Any]) -> str:
+    raw = _text(credentials, "stt_language").lower()
+    if raw and not (len(raw) == 2 and raw.isascii() and raw.isalpha()):
+        raise SettingsError(f"`stt_language` must be a two-letter ISO-639-1 code such as en or zh, got {raw!r}.")
+    return raw
+
+
+def _tts_format(credentials: Mapping[str, Any]) -> str:
+    raw = _text(credentials, "tts_format").lower() or "mp3"
+    if raw not in TTS_FORMATS:
+        raise SettingsError(f"`tts_format` must be one of {', '.join(TTS_FORMATS)}, got {raw!r}.")
+    return raw
+
+
 def parse_settings(model: str, credentials: Mapping[str, Any]) -> Settings:
     """Parse Dify's credentials form for `model`; raise SettingsError on unusable values."""
     base_url = _text(credentials, "base_url")
@@ -186,5 +212,11 @@ def parse_settings(model: str, credentials: Mapping[str, Any]) -> Settings:
         dimensions=_positive_int(credentials, "dimensions", default=None),
         query_prefix=str(credentials.get("query_prefix") or ""),
         document_prefix=str(credentials.get("document_prefix") or ""),
+        stt_language=_language(credentials),
+        stt_prompt=str(credentials.get("stt_prompt") or "").strip(),
+        tts_voices=tuple(v.strip() for v in _text(credentials, "tts_voices").split(",") if v.strip()),
+        tts_format=_tts_format(credentials),
+        tts_max_chars=_positive_int(credentials, "tts_max_chars", default=DEFAULT_TTS_MAX_CHARS)
+        or DEFAULT_TTS_MAX_CHARS,
         detected=detected,
     )

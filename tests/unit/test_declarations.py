@@ -284,7 +284,7 @@ def test_manifest_validates_against_the_sdk_plugin_configuration() -> None:
 
 # --- provider YAML ---------------------------------------------------------------------------
 
-MODEL_TYPES = {"llm", "text-embedding"}
+MODEL_TYPES = {"llm", "text-embedding", "speech2text", "tts"}
 FORM_TYPES = {"text-input", "secret-input", "select", "radio", "switch"}
 
 
@@ -309,8 +309,8 @@ def test_provider_icons_exist_in_assets_for_every_language(field: str) -> None:
         assert (ASSETS / name).parent == ASSETS, f"{field}.{language} must be directly in _assets/"
 
 
-def test_provider_supports_llm_and_text_embedding() -> None:
-    assert PROVIDER["supported_model_types"] == ["llm", "text-embedding"]
+def test_provider_supports_llm_text_embedding_and_audio() -> None:
+    assert PROVIDER["supported_model_types"] == ["llm", "text-embedding", "speech2text", "tts"]
 
 
 def test_provider_is_configured_per_model() -> None:
@@ -374,7 +374,9 @@ def test_form_item_is_well_formed(item: dict[str, Any]) -> None:
 # The credential names saved with users' models: renaming one loses their settings.
 LLM = frozenset({"llm"})
 EMBEDDING = frozenset({"text-embedding"})
-BOTH = LLM | EMBEDDING
+STT = frozenset({"speech2text"})
+TTS = frozenset({"tts"})
+BOTH = LLM | EMBEDDING | STT | TTS  # no show_on: every model type
 TRI_STATE = ("auto", "on", "off")
 
 
@@ -407,6 +409,11 @@ EXPECTED_FORM = {
     "dimensions": Expected(("text-input",), EMBEDDING),
     "query_prefix": Expected(("text-input",), EMBEDDING),
     "document_prefix": Expected(("text-input",), EMBEDDING),
+    "stt_language": Expected(("text-input",), STT),
+    "stt_prompt": Expected(("text-input",), STT),
+    "tts_voices": Expected(("text-input",), TTS),
+    "tts_format": Expected(("select",), TTS, options=("mp3", "wav", "opus", "flac", "aac", "pcm"), default="mp3"),
+    "tts_max_chars": Expected(("text-input",), TTS),
 }
 
 
@@ -446,13 +453,15 @@ def test_form_item_matches_the_documented_contract(variable: str) -> None:
     )
 
 
-def test_python_sources_are_the_llm_and_embedding_modules() -> None:
+def test_python_sources_are_the_model_type_modules() -> None:
     python = PROVIDER["extra"]["python"]
     assert python["provider_source"] == "provider/openai_compatible_bridge.py"
     # AIModel._transform_invoke_error names the provider after __module__.split(".")[-3]
     assert python["model_sources"] == [
         "models/llm/llm.py",
         "models/text_embedding/text_embedding.py",
+        "models/speech2text/speech2text.py",
+        "models/tts/tts.py",
     ]
     for source in python["model_sources"]:
         parts = Path(source).with_suffix("").parts
