@@ -72,12 +72,16 @@ def transcribe(settings: Settings, file: IO[bytes]) -> str:
             raise
         mapped = to_invoke_error(exc, url=settings.base_url, secrets=settings.secrets)
         raise InvokeBadRequestError(
-            f"{mapped} The audio file is {size / 1_000_000:.1f} MB; OpenAI accepts at most {OPENAI_LIMIT_MB} MB, "
+            f"{mapped} The audio file is {_size(size)}; OpenAI accepts at most {OPENAI_LIMIT_MB} MB, "
             "other servers have their own upload limit. Send shorter or more compressed audio (mp3, opus), "
             "or raise the server's limit."
         ) from None
     response = raw.http_response
     return read_transcript(response.headers.get("content-type", ""), response.content)
+
+
+def _size(size: int) -> str:
+    return f"{size / 1_000_000:.1f} MB" if size >= 1_000_000 else f"{size / 1000:.0f} kB"
 
 
 def read_transcript(content_type: str, body: bytes) -> str:
