@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from tests.support.fake_server import Response, json_response
+from tests.support.fake_server import Response, json_response, stall
 
 pytestmark = pytest.mark.timeout(120)
 CANARY = "sk-canary-7f3a9c"
@@ -226,3 +226,16 @@ def test_schema(plugin, fake_server):
     ).result["model_schema"]
     assert schema["model_type"] == "speech2text"
     assert schema["model_properties"]["file_upload_limit"] == 25
+
+
+def test_a_pasted_endpoint_path_is_ignored(plugin, fake_server, speech):
+    fake_server.add(SERVERS["openai"], path="/v1/audio/transcriptions")
+    result = stt(plugin, fake_server, speech, base_url=fake_server.base_url + "/audio/transcriptions/")
+    assert result.result == {"result": "Hello world."}
+
+
+def test_a_stalled_server_times_out_as_a_connection_error(plugin, fake_server, speech):
+    fake_server.add(stall(), path="/v1/audio/transcriptions")
+    result = stt(plugin, fake_server, speech, timeout="1", max_retries="0")
+    assert result.error_type == "InvokeConnectionError"
+    assert "Timed out" in result.error["message"]

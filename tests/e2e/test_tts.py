@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.fake_server import Response, json_response
+from tests.support.fake_server import Response, headers_then_stall, json_response
 
 pytestmark = pytest.mark.timeout(120)
 CANARY = "sk-canary-5e1d"
@@ -130,7 +130,7 @@ def speech_server():
         server.close()
 
 
-def tts(plugin, base_url, text, voice="af_heart", timeout=60, **creds):
+def tts(plugin, base_url, text, voice="af_heart", wait=60, **creds):
     return plugin.invoke(
         "invoke_tts",
         model="kokoro",
@@ -138,7 +138,7 @@ def tts(plugin, base_url, text, voice="af_heart", timeout=60, **creds):
         tenant_id="t",
         content_text=text,
         voice=voice,
-        timeout=timeout,
+        timeout=wait,
         credentials={"base_url": base_url, **creds},
     )
 
@@ -183,7 +183,7 @@ def test_first_audio_reaches_dify_before_the_whole_text_is_synthesised(plugin, s
 def test_no_frame_exceeds_the_daemon_limit(plugin, speech_server):
     size = 7 * 1024 * 1024
     server = speech_server(size=lambda text: size)
-    result = tts(plugin, server.base_url, "A long recording.", timeout=120)
+    result = tts(plugin, server.base_url, "A long recording.", wait=120)
     audio = audio_of(result)
     assert audio == audio_for("A long recording.", size)
     assert len(result.stream) >= 7
@@ -280,3 +280,14 @@ def test_busy_server_is_retried_before_any_audio(plugin, fake_server):
     assert audio_of(result) == b"RIFF....WAVE"
     assert len(fake_server.requests_to("/v1/audio/speech")) == 2
     assert fake_server.last.headers["authorization"] == "Bearer sk-no-key-required"
+
+
+def test_a_server_that_stops_sending_mid_audio_times_out_with_an_error(plugin, fake_server):
+    # a pasted endpoint path in the base URL is ignored, as for the other model types
+    fake_server.add(
+        headers_then_stall(headers=[("Content-Type", "audio/mpeg")], first_pieces=[b"ID3\x04\x00first"]),
+        path="/v1/audio/speech",
+    )
+    result = tts(plugin, fake_server.base_url + "/audio/speech", "Hi.", timeout="1")
+    assert result.error_type == "InvokeConnectionError", result.error
+    assert b"".join(bytes.fromhex(item["result"]) for item in result.stream) == b"ID3\x04\x00first"
