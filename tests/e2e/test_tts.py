@@ -161,7 +161,7 @@ def test_long_text_is_split_at_sentence_ends_and_parts_come_back_in_order(plugin
     assert " ".join(inputs) == text
     assert len(inputs) == 6
     assert audio_of(result) == b"".join(audio_for(part) for part in inputs)
-    assert server.peak <= 3  # bounded concurrency
+    assert 2 <= server.peak <= 3  # concurrent, and bounded
     body = server.bodies[0]
     assert {k: body[k] for k in ("model", "voice", "response_format")} == {
         "model": "kokoro",

@@ -168,3 +168,27 @@ def test_audio_settings():
 def test_bad_audio_settings_name_the_field(key, value):
     with pytest.raises(SettingsError, match=key):
         parse_settings("m", {"base_url": "http://h/v1", key: value})
+
+
+class _CountingFile(io.BytesIO):
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self.reads: list[int] = []
+
+    def read(self, size: int | None = -1) -> bytes:
+        chunk = super().read(size)
+        self.reads.append(len(chunk))
+        return chunk
+
+
+def test_the_upload_is_streamed_from_the_file_not_read_whole(fake_server):
+    from oai_bridge.audio.transcribe import transcribe
+    from tests.support.fake_server import json_response
+
+    fake_server.add(json_response({"text": "ok"}), path="/v1/audio/transcriptions")
+    audio = tone_clip(seconds=20)  # 640 kB
+    file = _CountingFile(audio)
+    settings = parse_settings("whisper-1", {"base_url": fake_server.base_url})
+    assert transcribe(settings, file) == "ok"
+    assert audio in fake_server.last.body
+    assert max(file.reads) <= 64 * 1024 < len(audio)  # httpx's chunks: never the whole file at once
