@@ -12,7 +12,7 @@ from dify_plugin.errors.model import InvokeBadRequestError, InvokeServerUnavaila
 from oai_bridge.audio.formats import sniff
 from oai_bridge.audio.speech import MAX_PIECE, pieces, split_text
 from oai_bridge.audio.transcribe import read_transcript, tone_clip, upload_format
-from oai_bridge.audio.voices import choose_voice, known_voices, parse_voices, saved_form
+from oai_bridge.audio.voices import choose_voice, known_voices, parse_voices, saved_form, voice_options
 from oai_bridge.errors import MalformedResponseError
 from oai_bridge.settings import SettingsError, parse_settings
 
@@ -113,7 +113,10 @@ def test_saved_voices_round_trip_and_unknown_voices_are_refused():
     assert choose_voice(settings, "am_adam") == "am_adam"
     with pytest.raises(InvokeBadRequestError, match="af_heart, am_adam"):
         choose_voice(settings, "alloy")
-    assert choose_voice(parse_settings("m", {"base_url": "http://h/v1"}), "anything") == "anything"
+    assert voice_options(settings) == [{"name": "Heart", "value": "af_heart"}, {"name": "am_adam", "value": "am_adam"}]
+    unlisted = parse_settings("m", {"base_url": "http://h/v1"})  # OpenAI has no voice list
+    assert choose_voice(unlisted, "anything") == "anything"
+    assert voice_options(unlisted) == [{"name": "alloy", "value": "alloy"}]
 
 
 @pytest.mark.parametrize(
