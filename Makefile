@@ -4,7 +4,10 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv run test lint llama-server package doctor bench clean
+.PHONY: venv run test lint llama-server litellm package keys verify doctor bench clean
+
+# Signing key pair written by `make keys` (keys/ is git-ignored and left out of the package).
+KEY_NAME ?= signing
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.12 is required (Dify runs plugins on 3.12): install it or set PYTHON=/path/to/python3.12"; exit 1; }
@@ -38,9 +41,23 @@ lint: $(STAMP)
 llama-server: $(STAMP)
 	tests/peer/build_llama_server.sh $(PY)
 
-## package: build dist/openai_compatible_bridge-<version>.difypkg like `dify plugin package` (reproducible)
-package: | $(PY)
-	$(PY) scripts/package.py
+## litellm: install the LiteLLM proxy peer into its own venv in the cache (tests do this on demand)
+litellm: $(STAMP)
+	tests/peer/build_litellm.sh $(PY)
+
+## package: build dist/openai_compatible_bridge-<version>.difypkg like `dify plugin package` (reproducible);
+##          with SIGN_KEY=keys/signing.private.pem also the signed dist/…-<version>.signed.difypkg
+package: $(STAMP)
+	$(PY) scripts/package.py $(if $(SIGN_KEY),--sign-key "$(SIGN_KEY)")
+
+## keys: make an RSA-4096 signing key pair keys/$(KEY_NAME).private.pem (mode 0600) and .public.pem; never overwrites
+keys: $(STAMP)
+	$(PY) scripts/signature.py generate --dir keys --name "$(KEY_NAME)"
+
+## verify: check a signed package exactly as Dify's plugin daemon does: make verify PKG=dist/….signed.difypkg KEY=keys/….public.pem
+verify: $(STAMP)
+	@test -n "$(PKG)" -a -n "$(KEY)" || { echo "usage: make verify PKG=dist/name-version.signed.difypkg KEY=keys/name.public.pem"; exit 2; }
+	$(PY) scripts/signature.py verify "$(PKG)" --key "$(KEY)"
 
 ## doctor: what an endpoint supports and what to enter in Dify: make doctor BASE_URL=http://host:11434/v1 MODEL=qwen3:8b [API_KEY=…]
 doctor: $(STAMP)

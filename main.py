@@ -1,14 +1,14 @@
 """Plugin entry point: Dify's daemon runs `python -m main` (and so does `make run`)."""
 
-import importlib
-
 from dify_plugin import DifyPluginEnv, Plugin
 from gevent import spawn_later
+
+from oai_bridge.transport.clients import warm_up
 
 plugin = Plugin(DifyPluginEnv())
 
 if __name__ == "__main__":
-    # openai is imported on first use (oai_bridge/lazy_openai.py) so the plugin reaches the
-    # daemon's start-up heartbeat quickly; load it right after, before users' first requests.
-    spawn_later(1.0, importlib.import_module, "openai")
+    # The openai SDK is imported on first use so the plugin reaches the daemon's start-up
+    # heartbeat quickly; load it right after, before users' first requests.
+    spawn_later(1.0, warm_up)
     plugin.run()

@@ -14,20 +14,25 @@ from collections.abc import Sequence
 
 from dify_plugin.errors.model import InvokeError
 
-from oai_bridge.errors import to_invoke_error
-from oai_bridge.probe import CAPABILITIES, Probe, probe_endpoint, require_listed
-from oai_bridge.settings import SettingsError, parse_settings
+from oai_bridge.config.settings import SettingsError, parse_settings
+from oai_bridge.discovery.detect import Detection, detect
+from oai_bridge.errors.invoke import to_invoke_error
 
 __all__ = ["diagnose", "main"]
 
-_LABELS = {"tool_calling": "Tool calling", "structured_output": "Structured output", "vision": "Vision"}
+_LABELS = {
+    "tool_calling": "Tool calling",
+    "structured_output": "Structured output",
+    "vision": "Vision",
+    "audio": "Audio input",
+}
 
 
 def _yes_no(value: bool | None) -> str:
     return "unknown" if value is None else ("yes" if value else "no")
 
 
-def _report(base_url: str, model: str, probe: Probe, elapsed: float) -> list[str]:
+def _report(base_url: str, model: str, probe: Detection, elapsed: float) -> list[str]:
     lines = [f"Endpoint: {probe.base_url}   model: {model}", ""]
     if probe.models is None:
         lines.append("  Models listed       (the server lists none at /models)")
@@ -36,8 +41,8 @@ def _report(base_url: str, model: str, probe: Probe, elapsed: float) -> list[str
         lines.append(f"  Models listed       {len(probe.models)}: {shown}")
     lines.append(f"  Chat                ok ({elapsed:.2f} s for all probes)")
     lines.append(f"  Context size        {probe.context_size or 'not reported (4096 is assumed)'}")
-    for name in CAPABILITIES:
-        lines.append(f"  {_LABELS[name]:<19} {_yes_no(probe.capabilities.get(name))}")
+    for name, label in _LABELS.items():
+        lines.append(f"  {label:<19} {_yes_no(probe.features.get(name))}")
     lines.append(f"  Usage in streams    {_yes_no(probe.streamed_usage)}")
     lines.append(f"  Reasoning           {'seen' if probe.reasoning_seen else 'not seen in a short answer'}")
     lines += [f"  Note: {note}" for note in probe.notes]
@@ -49,9 +54,9 @@ def _report(base_url: str, model: str, probe: Probe, elapsed: float) -> list[str
         "  API key             (your key, or empty if the server needs none)",
         f"  Context size        {probe.context_size or 'empty'}  (empty = detected when saving)",
     ]
-    for name in CAPABILITIES:
-        found = probe.capabilities.get(name)
-        lines.append(f"  {_LABELS[name]:<19} auto  (detected: {'on' if found else 'off' if found is False else '?'})")
+    for name, label in _LABELS.items():
+        found = probe.features.get(name)
+        lines.append(f"  {label:<19} auto  (detected: {'on' if found else 'off' if found is False else '?'})")
     if base_url.rstrip("/") != probe.base_url:
         lines.append(f"  (the base URL you gave, {base_url}, was corrected)")
     return lines
@@ -63,8 +68,7 @@ def diagnose(base_url: str, model: str, api_key: str | None = None, timeout: flo
     try:
         settings = parse_settings(model, credentials)
         started = time.perf_counter()
-        probe = probe_endpoint(settings)
-        require_listed(settings, probe)
+        probe = detect(settings, "chat", doctor=True)
         elapsed = time.perf_counter() - started
     except SettingsError as exc:
         return False, f"Settings problem: {exc}"

@@ -1,9 +1,10 @@
-"""Shared fixtures: the plugin under Dify's stdio protocol, a real llama-server peer and a
-scriptable fake HTTP server. Import helpers as ``from tests.support.fake_server import ...``.
+"""Shared fixtures: the plugin under Dify's stdio protocol, the real peers (llama-server,
+llama-cpp-python's server, a LiteLLM proxy in front of llama-server) and a scriptable fake HTTP
+server. Import helpers as ``from tests.support.fake_server import ...``.
 
 Environment knobs (all optional):
 * ``OAIB_PLUGIN_ROOT`` - run the plugin from another directory than this checkout.
-* ``OAIB_CACHE`` - cache root for the llama-server build (see tests/peer/build_llama_server.sh).
+* ``OAIB_CACHE`` - cache root for the peers' builds (see tests/peer/build_*.sh).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from tests.support import lcp_server as _lcp  # noqa: E402
+from tests.support import litellm_proxy as _litellm  # noqa: E402
 from tests.support import llama_server as _llama  # noqa: E402
 from tests.support.fake_server import FakeServer  # noqa: E402
 from tests.support.peer_process import PeerServer  # noqa: E402
@@ -32,7 +34,7 @@ PLUGIN_ROOT = plugin_root()
 # -- the real peers: build before the first test so a build never eats a test's timeout ----
 @dataclass(frozen=True)
 class _Peer:
-    fixture: str  # built only when a collected test uses this fixture
+    fixtures: tuple[str, ...]  # built only when a collected test uses one of these fixtures
     build: Callable[[], Path]
     server: str  # in the progress messages
     package: str  # in the failure messages
@@ -41,8 +43,18 @@ class _Peer:
 
 
 _PEERS = (
-    _Peer("llama_server", _llama.ensure_built, "llama-server", "llama-server", 7, _llama.LlamaServerError),
-    _Peer("lcp_server", _lcp.ensure_built, "llama_cpp.server", "llama-cpp-python", 6, _lcp.LcpServerError),
+    _Peer(
+        ("llama_server", "rerank_server"),
+        _llama.ensure_built,
+        "llama-server",
+        "llama-server",
+        7,
+        _llama.LlamaServerError,
+    ),
+    _Peer(("lcp_server",), _lcp.ensure_built, "llama_cpp.server", "llama-cpp-python", 6, _lcp.LcpServerError),
+    _Peer(
+        ("litellm_proxy",), _litellm.ensure_built, "LiteLLM proxy", "litellm[proxy]", 2, _litellm.LiteLLMError
+    ),
 )
 _build_errors: dict[str, BaseException] = {}
 
@@ -54,7 +66,7 @@ def pytest_runtestloop(session: pytest.Session) -> None:
         return
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     for peer in _PEERS:
-        if not any(peer.fixture in getattr(item, "fixturenames", ()) for item in session.items):
+        if not any(set(peer.fixtures) & set(getattr(item, "fixturenames", ())) for item in session.items):
             continue
         if reporter is not None:
             reporter.write_line(
@@ -63,7 +75,8 @@ def pytest_runtestloop(session: pytest.Session) -> None:
         try:
             path = peer.build()
         except BaseException as exc:
-            _build_errors[peer.fixture] = exc
+            for fixture in peer.fixtures:
+                _build_errors[fixture] = exc
             if reporter is not None:
                 reporter.write_line(f"{peer.package} build FAILED: {exc}"[:2000], red=True)
             if isinstance(exc, KeyboardInterrupt):
@@ -77,7 +90,7 @@ def _raise_if_build_failed(fixture: str) -> None:
     """A failed build makes the fixture's tests error, never skip."""
     error = _build_errors.get(fixture)
     if error is not None:
-        peer = next(p for p in _PEERS if p.fixture == fixture)
+        peer = next(p for p in _PEERS if fixture in p.fixtures)
         msg = f"{peer.package} could not be built: {error}"
         raise peer.error(msg)
 
@@ -92,12 +105,34 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_llama.Ll
 
 
 @pytest.fixture(scope="session")
+def rerank_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_llama.RerankServer]:
+    """One ``llama-server --reranking`` on the tiny generated BERT cross-encoder for the whole
+    session: ``.origin`` (http://127.0.0.1:PORT), ``.base_url`` (origin + /v1), ``.model``
+    ("tiny-reranker"). Scores are raw logits. Fails (never skips) when it cannot be built."""
+    _raise_if_build_failed("rerank_server")
+    with _llama.RerankServer.start(log_dir=tmp_path_factory.mktemp("llama-rerank")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
 def lcp_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_lcp.LcpServer]:
     """One ``python -m llama_cpp.server`` for the whole session (chatml-function-calling chat
     format, embeddings on): ``.base_url`` (http://127.0.0.1:PORT/v1), ``.model`` ("tiny"),
     ``.log_tail()``. Fails (never skips) when it cannot be built."""
     _raise_if_build_failed("lcp_server")
     with _lcp.LcpServer.start(log_dir=tmp_path_factory.mktemp("lcp-server")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def litellm_proxy(llama_server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[_litellm.LiteLLMProxy]:
+    """One LiteLLM proxy for the whole session, routing tests/peer/litellm_config.yaml's public
+    names to ``llama_server``: ``.base_url``, ``.master_key`` (the only key it accepts),
+    ``.model`` ("proxy-chat"), ``.log_tail()``. Fails (never skips) when it cannot be installed."""
+    _raise_if_build_failed("litellm_proxy")
+    with _litellm.LiteLLMProxy.start(
+        upstream=llama_server.base_url, log_dir=tmp_path_factory.mktemp("litellm")
+    ) as server:
         yield server
 
 

@@ -8,7 +8,7 @@ from dify_plugin.entities.model import AIModelEntity, FetchFrom, ModelPropertyKe
 from oai_bridge.audio.speech import WORKERS
 from oai_bridge.audio.transcribe import OPENAI_LIMIT_MB
 from oai_bridge.audio.voices import voice_options
-from oai_bridge.settings import Settings
+from oai_bridge.config.settings import Settings
 
 __all__ = ["AUDIO_TYPES", "speech2text_schema", "tts_schema"]
 

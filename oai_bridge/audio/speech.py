@@ -15,14 +15,16 @@ import re
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
 from typing import Any
 
+import httpx
 from dify_plugin.errors.model import InvokeBadRequestError, InvokeServerUnavailableError
 
-from oai_bridge.errors import MalformedResponseError, raise_for_payload_error, translated_errors
-from oai_bridge.http import get_client, retrying
-from oai_bridge.settings import Settings
+from oai_bridge.config.settings import Settings
+from oai_bridge.errors.invoke import raise_for_payload_error, translated_errors
+from oai_bridge.errors.kinds import MalformedResponseError, UnexpectedContentError
+from oai_bridge.errors.wording import looks_like_html
+from oai_bridge.transport.audio import open_speech
 
 __all__ = ["MAX_PIECE", "WORKERS", "pieces", "split_text", "synthesize"]
 
@@ -96,36 +98,33 @@ def _fetch(settings: Settings, text: str, voice: str, out: queue.Queue[Any], sto
     """One part's audio into `out` as it arrives, then _END (or the InvokeError that ended it).
     The request is retried only until its response starts: nothing of it was passed on yet."""
     try:
-        with translated_errors(url=settings.base_url, secrets=settings.secrets), ExitStack() as stack:
-            response = retrying(settings)(lambda: stack.enter_context(_request(settings, text, voice)))
-            received = 0
-            chunks = response.iter_bytes()
-            for chunk in chunks:
-                if stop.is_set():
-                    return
-                if not received:
-                    _refuse_non_audio(settings, response, chunk, chunks)
-                received += len(chunk)
-                for piece in pieces(chunk):
-                    out.put(piece)
-            if not received:
-                raise InvokeServerUnavailableError("The speech server answered without any audio.")
+        with translated_errors(url=settings.base_url, secrets=settings.secrets):
+            response = open_speech(settings, text, voice)
+            try:
+                _read(settings, response, out, stop)
+            finally:
+                response.close()
         out.put(_END)
     except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which raises it
         out.put(exc)
 
 
-def _request(settings: Settings, text: str, voice: str) -> Any:
-    return get_client(settings).audio.speech.with_streaming_response.create(
-        model=settings.endpoint_model,
-        input=text,
-        voice=voice,
-        response_format=settings.tts_format,  # type: ignore[arg-type]
-        extra_body=dict(settings.extra_body) or None,
-    )
+def _read(settings: Settings, response: httpx.Response, out: queue.Queue[Any], stop: threading.Event) -> None:
+    received = 0
+    chunks = response.iter_bytes()
+    for chunk in chunks:
+        if stop.is_set():
+            return
+        if not received:
+            _refuse_non_audio(settings, response, chunk, chunks)
+        received += len(chunk)
+        for piece in pieces(chunk):
+            out.put(piece)
+    if not received:
+        raise InvokeServerUnavailableError("The speech server answered without any audio.")
 
 
-def _refuse_non_audio(settings: Settings, response: Any, first: bytes, rest: Iterator[bytes]) -> None:
+def _refuse_non_audio(settings: Settings, response: httpx.Response, first: bytes, rest: Iterator[bytes]) -> None:
     """Raise when a 2xx answer is JSON, HTML or text instead of audio (an error payload maps by
     its status; anything else is the server's fault)."""
     content_type = response.headers.get("content-type", "").lower()
@@ -138,6 +137,8 @@ def _refuse_non_audio(settings: Settings, response: Any, first: bytes, rest: Ite
         if len(body) > MAX_ERROR_BODY:
             break
     shown = body[:300].decode("utf-8", errors="replace")
+    if "html" in content_type or looks_like_html(shown):
+        raise UnexpectedContentError("an HTML page", f"{settings.tts_format} audio", str(response.request.url))
     try:
         data = json.loads(body)
     except ValueError:

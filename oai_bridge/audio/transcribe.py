@@ -13,15 +13,16 @@ import struct
 import wave
 from collections.abc import Mapping
 from io import BytesIO
-from typing import IO, Any
+from typing import IO
 
 from dify_plugin.errors.model import InvokeBadRequestError
 
-from oai_bridge import lazy_openai as openai
 from oai_bridge.audio.formats import HEAD_BYTES, KNOWN, AudioFormat, sniff
-from oai_bridge.errors import MalformedResponseError, raise_for_payload_error, to_invoke_error
-from oai_bridge.http import get_client, retrying
-from oai_bridge.settings import Settings
+from oai_bridge.config.settings import Settings
+from oai_bridge.errors.invoke import raise_for_payload_error, to_invoke_error
+from oai_bridge.errors.kinds import HTTPStatusError, MalformedResponseError, UnexpectedContentError
+from oai_bridge.errors.wording import UPLOAD_TOO_LARGE, body_text, looks_like_html, mentions
+from oai_bridge.transport.audio import transcription
 
 __all__ = ["OPENAI_LIMIT_MB", "read_transcript", "tone_clip", "transcribe", "upload_format"]
 
@@ -47,28 +48,18 @@ def upload_format(file: IO[bytes]) -> tuple[AudioFormat, int]:
 
 
 def transcribe(settings: Settings, file: IO[bytes]) -> str:
-    """The text spoken in `file`. Errors: InvokeError subclasses and openai/httpx exceptions
+    """The text spoken in `file`. Errors: InvokeError subclasses and the plugin's own exceptions
     (the caller maps the latter with `translated_errors`)."""
     fmt, size = upload_format(file)
-    options: dict[str, Any] = {}
+    fields: dict[str, str] = {}
     if settings.stt_language:
-        options["language"] = settings.stt_language
+        fields["language"] = settings.stt_language
     if settings.stt_prompt:
-        options["prompt"] = settings.stt_prompt
-    client = get_client(settings)
-
-    def call() -> Any:
-        return client.audio.transcriptions.with_raw_response.create(
-            file=(f"audio.{fmt.extension}", file, fmt.mime),
-            model=settings.endpoint_model,
-            extra_body=dict(settings.extra_body) or None,
-            **options,
-        )
-
+        fields["prompt"] = settings.stt_prompt
     try:
-        raw = retrying(settings)(call)
-    except openai.APIStatusError as exc:
-        if exc.status_code != 413:
+        response = transcription(settings, (f"audio.{fmt.extension}", file, fmt.mime), fields)
+    except HTTPStatusError as exc:
+        if not _too_large(exc):
             raise
         mapped = to_invoke_error(exc, url=settings.base_url, secrets=settings.secrets)
         raise InvokeBadRequestError(
@@ -76,15 +67,19 @@ def transcribe(settings: Settings, file: IO[bytes]) -> str:
             "other servers have their own upload limit. Send shorter or more compressed audio (mp3, opus), "
             "or raise the server's limit."
         ) from None
-    response = raw.http_response
-    return read_transcript(response.headers.get("content-type", ""), response.content)
+    return read_transcript(response.headers.get("content-type", ""), response.content, str(response.request.url))
+
+
+def _too_large(exc: HTTPStatusError) -> bool:
+    """413, or a 400 whose words say the upload is over a size limit."""
+    return exc.status == 413 or (exc.status == 400 and mentions(body_text(exc.body), UPLOAD_TOO_LARGE))
 
 
 def _size(size: int) -> str:
     return f"{size / 1_000_000:.1f} MB" if size >= 1_000_000 else f"{size / 1000:.0f} kB"
 
 
-def read_transcript(content_type: str, body: bytes) -> str:
+def read_transcript(content_type: str, body: bytes, url: str = "") -> str:
     """The transcript in a 2xx answer: JSON (`json`, `verbose_json`: the `text` field) or plain text."""
     text = body.decode("utf-8", errors="replace")
     stripped = text.lstrip()
@@ -101,11 +96,8 @@ def read_transcript(content_type: str, body: bytes) -> str:
                 return data["text"].strip()
             raise MalformedResponseError(f"a transcription answer without `text` (keys: {', '.join(map(str, data))})")
         raise MalformedResponseError(f"a transcription answer that is a JSON {type(data).__name__}, not an object")
-    if stripped[:200].lower().startswith(("<!doctype html", "<html")):
-        raise MalformedResponseError(
-            "an HTML page instead of a transcript: the base URL points at a web page or a proxy (most servers "
-            "need /v1 at the end)"
-        )
+    if looks_like_html(stripped):  # whisper.cpp sends plain text as text/html: only a page is refused
+        raise UnexpectedContentError("an HTML page", "a transcript", url)
     return text.strip()
 
 

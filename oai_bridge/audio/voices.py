@@ -6,12 +6,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import httpx
 from dify_plugin.errors.model import InvokeBadRequestError
 
-from oai_bridge import lazy_openai as openai
-from oai_bridge.http import DISCOVERY_TIMEOUT, get_client
-from oai_bridge.settings import Settings
+from oai_bridge.config.settings import Settings
+from oai_bridge.transport.send import get_json
 
 __all__ = [
     "DEFAULT_VOICE",
@@ -50,12 +48,8 @@ def parse_voices(data: Any) -> list[tuple[str, str]]:
 
 def discover_voices(settings: Settings) -> list[tuple[str, str]]:
     """The server's voice list, or [] when it has none (any failure: the list is optional)."""
-    client = get_client(settings)
-    try:
-        response = client.get("/audio/voices", cast_to=httpx.Response, options={"timeout": DISCOVERY_TIMEOUT})
-        return parse_voices(response.json())
-    except (openai.APIError, httpx.HTTPError, ValueError):
-        return []
+    status, data = get_json(settings, "/audio/voices")
+    return parse_voices(data) if status == 200 else []
 
 
 def known_voices(settings: Settings) -> list[tuple[str, str]]:
@@ -63,7 +57,7 @@ def known_voices(settings: Settings) -> list[tuple[str, str]]:
     joined by commas), else []."""
     if settings.tts_voices:
         return [(voice, voice) for voice in settings.tts_voices]
-    saved = str(settings.detected.get("voices") or "")
+    saved = settings.detected.value("voices") or ""
     pairs = []
     for entry in filter(None, (part.strip() for part in saved.split(","))):
         value, _, name = entry.partition("=")

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Build llama.cpp's llama-server (from the llama.cpp tree vendored in the PyPI sdist of
-# llama-cpp-python) plus a tiny generated GGUF, into a cache OUTSIDE the checkout, once.
+# llama-cpp-python) plus two tiny generated GGUFs (a llama chat model and a BERT reranker),
+# into a cache OUTSIDE the checkout, once.
 # Later runs find the cache and return in well under a second.
 #
 #   usage: tests/peer/build_llama_server.sh [PYTHON]     (PYTHON needs pip; gguf for the model)
-#   prints the cache directory on its last line: $DIR/bin/llama-server, $DIR/models/tiny.gguf
+#   prints the cache directory on its last line: $DIR/bin/llama-server, $DIR/models/tiny.gguf,
+#   $DIR/models/tiny-reranker.gguf (for llama-server --reranking)
 #
 # Needs gcc/g++, cmake, make and PyPI access. About 7 min on 2 cores the first time.
 set -euo pipefail
@@ -40,5 +42,10 @@ if [ ! -f "$DIR/models/tiny.gguf" ]; then
   mkdir -p "$DIR/models"
   "$PY" "$HERE/make_tiny_gguf.py" "$DIR/models/tiny.gguf.tmp" >&2
   mv "$DIR/models/tiny.gguf.tmp" "$DIR/models/tiny.gguf"
+fi
+if [ ! -f "$DIR/models/tiny-reranker.gguf" ]; then
+  mkdir -p "$DIR/models"
+  "$PY" "$HERE/make_tiny_reranker.py" "$DIR/models/tiny-reranker.gguf.tmp" >&2
+  mv "$DIR/models/tiny-reranker.gguf.tmp" "$DIR/models/tiny-reranker.gguf"
 fi
 echo "$DIR"

@@ -13,8 +13,8 @@ from oai_bridge.audio.formats import sniff
 from oai_bridge.audio.speech import MAX_PIECE, pieces, split_text
 from oai_bridge.audio.transcribe import read_transcript, tone_clip, upload_format
 from oai_bridge.audio.voices import choose_voice, known_voices, parse_voices, saved_form, voice_options
-from oai_bridge.errors import MalformedResponseError
-from oai_bridge.settings import SettingsError, parse_settings
+from oai_bridge.config.settings import SettingsError, parse_settings
+from oai_bridge.errors.kinds import MalformedResponseError
 
 
 @pytest.mark.parametrize(

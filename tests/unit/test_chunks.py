@@ -6,7 +6,7 @@ import pytest
 from dify_plugin.entities.model.llm import LLMResultChunk, LLMResultChunkDelta
 from dify_plugin.entities.model.message import AssistantPromptMessage
 
-from oai_bridge.chunks import text_chunk
+from oai_bridge.chat.results import text_chunk
 
 
 @pytest.mark.parametrize("text", ["Hello", "", "<think>\n", "ü 你好 \u2028"])

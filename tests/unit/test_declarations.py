@@ -5,24 +5,26 @@ rules", "Install and launch"), dify-plugin-daemon `pkg/entities/plugin_entities/
 validators) and `pkg/plugin_packager/decoder/fs.go` (`.difyignore`), dify_plugin 0.10.2
 (`core/plugin_registration.py`, `interfaces/model/ai_model.py`).
 
-Every rule reads the real files. The YAML is loaded with PyYAML like the SDK does, but without
-timestamp resolution (so `created_at` stays text) and with duplicate keys rejected (the daemon's
-Go yaml.v3 rejects them, PyYAML would silently keep the last one).
+Every rule reads the real files. The daemon's rules and the `.difyignore` semantics are the
+packager's own (`scripts/difypkg/rules.py`, `scripts/difypkg/ignore.py`): this file runs them on
+the real declarations and shows on altered copies that they catch what they must. What is
+checked here only is this project's own contract (the form's variables, four languages, exact
+runner). The YAML is loaded by the packager's loader: PyYAML's safe loader without timestamp
+resolution (so `created_at` stays text) and with duplicate keys rejected like the daemon's yaml.v3.
 """
 
 from __future__ import annotations
 
-import datetime
-import os
+import copy
 import re
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
-from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+from difypkg import ignore, rules
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
@@ -44,27 +46,8 @@ PROVIDER_PATH = ROOT / PROVIDER_RELPATH
 # --- loading ---------------------------------------------------------------------------------
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that keeps timestamps as text and refuses duplicate mapping keys."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _value_node in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
-_StrictLoader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-
-
 def _load(path: Path) -> dict[str, Any]:
-    data = yaml.load(path.read_text(encoding="utf-8"), Loader=_StrictLoader)
+    data = rules.load_yaml(path, path.relative_to(ROOT).as_posix())
     assert isinstance(data, dict), f"{path.name} must be a YAML mapping"
     return data
 
@@ -78,7 +61,7 @@ FORM_IDS = [str(item.get("variable", f"item{i}")) for i, item in enumerate(FORM)
 
 # --- I18n objects ----------------------------------------------------------------------------
 
-LANGUAGES = ("en_US", "zh_Hans", "ja_JP", "pt_BR")
+LANGUAGES = rules.I18N_LANGS
 LOCALE_LIKE = re.compile(r"^[a-z]{2}[_-][A-Za-z]{2,4}$")
 I18N_KEYS = {
     "label",
@@ -138,15 +121,9 @@ def test_i18n_collector_finds_every_declared_text() -> None:
 
 
 @pytest.mark.parametrize(("path", "obj"), I18N_OBJECTS, ids=[p for p, _ in I18N_OBJECTS])
-def test_i18n_object_has_en_us_only_known_languages_and_short_texts(path: str, obj: object) -> None:
-    assert isinstance(obj, dict), f"{path} must be an I18n mapping, got {obj!r}"
-    assert "en_US" in obj, f"{path} lacks en_US"
-    unknown = set(obj) - set(LANGUAGES)
-    assert not unknown, f"{path} has languages Dify does not know: {sorted(unknown)}"
-    for language, text in obj.items():
-        assert isinstance(text, str), f"{path}.{language} must be a string, got {text!r}"
-        assert text.strip(), f"{path}.{language} is empty"
-        assert len(text) < 1024, f"{path}.{language} has {len(text)} chars (limit < 1024)"
+def test_i18n_object_follows_the_daemon_rule(path: str, obj: object) -> None:
+    # en_US required, only Dify's four languages, non-empty texts shorter than 1024 characters
+    assert rules.i18n_errors(obj, path) == []
 
 
 def _form_texts() -> list[tuple[str, object]]:
@@ -170,45 +147,135 @@ def test_form_text_is_translated_into_all_four_languages(path: str, obj: object)
     assert not missing, f"{path} lacks {missing}"
 
 
-# --- manifest.yaml ---------------------------------------------------------------------------
+# --- the daemon's rules (the packager's), on the real declarations and on broken copies -----
 
-VERSION_RE = re.compile(r"^\d{1,4}(\.\d{1,4}){2}(-\w{1,16})?$")
-RFC3339_RE = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+
+def test_manifest_follows_the_daemon_rules() -> None:
+    assert rules.manifest_errors(MANIFEST) == []
+
+
+def test_provider_follows_the_daemon_rules() -> None:
+    assert rules.provider_errors(PROVIDER, PROVIDER_RELPATH) == []
+
+
+@pytest.mark.parametrize("item", FORM, ids=FORM_IDS)
+def test_form_item_follows_the_daemon_rules(item: dict[str, Any]) -> None:
+    types = set(PROVIDER["supported_model_types"])
+    assert rules.form_item_errors(item, str(item.get("variable")), set(FORM_IDS), types) == []
+
+
+def test_the_checkout_passes_the_packagers_validation() -> None:
+    # every rule plus the files they name (icons, privacy, sources, entrypoint), as packed
+    assert rules.validate(ROOT, ignore.collect_files(ROOT))["name"] == MANIFEST["name"]
+
+
+Edit = Callable[[dict[str, Any]], None]
+
+
+def _put(path: str, value: Any) -> Edit:
+    """An edit setting a dotted path (``a.b.0.c``; list indexes as numbers)."""
+
+    def edit(doc: dict[str, Any]) -> None:
+        *parents, last = path.split(".")
+        node: Any = doc
+        for key in parents:
+            node = node[int(key)] if isinstance(node, list) else node[key]
+        if isinstance(node, list):
+            node[int(last)] = value
+        else:
+            node[last] = value
+
+    return edit
+
+
+def _form_item(variable: str, key: str, value: Any) -> Edit:
+    index = FORM_IDS.index(variable)
+    return _put(f"model_credential_schema.credential_form_schemas.{index}.{key}", value)
+
+
+def _form(change: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]) -> Edit:
+    def edit(doc: dict[str, Any]) -> None:
+        schema = doc["model_credential_schema"]
+        schema["credential_form_schemas"] = change(schema["credential_form_schemas"])
+
+    return edit
+
+
+def _pairs(n: int) -> list[dict[str, str]]:
+    return [{"variable": "base_url", "value": f"v{i}"} for i in range(n)]
+
+
+MANIFEST_BREAKS = {
+    "version": (_put("version", 0.1), "version '0.1' does not match"),
+    "meta.version": (_put("meta.version", "v0.1.0"), "meta.version 'v0.1.0' does not match"),
+    "type": (_put("type", "tool"), "type must be 'plugin'"),
+    "author": (_put("author", "Oai Bridge"), "author 'Oai Bridge' does not match"),
+    "name": (_put("name", "x" * 129), "name 'xxx"),
+    "label language": (_put("label", {"de_DE": "Brücke"}), "label.en_US is required"),
+    "long description": (_put("description.en_US", "x" * 1024), "description.en_US: must be non-empty"),
+    "icon": (_put("icon", "x" * 129), "icon is required (at most 128"),
+    "memory": (_put("resource.memory", 0), "resource.memory must be a positive"),
+    "permission type": (_put("resource.permission.model.llm", "yes"), "['llm'] must be true or false"),
+    "permission name": (_put("resource.permission.model.text-embedding", True), "unknown keys ['text-embedding']"),
+    "two providers": (_put("plugins.models", [PROVIDER_RELPATH] * 2), "exactly one provider YAML"),
+    "tools": (_put("plugins.tools", ["provider/x.yaml"]), "nothing but plugins.models (found tools)"),
+    "arch": (_put("meta.arch", ["amd64", "riscv64"]), "meta.arch must be a non-empty subset"),
+    "runner": (_put("meta.runner.language", "go"), "meta.runner.language must be 'python'"),
+    "created_at": (_put("created_at", "2026-13-01T00:00:00Z"), "created_at '2026-13-01T00:00:00Z' is not"),
+}
+
+PROVIDER_BREAKS = {
+    "name": (_put("provider", ""), "provider must be a name"),
+    "fetch-from-remote": (_put("configurate_methods", ["fetch-from-remote"]), "configurate_methods must be"),
+    "model type": (_put("supported_model_types", ["chat"]), "supported_model_types must be"),
+    "help url": (_put("help.url", {"en": "https://x"}), "help.url.en_US is required"),
+    "model label": (_put("model_credential_schema.model.label", None), "model.label: must be a mapping"),
+    "33 items": (_form(lambda f: f + [dict(f[-1], variable=f"v{i}") for i in range(33 - len(f))]), "at most 32"),
+    "duplicate": (_form(lambda f: [*f, f[0]]), "['base_url'] more than once"),
+    "item type": (_form_item("base_url", "type", "number"), "type 'number' is not one of"),
+    "unquoted on": (_form_item("verify_tls", "default", True), "default must be text"),
+    "required": (_form_item("base_url", "required", "yes"), "required must be true or false"),
+    "no options": (_form_item("mode", "options", []), "a select needs options"),
+    "129 options": (_form_item("mode", "options", [{"label": {"en_US": "x"}, "value": "x"}] * 129), "at most 128"),
+    "option label": (_form_item("mode", "options", [{"label": {"de_DE": "x"}, "value": "x"}]), "options[0].label"),
+    "17 show_on": (_form_item("api_key", "show_on", _pairs(17)), "show_on must be a list of at most 16"),
+    "model type shown": (
+        _form_item("api_key", "show_on", [{"variable": "__model_type", "value": "rerank"}]),
+        "__model_type 'rerank' is not a supported model type",
+    ),
+    "unknown variable": (
+        _form_item("api_key", "show_on", [{"variable": "nope", "value": "x"}]),
+        "show_on refers to unknown variable 'nope'",
+    ),
+}
+
+
+@pytest.mark.parametrize(("edit", "message"), MANIFEST_BREAKS.values(), ids=MANIFEST_BREAKS.keys())
+def test_manifest_rules_catch(edit: Edit, message: str) -> None:
+    broken = copy.deepcopy(MANIFEST)
+    edit(broken)
+    errors = rules.manifest_errors(broken)
+    assert [e for e in errors if message in e], errors
+
+
+@pytest.mark.parametrize(("edit", "message"), PROVIDER_BREAKS.values(), ids=PROVIDER_BREAKS.keys())
+def test_provider_rules_catch(edit: Edit, message: str) -> None:
+    broken = copy.deepcopy(PROVIDER)
+    edit(broken)
+    errors = rules.provider_errors(broken, PROVIDER_RELPATH)
+    assert [e for e in errors if message in e], errors
+
+
+# --- manifest.yaml: this project's own choices ------------------------------------------------
+
 # Top-level keys of the daemon's PluginDeclaration (plugin_declaration.go); others are ignored
 # silently, so a misspelt `privacy`/`icon_dark` would go unnoticed.
 MANIFEST_KEYS = {"version", "type", "author", "name", "label", "description", "icon", "icon_dark"}
 MANIFEST_KEYS |= {"resource", "plugins", "meta", "tags", "created_at", "privacy", "repo", "verified"}
-MODEL_PERMISSIONS = {"enabled", "llm", "text_embedding", "rerank", "tts", "speech2text", "moderation"}
 
 
 def test_manifest_has_only_keys_the_daemon_knows() -> None:
     assert set(MANIFEST) <= MANIFEST_KEYS, f"unknown keys: {sorted(set(MANIFEST) - MANIFEST_KEYS)}"
-
-
-@pytest.mark.parametrize("field", ["version", "meta.version"])
-def test_manifest_versions_match_daemon_pattern(field: str) -> None:
-    value = MANIFEST["version"] if field == "version" else MANIFEST["meta"]["version"]
-    assert isinstance(value, str), f"{field} must be a YAML string, got {value!r}"
-    assert VERSION_RE.fullmatch(value), f"{field}={value!r} does not match {VERSION_RE.pattern}"
-
-
-def test_manifest_type_is_plugin() -> None:
-    assert MANIFEST["type"] == "plugin"
-
-
-def test_manifest_author_matches_daemon_pattern() -> None:
-    assert isinstance(MANIFEST.get("author"), str)
-    assert re.fullmatch(r"[a-z0-9_-]{1,64}", MANIFEST["author"])
-
-
-def test_manifest_name_matches_daemon_pattern() -> None:
-    assert isinstance(MANIFEST.get("name"), str)
-    assert re.fullmatch(r"[a-z0-9_-]{1,128}", MANIFEST["name"])
-
-
-@pytest.mark.parametrize("field", ["label", "description"])
-def test_manifest_label_and_description_are_i18n_with_en_us(field: str) -> None:
-    assert isinstance(MANIFEST.get(field), dict) and MANIFEST[field].get("en_US")
 
 
 @pytest.mark.parametrize(("field", "required"), [("icon", True), ("icon_dark", False)])
@@ -227,19 +294,6 @@ def test_assets_directory_exists_because_the_sdk_exits_without_it() -> None:
     assert ASSETS.is_dir()
 
 
-def test_manifest_memory_is_a_positive_byte_count() -> None:
-    memory = MANIFEST["resource"]["memory"]
-    assert isinstance(memory, int) and not isinstance(memory, bool) and memory > 0
-
-
-def test_manifest_model_permissions_are_booleans() -> None:
-    model = MANIFEST["resource"]["permission"]["model"]
-    assert isinstance(model, dict) and model, "resource.permission.model must be a mapping"
-    assert set(model) <= MODEL_PERMISSIONS, f"unknown permissions: {sorted(set(model) - MODEL_PERMISSIONS)}"
-    not_bool = {key: value for key, value in model.items() if not isinstance(value, bool)}
-    assert not not_bool, f"non-boolean permissions: {not_bool}"
-
-
 def test_manifest_declares_exactly_one_model_provider_and_nothing_else() -> None:
     plugins = MANIFEST["plugins"]
     assert plugins.get("models") == [PROVIDER_RELPATH]
@@ -249,12 +303,6 @@ def test_manifest_declares_exactly_one_model_provider_and_nothing_else() -> None
     assert (ROOT / plugins["models"][0]).is_file()
 
 
-def test_manifest_arch_is_a_subset_of_amd64_and_arm64() -> None:
-    arch = MANIFEST["meta"]["arch"]
-    assert isinstance(arch, list) and arch, "meta.arch must be a non-empty list"
-    assert set(arch) <= {"amd64", "arm64"}, arch
-
-
 def test_manifest_runner_is_python_312_with_main_entrypoint() -> None:
     assert MANIFEST["meta"]["runner"] == {"language": "python", "version": "3.12", "entrypoint": "main"}
 
@@ -262,12 +310,6 @@ def test_manifest_runner_is_python_312_with_main_entrypoint() -> None:
 def test_manifest_entrypoint_module_exists() -> None:
     # the daemon runs `python -m <entrypoint>` in the plugin directory
     assert (ROOT / f"{MANIFEST['meta']['runner']['entrypoint']}.py").is_file()
-
-
-def test_manifest_created_at_is_rfc3339() -> None:
-    created_at = MANIFEST["created_at"]
-    assert isinstance(created_at, str) and RFC3339_RE.fullmatch(created_at), created_at
-    datetime.datetime.fromisoformat(created_at)  # rejects impossible dates such as month 13
 
 
 def test_manifest_privacy_file_exists() -> None:
@@ -283,9 +325,6 @@ def test_manifest_validates_against_the_sdk_plugin_configuration() -> None:
 
 
 # --- provider YAML ---------------------------------------------------------------------------
-
-MODEL_TYPES = {"llm", "text-embedding", "speech2text", "tts"}
-FORM_TYPES = {"text-input", "secret-input", "select", "radio", "switch"}
 
 
 def test_provider_name_equals_manifest_name() -> None:
@@ -318,57 +357,15 @@ def test_provider_is_configured_per_model() -> None:
     assert PROVIDER["configurate_methods"] == ["customizable-model"]
 
 
-def test_model_field_has_a_label() -> None:
-    model = PROVIDER["model_credential_schema"]["model"]
-    assert isinstance(model.get("label"), dict) and model["label"].get("en_US")
-
-
-def test_form_has_at_most_32_items_with_unique_variables() -> None:
-    assert 0 < len(FORM) <= 32
-    assert len(set(FORM_IDS)) == len(FORM_IDS), f"duplicate variables: {FORM_IDS}"
-
-
-def _check_show_on(where: str, show_on: object) -> None:
-    assert isinstance(show_on, list), f"{where}.show_on must be a list"
-    assert len(show_on) <= 16, f"{where}.show_on has {len(show_on)} pairs (≤16)"
-    for pair in show_on:
-        assert isinstance(pair, dict) and set(pair) == {"variable", "value"}, f"{where}.show_on: {pair!r}"
-        variable, value = pair["variable"], pair["value"]
-        assert isinstance(variable, str) and isinstance(value, str) and value, f"{where}.show_on: {pair!r}"
-        assert len(variable) < 256 and len(value) < 256
-        if variable == "__model_type":
-            assert value in MODEL_TYPES, f"{where}: __model_type {value!r} not in {sorted(MODEL_TYPES)}"
-        else:
-            assert variable in FORM_IDS, f"{where}: show_on refers to unknown variable {variable!r}"
-
-
 @pytest.mark.parametrize("item", FORM, ids=FORM_IDS)
-def test_form_item_is_well_formed(item: dict[str, Any]) -> None:
+def test_form_item_says_whether_it_is_required_and_offers_its_default(item: dict[str, Any]) -> None:
     variable = item.get("variable")
-    assert isinstance(variable, str) and 0 < len(variable) < 256, f"bad variable: {variable!r}"
-    assert item.get("type") in FORM_TYPES, f"{variable}: type {item.get('type')!r}"
     # the SDK defaults `required` to true, the daemon to false: say it explicitly
     assert isinstance(item.get("required"), bool), f"{variable}: `required` must be an explicit boolean"
-    if "default" in item:
-        default = item["default"]
-        assert isinstance(default, str), f"{variable}: default must be a string (quote on/off), got {default!r}"
-        assert len(default) < 256
-    options = item.get("options")
-    if item["type"] in {"select", "radio"}:
-        assert isinstance(options, list) and 0 < len(options) <= 128, f"{variable}: 1..128 options"
-    if options is not None:
-        assert isinstance(options, list) and len(options) <= 128
-        values = []
-        for option in options:
-            assert isinstance(option, dict) and "label" in option and "value" in option, f"{variable}: {option!r}"
-            value = option["value"]
-            assert isinstance(value, str) and 0 < len(value) < 256, f"{variable}: option value {value!r}"
-            values.append(value)
-            _check_show_on(f"{variable}.options[{value}]", option.get("show_on", []))
-        assert len(set(values)) == len(values), f"{variable}: duplicate option values {values}"
-        if "default" in item:
-            assert item["default"] in values, f"{variable}: default {item['default']!r} is not an option"
-    _check_show_on(variable, item.get("show_on", []))
+    values = [option.get("value") for option in item.get("options") or []]
+    assert len(set(values)) == len(values), f"{variable}: duplicate option values {values}"
+    if values and "default" in item:
+        assert item["default"] in values, f"{variable}: default {item['default']!r} is not an option"
 
 
 # The credential names saved with users' models: renaming one loses their settings.
@@ -523,103 +520,25 @@ def test_requirement_is_a_runtime_dependency_with_a_version_range(line: str) -> 
     assert operators & {"<", "<=", "~=", "==", "==="}, f"{line!r} has no upper bound"
 
 
-# --- .difyignore -----------------------------------------------------------------------------
-# Mirrors dify-plugin-daemon FSPluginDecoder.Walk with go-git's gitignore patterns: lines are
-# trimmed, blank and `#` lines skipped; a path (or any parent directory) matching a pattern is
-# left out; a `!` pattern only yields "Include", which Walk ignores; nothing is ignored by default.
-# Supported subset (enforced below): no `**`, no backslash escapes.
-
-Rule = tuple[bool, bool, list[str]]  # negated, directory-only, segments
-
-
-def _parse_ignore(text: str) -> list[Rule]:
-    rules = []
-    for raw in text.split("\n"):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        negated = line.startswith("!")
-        line = line[1:] if negated else line
-        dir_only = line.endswith("/")
-        line = line[:-1] if dir_only else line
-        rules.append((negated, dir_only, line.split("/")))
-    return rules
-
-
-def _pattern_matches(dir_only: bool, segments: list[str], parts: list[str], is_dir: bool) -> bool:
-    if len(segments) == 1:  # no "/": matches the name of any component
-        for index, name in enumerate(parts):
-            if fnmatchcase(name, segments[0]):
-                return not (dir_only and not is_dir and index == len(parts) - 1)
-        return False
-    segments = [s for s in segments if s]  # with a "/", the pattern is anchored at the root
-    if len(parts) < len(segments) or not all(map(fnmatchcase, parts, segments)):
-        return False
-    return not (dir_only and not is_dir and len(parts) == len(segments))
-
-
-def _excluded(rules: list[Rule], parts: list[str], is_dir: bool) -> bool:
-    return any(not neg and _pattern_matches(d, segs, parts, is_dir) for neg, d, segs in rules)
-
-
-def _packed(rules: list[Rule], relpath: str) -> bool:
-    parts = relpath.split("/")
-    if any(_excluded(rules, parts[:n], is_dir=True) for n in range(1, len(parts))):
-        return False  # Walk returns SkipDir for an excluded directory
-    return not _excluded(rules, parts, is_dir=False)
-
-
-def _walk_packed(rules: list[Rule], directory: Path, prefix: tuple[str, ...] = ()) -> list[str]:
-    packed: list[str] = []
-    for entry in sorted(os.scandir(directory), key=lambda e: e.name):
-        parts = [*prefix, entry.name]
-        is_dir = entry.is_dir(follow_symlinks=False)
-        if _excluded(rules, parts, is_dir):
-            continue
-        if is_dir:
-            packed += _walk_packed(rules, Path(entry.path), tuple(parts))
-        else:
-            packed.append("/".join(parts))
-    return packed
-
-
-@pytest.mark.parametrize(
-    ("patterns", "path", "packed"),
-    [
-        ("", ".git/HEAD", True),  # no built-in ignores
-        ("tests/\n!tests/keep.py", "tests/keep.py", False),  # `!` does nothing
-        ("!keep.pyc\n*.pyc", "keep.pyc", False),
-        ("build/", "build", True),  # a directory pattern spares a file of that name
-        ("build/", "src/build/x.py", False),  # a name without "/" matches at any depth
-        ("/dist/", "pkg/dist/x.py", True),  # a leading "/" anchors at the root
-        ("/dist/", "dist/x.py", False),
-        ("# .env", ".env", True),  # comments are skipped
-        ("  .env  ", ".env", False),  # lines are trimmed
-    ],
-)
-def test_ignore_helper_follows_the_packager_semantics(patterns: str, path: str, packed: bool) -> None:
-    assert _packed(_parse_ignore(patterns), path) is packed
-
+# --- .difyignore (read by the packager's own ignore module) ----------------------------------
 
 DIFYIGNORE_PATH = ROOT / ".difyignore"
-DIFYIGNORE = _parse_ignore(DIFYIGNORE_PATH.read_text(encoding="utf-8")) if DIFYIGNORE_PATH.is_file() else []
+DIFYIGNORE = ignore.IgnoreRules.load(ROOT)
 
 
 def test_difyignore_exists_so_the_packager_does_not_fall_back_to_gitignore() -> None:
-    assert DIFYIGNORE_PATH.is_file()
-    assert DIFYIGNORE, ".difyignore has no patterns"
+    assert DIFYIGNORE_PATH.is_file() and DIFYIGNORE.source == ".difyignore"
+    assert DIFYIGNORE.patterns, ".difyignore has no patterns"
 
 
-def test_difyignore_uses_only_patterns_that_work_in_the_packager() -> None:
-    text = DIFYIGNORE_PATH.read_text(encoding="utf-8")
-    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
-    assert not [line for line in lines if line.startswith("!")], "`!` negation does nothing in the packager"
-    assert not [line for line in lines if "**" in line or "\\" in line], "unsupported pattern syntax"
+def test_difyignore_has_no_negations_because_the_packager_ignores_them() -> None:
+    assert not [p.line for p in DIFYIGNORE.patterns if p.negated], "`!` negation does nothing in the packager"
 
 
 @pytest.mark.parametrize(
     "path",
     [
+        ".git",  # a file in a git worktree or submodule
         ".git/HEAD",
         ".venv/bin/python",
         "venv/bin/python",
@@ -629,8 +548,9 @@ def test_difyignore_uses_only_patterns_that_work_in_the_packager() -> None:
         "oai_bridge/__pycache__/settings.cpython-312.pyc",
         "models/llm/stale.pyc",
         "tests/unit/test_declarations.py",
-        "docs/servers.md",
         "dist/openai_compatible_bridge.difypkg",
+        "keys/signing.private.pem",  # a packed private key would be published with the plugin
+        "keys/signing.public.pem",
         ".ci/run",
         ".pytest_cache/v/cache/nodeids",
         ".ruff_cache/CACHEDIR.TAG",
@@ -639,13 +559,14 @@ def test_difyignore_uses_only_patterns_that_work_in_the_packager() -> None:
         "Makefile",
         "bench/run.py",
         "scripts/release.sh",
+        "scripts/difypkg/rules.py",
         # a packed pyproject.toml makes the daemon run `uv sync` instead of installing requirements.txt
         "pyproject.toml",
         "uv.lock",
     ],
 )
 def test_difyignore_leaves_out_development_files(path: str) -> None:
-    assert not _packed(DIFYIGNORE, path), f"{path} would be packed into the .difypkg"
+    assert not DIFYIGNORE.is_packed(path), f"{path} would be packed into the .difypkg"
 
 
 RUNTIME_FILES = [
@@ -654,6 +575,8 @@ RUNTIME_FILES = [
     "requirements.txt",
     "README.md",
     "PRIVACY.md",
+    "docs/quickstart.md",  # Dify shows the README, which links into docs/
+    "docs/servers/ollama.md",
     PROVIDER_RELPATH,
     *PYTHON_SOURCES,
     "models/llm/__init__.py",
@@ -668,14 +591,14 @@ RUNTIME_FILES = [
 
 @pytest.mark.parametrize("path", sorted(set(RUNTIME_FILES)))
 def test_difyignore_keeps_files_the_daemon_needs(path: str) -> None:
-    assert _packed(DIFYIGNORE, path), f"{path} is needed at runtime but ignored"
+    assert DIFYIGNORE.is_packed(path), f"{path} is needed in the package but ignored"
 
 
 def test_packed_working_tree_has_runtime_files_only_and_fits_50_mb() -> None:
-    packed = _walk_packed(DIFYIGNORE, ROOT)
+    packed = ignore.collect_files(ROOT, DIFYIGNORE)
     for required in ["manifest.yaml", "main.py", "requirements.txt", PROVIDER_RELPATH, "PRIVACY.md"]:
         assert required in packed
-    stray = [p for p in packed if p.split("/")[0] in {".git", ".venv", "tests", "docs", ".ci", "dist"}]
+    stray = [p for p in packed if p.split("/")[0] in {".git", ".venv", "tests", "scripts", "keys", ".ci", "dist"}]
     assert not stray, f"development files would be packed: {stray[:10]}"
-    size = sum((ROOT / p).stat().st_size for p in packed if not (ROOT / p).is_symlink())
+    size = sum((ROOT / p).stat().st_size for p in packed)
     assert size < 50 * 1024 * 1024, f"uncompressed package would be {size} bytes"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from oai_bridge.discovery import normalize_base_url
+from oai_bridge.config.urls import normalize_base_url
 
 
 @pytest.mark.parametrize(

@@ -60,6 +60,29 @@ COMMANDS = (
     # `make package` runs scripts/package.py, which test_packaging builds and checks (and
     # tests/e2e/test_install.py installs the way Dify's daemon does).
     Exercised(r"make package", "tests/unit/test_packaging.py", ('"package.py"',), ("package",), "scripts/package.py"),
+    # `make keys`, `make package SIGN_KEY=…` and `make verify` run scripts/signature.py and
+    # scripts/package.py --sign-key, which test_signing runs and holds to a Marketplace-signed package.
+    Exercised(
+        r"make keys",
+        "tests/unit/test_signing.py",
+        ('run_signature("generate"', "SIGNATURE_SCRIPT"),
+        ("keys",),
+        "scripts/signature.py generate --dir keys",
+    ),
+    Exercised(
+        r"make package SIGN_KEY=…",
+        "tests/unit/test_signing.py",
+        ('"--sign-key"', "PACKAGE_SCRIPT"),
+        ("package", "SIGN_KEY=keys/k.private.pem"),
+        'scripts/package.py --sign-key "keys/k.private.pem"',
+    ),
+    Exercised(
+        r"make verify PKG=… KEY=…",
+        "tests/unit/test_signing.py",
+        ('run_signature("verify"', "SIGNATURE_SCRIPT"),
+        ("verify", "PKG=p.signed.difypkg", "KEY=k.public.pem"),
+        'scripts/signature.py verify "p.signed.difypkg" --key "k.public.pem"',
+    ),
     # `make doctor` runs `python -m oai_bridge.doctor`, which test_zero_config runs against the
     # real llama-server and a failing endpoint.
     Exercised(
@@ -73,6 +96,13 @@ COMMANDS = (
         r"(\.venv/bin/)?python3? -m oai_bridge\.doctor( --(base-url|model|api-key|timeout) \S+)+",
         "tests/e2e/test_zero_config.py",
         ('"oai_bridge.doctor"', "def test_doctor_"),
+    ),
+    # The LiteLLM proxy peer: tests/support/litellm_proxy.py starts `litellm --config <the
+    # config docs/scaling.md shows> --host 127.0.0.1 --port N` for tests/e2e/test_litellm_proxy.py.
+    Exercised(
+        r"litellm --config \S*litellm_config\.yaml --host \S+ --port \d+",
+        "tests/support/litellm_proxy.py",
+        ('"litellm"', '"--config"', "litellm_config.yaml", '"--host"', '"--port"'),
     ),
 )
 
@@ -314,6 +344,13 @@ def test_each_project_command_is_exercised_where_the_table_says(entry: Exercised
         assert entry.recipe in done.stdout, (
             f"`make {' '.join(entry.make)}` no longer runs {entry.recipe!r}, which {entry.by} exercises:\n{done.stdout}"
         )
+
+
+def test_scaling_page_shows_the_litellm_config_the_tests_use() -> None:
+    config = (ROOT / "tests" / "peer" / "litellm_config.yaml").read_text(encoding="utf-8").strip()
+    blocks, _ = split_markdown((DOCS / "scaling.md").read_text(encoding="utf-8"))
+    shown = ["\n".join(block.lines).strip() for block in blocks if block.lang in ("yaml", "yml")]
+    assert config in shown, "docs/scaling.md must show tests/peer/litellm_config.yaml verbatim in a ```yaml block"
 
 
 def test_env_contents_are_not_shown_as_commands() -> None:

@@ -14,14 +14,14 @@ from typing import Any
 
 import pytest
 
-from oai_bridge.embedding import (
+from oai_bridge.embeddings.embed import (
     EMPTY_TEXT_STAND_IN,
     batches,
     build_embedding_body,
     parse_embeddings,
     prepare_texts,
 )
-from oai_bridge.settings import Settings, parse_settings
+from oai_bridge.config.settings import Settings, parse_settings
 
 
 def settings(**form: Any) -> Settings:

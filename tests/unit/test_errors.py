@@ -28,18 +28,16 @@ with warnings.catch_warnings():
         InvokeServerUnavailableError,
     )
 
-    from oai_bridge.errors import (
-        ModelNotFoundError,
-        StreamIncompleteError,
-        TruncatedToolCallError,
+    from oai_bridge.errors.invoke import (
         error_for_status,
         raise_for_payload_error,
         redact,
         to_invoke_error,
         translated_errors,
     )
-from oai_bridge.settings import SettingsError
-from oai_bridge.sse import SSEError
+from oai_bridge.config.settings import SettingsError
+from oai_bridge.errors.kinds import ModelNotFoundError, SSEError, StreamIncompleteError, TruncatedToolCallError
+from oai_bridge.transport.send import sdk_errors
 
 KEY = "sk-canary-7d3e9f1a2b4c6d8e"
 HEADER_SECRET = "hdr-canary-5a6b7c8d9e"
@@ -76,17 +74,27 @@ _STATUS_CLASSES: dict[int, type[openai.APIStatusError]] = {
 }
 
 
-def status_error(status: int, body: Any) -> openai.APIStatusError:
+def through_transport(exc: BaseException) -> BaseException:
+    """What the transport raises in place of an SDK exception (its production conversion)."""
+    try:
+        with sdk_errors():
+            raise exc
+    except BaseException as converted:  # noqa: BLE001 - returned for the test to map
+        return converted
+    raise AssertionError("sdk_errors swallowed the exception")
+
+
+def status_error(status: int, body: Any) -> BaseException:
     """The openai exception for `status`, built on a real httpx.Response like the SDK does."""
     if isinstance(body, str):
         response = httpx.Response(status, request=request(), text=body)
     else:
         response = httpx.Response(status, request=request(), json=body)
     cls = _STATUS_CLASSES.get(status, openai.InternalServerError if status >= 500 else openai.APIStatusError)
-    return cls(f"Error code: {status} - {body}", response=response, body=body)
+    return through_transport(cls(f"Error code: {status} - {body}", response=response, body=body))
 
 
-def sdk_status_error(status: int, body: Any) -> openai.APIStatusError:
+def sdk_status_error(status: int, body: Any) -> BaseException:
     """The exception the real openai client raises for this answer (it unwraps `{"error": …}`)."""
 
     def handler(req: httpx.Request) -> httpx.Response:
@@ -98,7 +106,7 @@ def sdk_status_error(status: int, body: Any) -> openai.APIStatusError:
         client = openai.OpenAI(api_key=KEY, base_url=LOCAL_URL, max_retries=0, http_client=http)
         with pytest.raises(openai.APIStatusError) as info:
             client.post("/chat/completions", cast_to=httpx.Response, body={"model": "m"})
-    return info.value
+    return through_transport(info.value)
 
 
 # The issue's table: every status class the plugin distinguishes.
@@ -137,6 +145,25 @@ def test_auth_errors_point_at_the_key_and_headers(status: int) -> None:
     error = error_for_status(status, {"error": "Unauthorized"})
     assert "API key" in str(error)
     assert "extra_headers" in str(error)
+
+
+# LiteLLM proxy 1.106.12 without a database, any key but its master_key (tests/e2e/test_litellm_proxy.py)
+LITELLM_NO_DB = {"error": {"message": "No connected db.", "type": "no_db_connection", "param": None, "code": "400"}}
+
+
+def test_litellm_no_db_400_is_a_refused_key_not_a_bad_request() -> None:
+    for exc in (status_error(400, LITELLM_NO_DB), sdk_status_error(400, LITELLM_NO_DB)):
+        error = to_invoke_error(exc, url=LOCAL_URL)
+        assert type(error) is InvokeAuthorizationError
+        text = str(error)
+        assert "refused the API key" in text and "No connected db." in text
+        assert "master_key" in text and "misconfigured" in text
+        assert "rejected the request" not in text
+
+
+def test_a_400_without_a_known_refusal_type_stays_a_bad_request() -> None:
+    body = {"error": {"message": "No connected db.", "type": "invalid_request_error", "code": "400"}}
+    assert type(error_for_status(400, body)) is InvokeBadRequestError
 
 
 def test_413_says_the_request_is_too_large() -> None:
@@ -509,8 +536,10 @@ def test_redact_ignores_tiny_secrets() -> None:
 
 def connect_error(url: str) -> BaseException:
     req = request(url.rstrip("/") + "/chat/completions")
-    return chained(
-        openai.APIConnectionError(request=req), httpx.ConnectError("All connection attempts failed", request=req)
+    return through_transport(
+        chained(
+            openai.APIConnectionError(request=req), httpx.ConnectError("All connection attempts failed", request=req)
+        )
     )
 
 
@@ -545,12 +574,16 @@ def test_raw_httpx_connect_error_is_a_connection_error() -> None:
     "exc",
     [
         pytest.param(
-            chained(openai.APITimeoutError(request=request()), httpx.ReadTimeout("timed out", request=request())),
+            through_transport(
+                chained(openai.APITimeoutError(request=request()), httpx.ReadTimeout("timed out", request=request()))
+            ),
             id="openai-timeout",
         ),
         pytest.param(httpx.ReadTimeout("timed out", request=request()), id="httpx-read-timeout"),
         pytest.param(
-            chained(openai.APIConnectionError(request=request()), httpx.ConnectTimeout("", request=request())),
+            through_transport(
+                chained(openai.APIConnectionError(request=request()), httpx.ConnectTimeout("", request=request()))
+            ),
             id="connect-timeout",
         ),
         pytest.param(TimeoutError(), id="builtin"),
@@ -565,10 +598,12 @@ def test_timeouts_are_connection_errors_that_mention_the_timeout(exc: BaseExcept
 
 def test_certificate_failure_mentions_verify_tls() -> None:
     cert = ssl.SSLCertVerificationError(1, "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: self-signed")
-    exc = chained(
-        openai.APIConnectionError(request=request("https://gpu.lan/v1/chat/completions")),
-        httpx.ConnectError(str(cert), request=request("https://gpu.lan/v1/chat/completions")),
-        cert,
+    exc = through_transport(
+        chained(
+            openai.APIConnectionError(request=request("https://gpu.lan/v1/chat/completions")),
+            httpx.ConnectError(str(cert), request=request("https://gpu.lan/v1/chat/completions")),
+            cert,
+        )
     )
     error = to_invoke_error(exc, url="https://gpu.lan/v1")
     assert type(error) is InvokeConnectionError
@@ -737,16 +772,8 @@ def test_translated_errors_is_silent_without_an_error() -> None:
     assert value == 1
 
 
-def test_lazy_openai_header_constant_matches_the_sdk():
-    import openai._constants
-
-    from oai_bridge import lazy_openai
-
-    assert lazy_openai.RAW_RESPONSE_HEADER == openai._constants.RAW_RESPONSE_HEADER
-
-
 def test_plugin_start_does_not_import_openai():
-    # openai is most of the start-up time; it is imported on the first request (lazy_openai)
+    # openai is most of the start-up time; it is imported on the first request (transport.clients)
     import subprocess
     import sys
     from pathlib import Path

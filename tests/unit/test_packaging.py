@@ -16,6 +16,9 @@ from types import ModuleType
 
 import pytest
 import yaml
+from difypkg import rules
+
+from tests.unit.test_docs import relative_links
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "package.py"
@@ -33,7 +36,7 @@ def _load_script() -> ModuleType:
 pkg = _load_script()
 
 
-def rules(text: str):
+def ignore(text: str) -> pkg.IgnoreRules:
     return pkg.IgnoreRules.parse(text)
 
 
@@ -70,14 +73,14 @@ def names(path: Path) -> list[str]:
 
 # --- ignore semantics (go-git gitignore patterns in the CLI's walk) ---------------------------
 def test_blank_lines_comments_and_surrounding_spaces() -> None:
-    r = rules("\n# a comment\n   \n  *.log  \r\n#not-a-pattern.txt\n")
+    r = ignore("\n# a comment\n   \n  *.log  \r\n#not-a-pattern.txt\n")
     assert [p.line for p in r.patterns] == ["*.log"]
     assert not r.is_packed("x.log")
     assert r.is_packed("#not-a-pattern.txt")
 
 
 def test_negation_never_reincludes_first_match_wins() -> None:
-    r = rules("*.log\n!keep.log\n.env\n!.env\n")
+    r = ignore("*.log\n!keep.log\n.env\n!.env\n")
     assert not r.is_packed("keep.log")
     assert not r.is_packed("sub/keep.log")
     assert not r.is_packed(".env")
@@ -86,18 +89,18 @@ def test_negation_never_reincludes_first_match_wins() -> None:
 
 
 def test_negation_alone_excludes_nothing() -> None:
-    r = rules("!important.txt\n!/docs/\n")
+    r = ignore("!important.txt\n!/docs/\n")
     assert r.is_packed("important.txt")
     assert r.is_packed("docs/a.md")
 
 
 def test_negated_parent_cannot_rescue_a_file_under_an_ignored_directory() -> None:
-    r = rules("docs/\n!docs/keep.md\n")
+    r = ignore("docs/\n!docs/keep.md\n")
     assert not r.is_packed("docs/keep.md")
 
 
 def test_directory_pattern_matches_directories_at_any_depth_not_files() -> None:
-    r = rules("build/\n")
+    r = ignore("build/\n")
     assert not r.is_packed("build/out.txt")
     assert not r.is_packed("pkg/build/out.txt")
     assert r.is_packed("build")  # a FILE named build
@@ -107,7 +110,7 @@ def test_directory_pattern_matches_directories_at_any_depth_not_files() -> None:
 
 
 def test_name_pattern_without_slash_matches_any_component() -> None:
-    r = rules("__pycache__/\n*.py[cod]\n.env\n")
+    r = ignore("__pycache__/\n*.py[cod]\n.env\n")
     assert not r.is_packed("models/llm/__pycache__/llm.cpython-312.pyc")
     assert not r.is_packed("a.pyc") and not r.is_packed("deep/er/b.pyo")
     assert r.is_packed("a.py")
@@ -116,7 +119,7 @@ def test_name_pattern_without_slash_matches_any_component() -> None:
 
 
 def test_star_pyc() -> None:
-    r = rules("*.pyc\n")
+    r = ignore("*.pyc\n")
     assert not r.is_packed("x.pyc")
     assert not r.is_packed("oai_bridge/x.pyc")
     assert r.is_packed("x.pyc.txt")
@@ -124,7 +127,7 @@ def test_star_pyc() -> None:
 
 
 def test_anchored_patterns() -> None:
-    r = rules("/tests/\n/Makefile\n/dist\n")
+    r = ignore("/tests/\n/Makefile\n/dist\n")
     assert not r.is_packed("tests/unit/test_x.py")
     assert r.is_packed("oai_bridge/tests/helper.py")  # anchored: only at the root
     assert not r.is_packed("Makefile")
@@ -133,14 +136,14 @@ def test_anchored_patterns() -> None:
 
 
 def test_pattern_with_inner_slash_is_anchored() -> None:
-    r = rules("docs/internal\n")
+    r = ignore("docs/internal\n")
     assert not r.is_packed("docs/internal/x.md")
     assert r.is_packed("other/docs/internal/x.md")
     assert r.is_packed("docs/public.md")
 
 
 def test_double_star() -> None:
-    r = rules("**/fixtures/\na/**/z.txt\n")
+    r = ignore("**/fixtures/\na/**/z.txt\n")
     assert not r.is_packed("fixtures/x")
     assert not r.is_packed("tests/deep/fixtures/x")
     assert not r.is_packed("a/b/c/z.txt")
@@ -150,7 +153,7 @@ def test_double_star() -> None:
 
 
 def test_go_glob_syntax_classes_escapes_and_bad_patterns() -> None:
-    r = rules("file[0-9].txt\n[^a]only\n\\*star\nbad[\n")
+    r = ignore("file[0-9].txt\n[^a]only\n\\*star\nbad[\n")
     assert not r.is_packed("file7.txt")
     assert r.is_packed("filex.txt")
     assert not r.is_packed("bonly") and r.is_packed("aonly")
@@ -222,6 +225,7 @@ def test_plain_zip_sorted_no_directories_manifest_at_root(built: Path) -> None:
     assert listed == sorted(listed, key=lambda n: n.encode())
     assert len(listed) == len(set(listed))
     assert not [n for n in listed if n.endswith("/")]
+    assert not [info.filename for info in entries(built) if info.is_dir()]  # the daemon fails on them
     assert not [n for n in listed if n.startswith(("/", "./")) or "\\" in n or ".." in n.split("/")]
     with zipfile.ZipFile(built) as archive:
         assert archive.testzip() is None
@@ -245,8 +249,9 @@ def test_contents_equal_the_files(built: Path) -> None:
 
 def test_development_files_are_left_out(built: Path) -> None:
     listed = names(built)
-    for prefix in (".git/", ".venv/", "tests/", "docs/", "scripts/", ".ci/", "dist/", ".pytest_cache/", ".ruff_cache/"):
+    for prefix in (".git/", ".venv/", "tests/", "scripts/", ".ci/", "dist/", "keys/", ".pytest_cache/", ".ruff_cache/"):
         assert not [n for n in listed if n.startswith(prefix)], prefix
+    assert not [n for n in listed if n.endswith(".pem")], "a signing key would be published with the plugin"
     for name in (".env", "pyproject.toml", "uv.lock", "requirements-dev.txt", "Makefile", ".difyignore", ".gitignore"):
         assert name not in listed, name
     assert not [n for n in listed if "__pycache__" in n.split("/") or n.endswith((".pyc", ".pyo"))]
@@ -273,6 +278,27 @@ def test_what_the_daemon_needs_is_present(built: Path) -> None:
         assert source in listed
     assert f"_assets/{manifest['icon']}" in listed and f"_assets/{manifest['icon_dark']}" in listed
     assert manifest["privacy"] in listed
+
+
+def test_every_relative_link_of_the_readme_is_inside_the_package(built: Path) -> None:
+    # Dify shows the packaged README: a link to a file left out of the package is dead there.
+    listed = set(names(built))
+    links = [target.partition("#")[0] for _, target in relative_links(ROOT / "README.md")]
+    assert [link for link in links if link.startswith("docs/")], "README.md links no doc page: nothing checked"
+    dead = []
+    for link in filter(None, links):
+        rel = (ROOT / link).resolve().relative_to(ROOT).as_posix()
+        if rel not in listed and not any(name.startswith(f"{rel}/") for name in listed):
+            dead.append(link)
+    assert not dead, f"README.md links to files the package leaves out: {dead}"
+
+
+def test_ignore_file_keeps_the_docs_and_leaves_out_keys() -> None:
+    r = pkg.IgnoreRules.load(ROOT)
+    assert r.source == ".difyignore"
+    assert r.is_packed("docs/quickstart.md") and r.is_packed("docs/servers/ollama.md")
+    for path in ("keys/signing.private.pem", "keys/signing.public.pem", "my.private.pem"):
+        assert not r.is_packed(path), path
 
 
 def test_no_pyproject_in_the_package_so_the_daemon_installs_requirements(built: Path) -> None:
@@ -457,56 +483,25 @@ def test_command_line_prints_the_path_and_fails_with_a_message(plugin_copy: Path
     assert "_assets/ is missing" in bad.stderr and not bad.stdout
 
 
-# --- the stdlib YAML reader against PyYAML on the real declarations ----------------------------
-class _NoTimestamps(yaml.SafeLoader):
-    pass
-
-
-_NoTimestamps.yaml_implicit_resolvers = {
-    key: [(tag, regex) for tag, regex in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-
-
-def _same(expected, got, where: str = "") -> None:
-    if isinstance(got, pkg._Opaque):  # flow collections and aliases are not interpreted
-        return
-    if isinstance(expected, dict):
-        assert isinstance(got, dict) and set(got) == set(expected), where
-        for key in expected:
-            _same(expected[key], got[key], f"{where}.{key}")
-    elif isinstance(expected, list):
-        assert isinstance(got, list) and len(got) == len(expected), where
-        for index, (a, b) in enumerate(zip(expected, got, strict=True)):
-            _same(a, b, f"{where}[{index}]")
-    else:
-        assert got == expected, where
-
-
-@pytest.mark.parametrize("rel", ["manifest.yaml", "provider/openai_compatible_bridge.yaml"])
-def test_yaml_reader_agrees_with_pyyaml(rel: str) -> None:
-    expected = yaml.load((ROOT / rel).read_text(encoding="utf-8"), Loader=_NoTimestamps)
-    _same(expected, pkg.read_yaml(ROOT / rel, rel))
-
-
-def test_yaml_reader_rejects_duplicate_keys(tmp_path: Path) -> None:
+# --- the declarations are read with PyYAML, strictly ---------------------------------------------
+def test_yaml_loader_rejects_duplicate_keys(tmp_path: Path) -> None:
     path = tmp_path / "m.yaml"
     path.write_text("name: a\nname: b\n")
     with pytest.raises(pkg.PackageError, match="duplicate key 'name'"):
-        pkg.read_yaml(path, "m.yaml")
+        rules.load_yaml(path, "m.yaml")
 
 
-def test_yaml_reader_block_scalars_quotes_and_comments(tmp_path: Path) -> None:
+def test_yaml_loader_keeps_created_at_as_text_and_names_the_file_on_errors(tmp_path: Path) -> None:
     path = tmp_path / "m.yaml"
-    path.write_text(
-        "a: 'it''s # not a comment'  # a comment\n"
-        'b: "x\\ty"\n'
-        "c: |\n  line one\n  line two\nd:\n- 1\n- k: v\n  j: w\ne: plain # c\n"
-    )
-    assert pkg.read_yaml(path, "m.yaml") == {
-        "a": "it's # not a comment",
-        "b": "x\ty",
-        "c": "line one\nline two",
-        "d": [1, {"k": "v", "j": "w"}],
-        "e": "plain",
-    }
+    path.write_text("created_at: 2026-11-28T00:00:00Z\nn: 1\n")
+    assert rules.load_yaml(path) == {"created_at": "2026-11-28T00:00:00Z", "n": 1}
+    path.write_text("a: [1\n")
+    with pytest.raises(pkg.PackageError, match=r"m\.yaml: invalid YAML"):
+        rules.load_yaml(path, "m.yaml")
+
+
+def test_a_duplicate_key_in_the_manifest_fails_the_build(plugin_copy: Path, tmp_path: Path) -> None:
+    with (plugin_copy / "manifest.yaml").open("a") as handle:
+        handle.write("type: plugin\n")
+    with pytest.raises(pkg.PackageError, match="duplicate key 'type'"):
+        pkg.package(plugin_copy, tmp_path / "out")

@@ -32,7 +32,7 @@ with warnings.catch_warnings():
         UserPromptMessage,
     )
 
-    from oai_bridge.request import (
+    from oai_bridge.chat.body import (
         build_chat_body,
         build_completion_body,
         build_messages,
@@ -40,7 +40,7 @@ with warnings.catch_warnings():
         response_format_field,
         tool_to_openai,
     )
-from oai_bridge.settings import Settings, parse_settings
+from oai_bridge.config.settings import Settings, parse_settings
 
 PNG_B64 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
 WAV_B64 = "UklGRiQAAABXQVZFZm10IBAAAAABAAEAESsAACJWAAACABAAZGF0YQAAAAA="

@@ -15,9 +15,9 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from dify_plugin.errors.model import InvokeBadRequestError, InvokeError, InvokeServerUnavailableError
 
-    from oai_bridge.errors import TruncatedToolCallError
-    from oai_bridge.result import parse_completion
-from oai_bridge.stream import Usage
+    from oai_bridge.errors.kinds import TruncatedToolCallError
+    from oai_bridge.chat.answer import parse_completion
+from oai_bridge.chat.events import Usage
 
 
 def chat(message: dict[str, Any], *, finish: str | None = "stop", usage: Any = None) -> dict[str, Any]:

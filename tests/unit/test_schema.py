@@ -17,8 +17,9 @@ with warnings.catch_warnings():
     from dify_plugin.entities.model import FetchFrom, ModelFeature, ModelPropertyKey, ModelType, ParameterType
     from dify_plugin.interfaces.model.large_language_model import STRUCTURED_RESPONSE_FORMATS
 
-    from oai_bridge.schema import capability, context_size, embedding_schema, llm_schema
-from oai_bridge.settings import Settings, parse_settings
+    from oai_bridge.chat.schema import llm_schema
+    from oai_bridge.embeddings.schema import embedding_schema
+from oai_bridge.config.settings import Settings, parse_settings
 
 TOOL_FEATURES = {ModelFeature.TOOL_CALL, ModelFeature.MULTI_TOOL_CALL, ModelFeature.STREAM_TOOL_CALL}
 FEATURE_OF = {
@@ -54,18 +55,18 @@ def test_default_features() -> None:
 @pytest.mark.parametrize("name", list(FEATURE_OF))
 def test_on_turns_the_feature_on(name: str) -> None:
     assert FEATURE_OF[name] in features(**{name: "on"})
-    assert capability(settings(**{name: "on"}), name) is True
+    assert settings(**{name: "on"}).capability(name) is True
 
 
 @pytest.mark.parametrize("name", list(FEATURE_OF))
 def test_off_turns_the_feature_off(name: str) -> None:
     assert FEATURE_OF[name] not in features(**{name: "off"})
-    assert capability(settings(**{name: "off"}), name) is False
+    assert settings(**{name: "off"}).capability(name) is False
 
 
 @pytest.mark.parametrize("name", list(FEATURE_OF))
 def test_auto_without_detection_uses_the_default(name: str) -> None:
-    assert capability(settings(**{name: "auto"}), name) is AUTO_DEFAULTS[name]
+    assert settings(**{name: "auto"}).capability(name) is AUTO_DEFAULTS[name]
     assert (FEATURE_OF[name] in features(**{name: "auto"})) is AUTO_DEFAULTS[name]
 
 
@@ -134,7 +135,7 @@ def test_mode_property_follows_the_form(mode: str) -> None:
 )
 def test_context_size_is_form_then_detected_then_4096(form: dict[str, Any], expected: int) -> None:
     s = settings(**form)
-    assert context_size(s) == expected
+    assert s.effective_context_size == expected
     assert llm_schema(s).model_properties[ModelPropertyKey.CONTEXT_SIZE] == expected
     assert embedding_schema(s).model_properties[ModelPropertyKey.CONTEXT_SIZE] == expected
 
@@ -258,8 +259,8 @@ def test_huge_vectors_still_allow_one_text_per_call() -> None:
 
 
 def test_every_parameter_label_and_help_is_in_the_four_languages():
-    from oai_bridge.schema import llm_schema
-    from oai_bridge.settings import parse_settings
+    from oai_bridge.chat.schema import llm_schema
+    from oai_bridge.config.settings import parse_settings
 
     rules = llm_schema(parse_settings("m", {"base_url": "http://x/v1"})).parameter_rules
     texts = [rule.label for rule in rules] + [rule.help for rule in rules if rule.help]

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from oai_bridge.settings import (
+from oai_bridge.config.settings import (
     DEFAULT_CONTEXT_SIZE,
     DEFAULT_EMBEDDING_BATCH,
     Settings,
@@ -45,7 +45,7 @@ def test_empty_form_gives_the_form_defaults() -> None:
     assert s.dimensions is None
     assert s.query_prefix == ""
     assert s.document_prefix == ""
-    assert dict(s.detected) == {}
+    assert not s.detected  # Findings(): nothing detected
     assert DEFAULT_CONTEXT_SIZE == 4096
 
 
@@ -185,7 +185,8 @@ def test_json_fields_accept_mappings_as_well_as_text() -> None:
 
 def test_detected_keys_land_in_detected_without_prefix() -> None:
     s = parse(_detected_context_size="32768", _detected_vision="true", _detected_tool_calling=False)
-    assert dict(s.detected) == {"context_size": "32768", "vision": "true", "tool_calling": False}
+    assert s.detected.context_size == 32768
+    assert (s.detected.feature("vision"), s.detected.feature("tool_calling")) == (True, False)
     # Detected facts never overwrite form fields.
     assert s.context_size is None
     assert s.vision == "auto"
@@ -322,8 +323,8 @@ def test_settings_are_frozen() -> None:
 
 
 def test_a_password_in_the_base_url_is_a_secret():
-    from oai_bridge.discovery import display_url
-    from oai_bridge.errors import redact
+    from oai_bridge.config.urls import display_url
+    from oai_bridge.errors.invoke import redact
 
     settings = parse_settings("m", {"base_url": "https://bob:hunter2-secret@proxy.example/v1"})
     assert "hunter2-secret" in settings.secrets

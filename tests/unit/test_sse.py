@@ -6,7 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from oai_bridge.sse import SSEError, iter_lines, iter_sse_data
+from oai_bridge.errors.kinds import SSEError
+from oai_bridge.transport.sse import iter_lines, iter_sse_data
 
 
 def lines_of(body: str) -> list[str]:

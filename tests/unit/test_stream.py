@@ -11,9 +11,9 @@ import json
 import pytest
 from dify_plugin.errors.model import InvokeBadRequestError, InvokeError, InvokeServerUnavailableError
 
-from oai_bridge.errors import StreamIncompleteError
-from oai_bridge.sse import iter_sse_data
-from oai_bridge.stream import StreamEnd, Usage, normalize_stream
+from oai_bridge.errors.kinds import StreamIncompleteError
+from oai_bridge.transport.sse import iter_sse_data
+from oai_bridge.chat.events import StreamEnd, Usage, normalize_stream
 
 
 def sse(*events: object, done: bool = True) -> list[str]:
@@ -219,7 +219,7 @@ def test_start_in_reasoning_is_ignored_once_a_reasoning_field_was_seen():
     ],
 )
 def test_malformed_chunks_are_the_servers_fault_not_a_bare_error(chunk):
-    from oai_bridge.errors import translated_errors
+    from oai_bridge.errors.invoke import translated_errors
 
     with pytest.raises(InvokeServerUnavailableError, match="unexpected shape"), translated_errors():
         run(sse(chunk, delta("stop")))

@@ -1,8 +1,8 @@
 """Properties of the whole stream path on raw bytes, decoded the way the plugin reads a response.
 
 The plugin reads a stream as `response.iter_lines()`: httpx decodes the body bytes with its
-`TextDecoder`, cuts lines with its `LineDecoder`, and hands them to `oai_bridge.sse.iter_sse_data`, then
-`oai_bridge.stream.normalize_stream`, inside `oai_bridge.errors.translated_errors`. These tests run that
+`TextDecoder`, cuts lines with its `LineDecoder`, and hands them to `oai_bridge.transport.sse.iter_sse_data`, then
+`oai_bridge.chat.events.normalize_stream`, inside `oai_bridge.errors.invoke.translated_errors`. These tests run that
 exact chain on bytes cut at arbitrary points:
 
 * a valid stream (generated from a small model of what servers send: reasoning in either field or inline
@@ -28,10 +28,10 @@ from httpx._decoders import TextDecoder
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from oai_bridge.errors import translated_errors
-from oai_bridge.sse import iter_lines, iter_sse_data
-from oai_bridge.stream import StreamEnd, Usage, normalize_stream
-from oai_bridge.toolcalls import ToolCall
+from oai_bridge.errors.invoke import translated_errors
+from oai_bridge.transport.sse import iter_lines, iter_sse_data
+from oai_bridge.chat.events import StreamEnd, Usage, normalize_stream
+from oai_bridge.chat.toolcalls import ToolCall
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -42,7 +42,7 @@ SETTINGS = settings(max_examples=250, deadline=None, suppress_health_check=[Heal
 def httpx_lines(pieces: list[bytes]) -> list[str]:
     """What the plugin's reader in `models/llm/llm.py::_stream` yields when the body arrives in
     `pieces`: httpx's incremental UTF-8 decoding (`iter_text`, which drops empty decoded text),
-    then `oai_bridge.sse.iter_lines`. If that reader changes, this must change with it."""
+    then `oai_bridge.transport.sse.iter_lines`. If that reader changes, this must change with it."""
     text_decoder = TextDecoder(encoding="utf-8")
 
     def texts() -> Iterator[str]:

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from oai_bridge.think import REASONING, TEXT, ThinkSplitter, split_think, strip_think
+from oai_bridge.chat.think import REASONING, TEXT, ThinkSplitter, split_think, strip_think
 
 
 def stream(chunks: list[str], *, start_in_reasoning: bool = False) -> list[tuple[str, str]]:

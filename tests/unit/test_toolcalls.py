@@ -8,7 +8,7 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from oai_bridge.toolcalls import ToolCall, ToolCallAccumulator, tool_calls_from_message
+from oai_bridge.chat.toolcalls import ToolCall, ToolCallAccumulator, tool_calls_from_message
 
 GENERATED_ID = re.compile(r"call_\d+_[0-9a-f]{8}")
 

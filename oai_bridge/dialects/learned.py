@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from oai_bridge.discovery import display_url
+from oai_bridge.config.urls import display_url
 
 __all__ = ["DROPPABLE_FIELDS", "FLOAT_ENCODING", "MAX_FALLBACKS", "adapt", "fallback", "forget_all", "learn"]
 
@@ -26,6 +26,8 @@ logger = logging.getLogger(__name__)
 DROPPABLE_FIELDS = (
     "stream_options",
     "chat_template_kwargs",
+    "enable_thinking",  # before `thinking`: a refusal naming it also contains that word
+    "thinking",
     "reasoning_effort",
     "parallel_tool_calls",
     "user",
@@ -34,7 +36,7 @@ DROPPABLE_FIELDS = (
     "logit_bias",
 )
 # How many rejected fields one call may shed (each costs one round trip, once per endpoint).
-MAX_FALLBACKS = 3
+MAX_FALLBACKS = 4
 NULL_CONTENT = "null_content"
 FLOAT_ENCODING = "float_encoding"
 COMPLETION_TOKENS = "max_completion_tokens"
@@ -103,6 +105,8 @@ def adapt(endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
 def _names_in(error_text: str) -> list[str]:
     lowered = error_text.lower()
     names = [field for field in DROPPABLE_FIELDS if field in lowered]
+    if "enable_thinking" in names and lowered.count("thinking") == lowered.count("enable_thinking"):
+        names.remove("thinking")  # only named as part of `enable_thinking`
     if "max_completion_tokens" in lowered:
         names.append(COMPLETION_TOKENS)
     if "encoding_format" in lowered or "base64" in lowered:
@@ -128,12 +132,13 @@ def fallback(endpoint: str, body: dict[str, Any], status: int, error_body: objec
     if status not in (400, 422, 500):
         return None
     text = error_body if isinstance(error_body, str) else json.dumps(error_body, default=str)
-    for name in _names_in(text):
-        fixed = _FIXES[name](body)
-        if fixed is not None:
+    fixed = None
+    for name in _names_in(text):  # a validation error may name several fields at once: shed all
+        candidate = _FIXES[name](fixed or body)
+        if candidate is not None:
             learn(endpoint, name)
-            return fixed
-    return None
+            fixed = candidate
+    return fixed
 
 
 def forget_all() -> None:

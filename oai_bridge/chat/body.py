@@ -8,7 +8,6 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import httpx
 from dify_plugin.entities.model.message import (
     AssistantPromptMessage,
     AudioPromptMessageContent,
@@ -22,22 +21,20 @@ from dify_plugin.entities.model.message import (
     VideoPromptMessageContent,
 )
 
-from oai_bridge.settings import Settings
-from oai_bridge.think import split_think, strip_think
+from oai_bridge.chat.think import split_whole_answer, strip_think
+from oai_bridge.config.settings import Settings
+from oai_bridge.dialects.dialect import Dialect, dialect_for
 
 __all__ = [
     "build_chat_body",
     "build_completion_body",
     "build_messages",
-    "echoes_reasoning",
     "message_text",
     "messages_to_prompt",
     "response_format_field",
     "thinking_fields",
     "tool_to_openai",
 ]
-
-_REASONING_ECHO_HOSTS = ("deepseek.com",)
 
 # Dify parameter name -> request field, for parameters passed through unchanged.
 _PASSTHROUGH_PARAMS = (
@@ -87,7 +84,7 @@ def _assistant_message(message: AssistantPromptMessage, *, echo_reasoning: bool)
     out: dict[str, Any] = {"role": "assistant", "content": text}
     if message.tool_calls:
         if echo_reasoning:
-            reasoning, _ = split_think(raw, start_in_reasoning="</think>" in raw and "<think>" not in raw)
+            reasoning, _ = split_whole_answer(raw)
             if reasoning:
                 out["reasoning_content"] = reasoning.strip()
         out["tool_calls"] = [
@@ -128,12 +125,6 @@ def build_messages(
     Reasoning of earlier turns is stripped, except `echo_reasoning`: DeepSeek's thinking mode
     answers 400 unless assistant tool-call turns carry their `reasoning_content`."""
     return [_one_message(message, vision=vision, echo_reasoning=echo_reasoning) for message in messages]
-
-
-def echoes_reasoning(settings: Settings) -> bool:
-    """Endpoints that need earlier reasoning back on tool-call turns (api-docs.deepseek.com,
-    thinking mode); Mistral rejects the field, so it is never sent elsewhere."""
-    return httpx.URL(settings.base_url).host.endswith(_REASONING_ECHO_HOSTS)
 
 
 def tool_to_openai(tool: PromptMessageTool) -> dict[str, Any]:
@@ -186,15 +177,12 @@ def _common_fields(
     return body
 
 
-def thinking_fields(thinking: str) -> dict[str, Any]:
-    """The thinking switch in the dialects servers understand, sent only when set explicitly:
-    `chat_template_kwargs` (vLLM, SGLang, llama.cpp: Qwen3 `enable_thinking`, DeepSeek-V3.1 and
-    Granite `thinking`) and, to turn it off, `reasoning_effort: none` (Ollama /v1, OpenAI).
-    Servers that reject these by name get them dropped (see compat)."""
+def thinking_fields(thinking: str, dialect: Dialect) -> dict[str, Any]:
+    """The thinking switch as the server's dialect says it, sent only when set explicitly."""
     if thinking == "on":
-        return {"chat_template_kwargs": {"enable_thinking": True, "thinking": True}}
+        return dict(dialect.thinking_on)
     if thinking == "off":
-        return {"chat_template_kwargs": {"enable_thinking": False, "thinking": False}, "reasoning_effort": "none"}
+        return dict(dialect.thinking_off)
     return {}
 
 
@@ -208,16 +196,15 @@ def build_chat_body(
     stream: bool = True,
 ) -> dict[str, Any]:
     """The /chat/completions body."""
+    dialect = dialect_for(settings.base_url)
     body = _common_fields(settings, params, stop, stream)
-    body["messages"] = build_messages(
-        messages, vision=settings.vision != "off", echo_reasoning=echoes_reasoning(settings)
-    )
+    body["messages"] = build_messages(messages, vision=settings.vision != "off", echo_reasoning=dialect.echo_reasoning)
     if tools and settings.tool_calling != "off":
         body["tools"] = [tool_to_openai(tool) for tool in tools]
     response_format = response_format_field(params)
     if response_format:
         body["response_format"] = response_format
-    body.update(thinking_fields(settings.thinking))
+    body.update(thinking_fields(settings.thinking, dialect))
     body.update(settings.extra_body)
     return body
 

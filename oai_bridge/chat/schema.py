@@ -1,12 +1,6 @@
-"""Settings -> the model schema Dify reads: features, properties and parameter rules.
-
-`auto` capabilities resolve from what validation detected (saved with the credentials), else a
-default that works on most servers.
-"""
+"""Settings -> the LLM schema Dify reads: features, properties and parameter rules."""
 
 from __future__ import annotations
-
-from decimal import Decimal
 
 from dify_plugin.entities import I18nObject
 from dify_plugin.entities.model import (
@@ -17,54 +11,11 @@ from dify_plugin.entities.model import (
     ModelType,
     ParameterRule,
     ParameterType,
-    PriceInfo,
 )
 
-from oai_bridge.settings import DEFAULT_CONTEXT_SIZE, Settings, TriState
+from oai_bridge.config.settings import Settings
 
-# Self-hosted endpoints have no price list.
-ZERO_PRICE = PriceInfo(unit_price=Decimal(0), unit=Decimal(0), total_amount=Decimal(0), currency="USD")
-
-__all__ = [
-    "ZERO_PRICE",
-    "capability",
-    "context_size",
-    "embedding_schema",
-    "known_context_size",
-    "llm_schema",
-    "parameter_rules",
-    "texts_per_call",
-]
-
-# What `auto` means until something was detected: tool calling is on (agents need it and most
-# servers support it; a server that lacks it answers with a clear error), the rest off.
-_AUTO_DEFAULTS = {"tool_calling": True, "vision": False, "structured_output": False, "thinking": True}
-
-
-def capability(settings: Settings, name: str) -> bool:
-    """Whether a tri-state capability is on: explicit setting, else detected, else the default."""
-    value: TriState = getattr(settings, name)
-    if value != "auto":
-        return value == "on"
-    detected = settings.detected.get(name)
-    if isinstance(detected, bool):
-        return detected
-    if isinstance(detected, str) and detected in ("true", "false"):
-        return detected == "true"
-    return _AUTO_DEFAULTS[name]
-
-
-def context_size(settings: Settings) -> int:
-    return known_context_size(settings) or DEFAULT_CONTEXT_SIZE
-
-
-def known_context_size(settings: Settings) -> int | None:
-    """The context size when the form or detection gave one; None when only the default applies."""
-    if settings.context_size:
-        return settings.context_size
-    detected = settings.detected.get("context_size")
-    return int(detected) if str(detected or "").isdigit() else None
-
+__all__ = ["llm_schema", "parameter_rules"]
 
 # Parameter labels and help in the four languages Dify shows (en_US, zh_Hans, ja_JP, pt_BR).
 _TEXT: dict[str, tuple[str, str, str, str]] = {
@@ -181,18 +132,25 @@ def parameter_rules(settings: Settings, *, max_tokens: int | None) -> list[Param
     return rules
 
 
+# Capability -> the features Dify reads from the schema (it offers a file type only when declared).
+_FEATURES: dict[str, tuple[ModelFeature, ...]] = {
+    "tool_calling": (ModelFeature.TOOL_CALL, ModelFeature.MULTI_TOOL_CALL, ModelFeature.STREAM_TOOL_CALL),
+    "vision": (ModelFeature.VISION,),
+    "audio": (ModelFeature.AUDIO,),
+    "video": (ModelFeature.VIDEO,),
+    "document": (ModelFeature.DOCUMENT,),
+    "structured_output": (ModelFeature.STRUCTURED_OUTPUT,),
+    "thinking": (ModelFeature.AGENT_THOUGHT,),
+}
+
+
 def llm_schema(settings: Settings) -> AIModelEntity:
     features: list[ModelFeature] = []
-    chat = settings.mode == "chat"  # /completions takes a prompt: no tools, images or response formats
-    if chat and capability(settings, "tool_calling"):
-        features += [ModelFeature.TOOL_CALL, ModelFeature.MULTI_TOOL_CALL, ModelFeature.STREAM_TOOL_CALL]
-    if chat and capability(settings, "vision"):
-        features += [ModelFeature.VISION]
-    if chat and capability(settings, "structured_output"):
-        features += [ModelFeature.STRUCTURED_OUTPUT]
-    if capability(settings, "thinking"):
-        features += [ModelFeature.AGENT_THOUGHT]
-    ctx = context_size(settings)
+    chat = settings.mode == "chat"  # /completions takes a prompt: no tools, files or response formats
+    for name, declared in _FEATURES.items():
+        if (chat or name == "thinking") and settings.capability(name):
+            features += declared
+    ctx = settings.effective_context_size
     return AIModelEntity(
         model=settings.model,
         label=_label(settings.model),
@@ -202,35 +160,4 @@ def llm_schema(settings: Settings) -> AIModelEntity:
         # `mode` is required by workflows ("model.mode Field required" reports with LM Studio).
         model_properties={ModelPropertyKey.MODE: settings.mode, ModelPropertyKey.CONTEXT_SIZE: ctx},
         parameter_rules=parameter_rules(settings, max_tokens=settings.max_tokens or ctx),
-    )
-
-
-# One Dify call's vectors travel back in one stdout frame, and the daemon kills a plugin whose
-# line exceeds 5 MiB: keep frames well below it. A float costs up to ~24 bytes as JSON.
-FRAME_BUDGET = 3 * 1024 * 1024
-JSON_BYTES_PER_FLOAT = 24
-# Vector size assumed until one is known (form `dimensions`, or detected at validation).
-ASSUMED_DIMENSIONS = 4096
-MAX_BATCHES_PER_CALL = 4
-
-
-def texts_per_call(settings: Settings) -> int:
-    """Texts Dify may send in one call: several server batches, capped by the frame budget."""
-    detected = settings.detected.get("dimensions")
-    dims = settings.dimensions or (int(detected) if str(detected or "").isdigit() else ASSUMED_DIMENSIONS)
-    by_frame = FRAME_BUDGET // (dims * JSON_BYTES_PER_FLOAT)
-    return max(1, min(settings.max_chunks * MAX_BATCHES_PER_CALL, by_frame))
-
-
-def embedding_schema(settings: Settings) -> AIModelEntity:
-    return AIModelEntity(
-        model=settings.model,
-        label=_label(settings.model),
-        model_type=ModelType.TEXT_EMBEDDING,
-        fetch_from=FetchFrom.CUSTOMIZABLE_MODEL,
-        model_properties={
-            ModelPropertyKey.CONTEXT_SIZE: context_size(settings),
-            ModelPropertyKey.MAX_CHUNKS: texts_per_call(settings),
-        },
-        parameter_rules=[],
     )

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["REASONING", "TEXT", "ThinkSplitter", "split_think", "strip_think"]
+__all__ = ["REASONING", "TEXT", "ThinkSplitter", "split_think", "split_whole_answer", "strip_think"]
 
 REASONING = "reasoning"
 TEXT = "text"
@@ -149,6 +149,13 @@ def split_think(text: str, *, start_in_reasoning: bool = False) -> tuple[str, st
     for kind, piece in (*splitter.push(text), *splitter.finish()):
         parts[kind].append(piece)
     return "".join(parts[REASONING]), "".join(parts[TEXT])
+
+
+def split_whole_answer(text: str) -> tuple[str, str]:
+    """`(reasoning, text)` of a complete answer. A whole text can be read completely: a closing tag
+    without an opening one means the template put `<think>` in the prompt (DeepSeek-R1 distills,
+    QwQ), so what comes before it is reasoning."""
+    return split_think(text, start_in_reasoning=_CLOSE in text and _OPEN not in text)
 
 
 _BLOCK = re.compile(r"<think>.*?</think>\s*", re.DOTALL)

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from itertools import chain
 
+from oai_bridge.errors.kinds import SSEError
+
 __all__ = ["SSEError", "iter_lines", "iter_sse_data"]
 
 _DONE = "[DONE]"
@@ -36,17 +38,6 @@ def iter_lines(chunks: Iterable[str]) -> Iterator[str]:
         yield from lines
     if pending:
         yield pending.removesuffix("\r")
-
-
-class SSEError(Exception):
-    """The server sent an `event: error` event (or a legacy llama.cpp `error:` line)."""
-
-    data: str
-    """The raw data of that event (usually a JSON text)."""
-
-    def __init__(self, data: str) -> None:
-        super().__init__(data)
-        self.data = data
 
 
 def iter_sse_data(lines: Iterable[str]) -> Iterator[str]:

@@ -13,7 +13,7 @@ from typing import Any
 from dify_plugin.entities.model.llm import LLMResultChunk, LLMResultChunkDelta, LLMUsage
 from dify_plugin.entities.model.message import AssistantPromptMessage, PromptMessageRole
 
-from oai_bridge.toolcalls import ToolCall
+from oai_bridge.chat.toolcalls import ToolCall
 
 __all__ = ["assistant_message", "final_chunk", "text_chunk"]
 

@@ -8,18 +8,14 @@ is rendered as Dify's convention: `<think>\\n…\\n</think>` ahead of the answer
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from oai_bridge.errors import (
-    MalformedResponseError,
-    StreamIncompleteError,
-    TruncatedToolCallError,
-    raise_for_payload_error,
-)
-from oai_bridge.think import REASONING, ThinkSplitter
-from oai_bridge.toolcalls import ToolCall, ToolCallAccumulator
+from oai_bridge.chat.think import REASONING, ThinkSplitter
+from oai_bridge.chat.toolcalls import ToolCall, ToolCallAccumulator
+from oai_bridge.errors.invoke import raise_for_payload_error
+from oai_bridge.errors.kinds import MalformedResponseError, StreamIncompleteError, TruncatedToolCallError
 
 __all__ = ["ReasoningRenderer", "StreamEnd", "Usage", "final_finish_reason", "normalize_stream", "usage_from"]
 
@@ -33,8 +29,17 @@ _FAILED_FINISH = frozenset({"error", "abort"})
 
 @dataclass(frozen=True, slots=True)
 class Usage:
-    prompt_tokens: int
-    completion_tokens: int
+    """Token counts as the server reported them; a side it left out is None."""
+
+    prompt_tokens: int | None
+    completion_tokens: int | None
+
+    def completed(self, prompt: Callable[[], int], completion: Callable[[], int]) -> Usage:
+        """Both sides: what the server reported, an estimate only for what it left out."""
+        return Usage(
+            self.prompt_tokens if self.prompt_tokens is not None else prompt(),
+            self.completion_tokens if self.completion_tokens is not None else completion(),
+        )
 
 
 @dataclass(slots=True)
@@ -58,7 +63,9 @@ def usage_from(data: Mapping[str, Any]) -> Usage | None:
         return None
     prompt = usage.get("prompt_tokens")
     completion = usage.get("completion_tokens")
-    if not isinstance(prompt, int) or not isinstance(completion, int):
+    prompt = prompt if isinstance(prompt, int) and not isinstance(prompt, bool) else None
+    completion = completion if isinstance(completion, int) and not isinstance(completion, bool) else None
+    if prompt is None and completion is None:
         return None
     return Usage(prompt, completion)
 
@@ -160,6 +167,8 @@ def normalize_stream(
                 out = render.reasoning(reasoning) if isinstance(reasoning, str) else ""
                 break
         content = delta.get(text_key)
+        if "refusal" in delta and isinstance(delta["refusal"], str):
+            content = (content or "") + delta["refusal"]  # OpenAI-style refusals are the answer
         if content:
             if splitter is None:
                 splitter = ThinkSplitter(start_in_reasoning=start_in_reasoning and not field_reasoning)

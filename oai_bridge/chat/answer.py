@@ -7,10 +7,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from oai_bridge.errors import MalformedResponseError, raise_for_payload_error
-from oai_bridge.stream import ReasoningRenderer, Usage, final_finish_reason, usage_from
-from oai_bridge.think import split_think
-from oai_bridge.toolcalls import ToolCall, tool_calls_from_message
+from oai_bridge.chat.events import ReasoningRenderer, Usage, final_finish_reason, usage_from
+from oai_bridge.chat.think import split_whole_answer
+from oai_bridge.chat.toolcalls import ToolCall, tool_calls_from_message
+from oai_bridge.errors.invoke import raise_for_payload_error
+from oai_bridge.errors.kinds import MalformedResponseError
 
 __all__ = ["Completion", "parse_completion"]
 
@@ -37,10 +38,10 @@ def parse_completion(data: Any, *, completion_mode: bool = False, show_reasoning
     raw = message.get("text" if completion_mode else "content") or ""
     if not isinstance(raw, str):  # a content-part list from a few servers
         raw = "".join(part.get("text", "") for part in raw if isinstance(part, Mapping))
+    if not raw and isinstance(message.get("refusal"), str):
+        raw = message["refusal"]  # OpenAI-style refusal: `content: null` and the reason beside it
     reasoning = next((message[k] for k in ("reasoning_content", "reasoning") if message.get(k)), "")
-    # Whole text can be fixed up completely: a closing tag without an opening one means the
-    # template put `<think>` in the prompt (DeepSeek-R1 distills, QwQ).
-    inline_reasoning, text = split_think(raw, start_in_reasoning="</think>" in raw and "<think>" not in raw)
+    inline_reasoning, text = split_whole_answer(raw)
     render = ReasoningRenderer(show=show_reasoning)
     content = (
         render.reasoning(reasoning if isinstance(reasoning, str) else "")

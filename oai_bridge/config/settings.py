@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from oai_bridge.discovery import display_url
+from oai_bridge.config.findings import AUTO_DEFAULTS, Findings, findings_from
+from oai_bridge.config.urls import display_url
 
 __all__ = [
     "DEFAULT_CONTEXT_SIZE",
@@ -32,11 +33,10 @@ DEFAULT_MAX_RETRIES = 2
 # Used when the form leaves context_size empty and the server does not report one.
 DEFAULT_CONTEXT_SIZE = 4096
 DEFAULT_EMBEDDING_BATCH = 32
+# --- audio ---
 # OpenAI's /audio/speech input limit; most other servers take at least as much.
 DEFAULT_TTS_MAX_CHARS = 4096
 TTS_FORMATS = ("mp3", "wav", "opus", "flac", "aac", "pcm")
-# Keys Dify (or this plugin, at validation) may add that are not form fields but detected facts.
-DETECTED_PREFIX = "_detected_"
 
 
 class SettingsError(ValueError):
@@ -50,7 +50,7 @@ class Settings:
     model: str
     """The model name as entered in Dify."""
     base_url: str
-    """As typed; see `oai_bridge.urls.normalize_base_url` for what is requested."""
+    """As typed; see `oai_bridge.config.urls.normalize_base_url` for what is requested."""
     api_key: str | None = None
     endpoint_model: str = ""
     """The model id sent to the server (`endpoint_model_name`, else `model`)."""
@@ -60,6 +60,9 @@ class Settings:
     max_tokens: int | None = None
     tool_calling: TriState = "auto"
     vision: TriState = "auto"
+    audio: TriState = "auto"
+    video: TriState = "auto"
+    document: TriState = "auto"
     structured_output: TriState = "auto"
     thinking: TriState = "auto"
     timeout: float = DEFAULT_TIMEOUT
@@ -72,15 +75,33 @@ class Settings:
     dimensions: int | None = None
     query_prefix: str = ""
     document_prefix: str = ""
+    # --- audio ---
     stt_language: str = ""
     """ISO-639-1 code of the speech, lower-case; empty = the server detects it."""
     stt_prompt: str = ""
     tts_voices: tuple[str, ...] = ()
-    """Voices named in the form (empty = discovered at validation, see `detected["voices"]`)."""
+    """Voices named in the form (empty = discovered at validation: `detected.value("voices")`)."""
     tts_format: str = "mp3"
     tts_max_chars: int = DEFAULT_TTS_MAX_CHARS
-    detected: Mapping[str, Any] = field(default_factory=dict)
-    """Facts found by probing at validation time (keys without the `_detected_` prefix)."""
+    detected: Findings = field(default_factory=Findings)
+    """Facts found by detection when the model was saved."""
+
+    def capability(self, name: str) -> bool:
+        """Whether a tri-state capability is on: the form's on/off, else detected, else the default."""
+        value: TriState = getattr(self, name)
+        if value != "auto":
+            return value == "on"
+        found = self.detected.feature(name)
+        return AUTO_DEFAULTS[name] if found is None else found
+
+    @property
+    def known_context_size(self) -> int | None:
+        """The context size the form or detection gave; None when only the default applies."""
+        return self.context_size or self.detected.context_size
+
+    @property
+    def effective_context_size(self) -> int:
+        return self.known_context_size or DEFAULT_CONTEXT_SIZE
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -188,9 +209,6 @@ def parse_settings(model: str, credentials: Mapping[str, Any]) -> Settings:
     if not 0 <= max_retries <= 10:
         raise SettingsError("`max_retries` must be between 0 and 10.")
     verify = _text(credentials, "verify_tls").lower() or "on"
-    detected = {
-        key[len(DETECTED_PREFIX) :]: value for key, value in credentials.items() if key.startswith(DETECTED_PREFIX)
-    }
     return Settings(
         model=model,
         base_url=base_url,
@@ -201,6 +219,9 @@ def parse_settings(model: str, credentials: Mapping[str, Any]) -> Settings:
         max_tokens=_positive_int(credentials, "max_tokens", default=None),
         tool_calling=_tri_state(credentials, "tool_calling"),
         vision=_tri_state(credentials, "vision"),
+        audio=_tri_state(credentials, "audio"),
+        video=_tri_state(credentials, "video"),
+        document=_tri_state(credentials, "document"),
         structured_output=_tri_state(credentials, "structured_output"),
         thinking=_tri_state(credentials, "thinking"),
         timeout=timeout,
@@ -212,11 +233,12 @@ def parse_settings(model: str, credentials: Mapping[str, Any]) -> Settings:
         dimensions=_positive_int(credentials, "dimensions", default=None),
         query_prefix=str(credentials.get("query_prefix") or ""),
         document_prefix=str(credentials.get("document_prefix") or ""),
+        # --- audio ---
         stt_language=_language(credentials),
         stt_prompt=str(credentials.get("stt_prompt") or "").strip(),
         tts_voices=tuple(v.strip() for v in _text(credentials, "tts_voices").split(",") if v.strip()),
         tts_format=_tts_format(credentials),
         tts_max_chars=_positive_int(credentials, "tts_max_chars", default=DEFAULT_TTS_MAX_CHARS)
         or DEFAULT_TTS_MAX_CHARS,
-        detected=detected,
+        detected=findings_from(credentials),
     )

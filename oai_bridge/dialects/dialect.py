@@ -1,0 +1,87 @@
+"""Per-server behaviour as data: a small frozen `Dialect` per kind of server, chosen by host.
+
+Almost every endpoint speaks the generic dialect; a few hosted APIs need something else (DeepSeek
+wants earlier reasoning echoed on tool-call turns, OpenAI's reasoning models name the token limit
+`max_completion_tokens`). What a server refuses at run time refines this further, per endpoint
+(`dialects.learned`). Nothing correct depends on that memory: a fresh process re-learns it with
+one extra round trip.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+import httpx
+
+__all__ = ["DEEPSEEK", "GENERIC", "KNOWN_HOSTS", "Dialect", "dialect_for"]
+
+
+def _frozen(value: dict[str, Any]) -> Mapping[str, Any]:
+    return MappingProxyType(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    """How one kind of server wants a few things said."""
+
+    name: str
+    thinking_on: Mapping[str, Any] = field(default_factory=lambda: _frozen({}))
+    """Top-level fields that switch thinking on (merged into the body when Thinking = On)."""
+    thinking_off: Mapping[str, Any] = field(default_factory=lambda: _frozen({}))
+    """Top-level fields that switch thinking off."""
+    echo_reasoning: bool = False
+    """Send earlier reasoning back as `reasoning_content` on assistant tool-call turns."""
+    max_tokens_field: str = "max_tokens"
+
+
+# The thinking switch in every form servers read: `chat_template_kwargs` (vLLM, SGLang, llama.cpp:
+# Qwen3 `enable_thinking`, DeepSeek-V3.1 and Granite `thinking`), a top-level `enable_thinking`
+# (Xinference, some Qwen deployments), GLM/DeepSeek-style `thinking.type`, and `reasoning_effort`
+# (`none` turns thinking off on Ollama /v1 and OpenAI). Servers that reject one by name get it
+# dropped and remembered (dialects.learned); the rest ignore what they do not know.
+GENERIC = Dialect(
+    name="generic",
+    thinking_on=_frozen(
+        {
+            "chat_template_kwargs": {"enable_thinking": True, "thinking": True},
+            "enable_thinking": True,
+            "thinking": {"type": "enabled"},
+        }
+    ),
+    thinking_off=_frozen(
+        {
+            "chat_template_kwargs": {"enable_thinking": False, "thinking": False},
+            "enable_thinking": False,
+            "thinking": {"type": "disabled"},
+            "reasoning_effort": "none",
+        }
+    ),
+)
+# api-docs.deepseek.com (thinking mode): `thinking.type`, and a 400 unless assistant tool-call
+# turns carry their `reasoning_content`.
+DEEPSEEK = Dialect(
+    name="deepseek",
+    thinking_on=_frozen({"thinking": {"type": "enabled"}}),
+    thinking_off=_frozen({"thinking": {"type": "disabled"}}),
+    echo_reasoning=True,
+)
+# Mistral answers 422 to any field it does not know: switch nothing it would refuse.
+MISTRAL = Dialect(name="mistral")
+OPENAI = Dialect(name="openai", thinking_off=_frozen({"reasoning_effort": "minimal"}))
+
+# Host suffix -> dialect.
+KNOWN_HOSTS: Mapping[str, Dialect] = _frozen(
+    {"deepseek.com": DEEPSEEK, "mistral.ai": MISTRAL, "api.openai.com": OPENAI}
+)
+
+
+def dialect_for(base_url: str) -> Dialect:
+    """The dialect of the server at `base_url`: a known host's, else the generic one."""
+    host = httpx.URL(base_url).host
+    for suffix, dialect in KNOWN_HOSTS.items():
+        if host == suffix or host.endswith("." + suffix):
+            return dialect
+    return GENERIC

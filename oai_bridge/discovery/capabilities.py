@@ -1,0 +1,140 @@
+"""What a model can do, each capability told by one small request built by the same code as real
+calls (so `extra_body`, `extra_headers`, the thinking switch and what the endpoint refused all
+apply), as a table per model type.
+
+A capability is on when the server answers 2xx, off when it refuses (4xx but 408/429, or a 5xx
+whose wording says the feature is missing), unknown otherwise: an overloaded or unreachable
+server is never saved as "off". Answers cut short by max_tokens count as answers: a thinking
+model may spend a small budget on reasoning.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import struct
+import wave
+import zlib
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import httpx
+from dify_plugin.entities.model.message import (
+    AudioPromptMessageContent,
+    ImagePromptMessageContent,
+    PromptMessage,
+    PromptMessageContentUnionTypes,
+    PromptMessageTool,
+    TextPromptMessageContent,
+    UserPromptMessage,
+)
+
+from oai_bridge.chat.body import build_chat_body
+from oai_bridge.config.settings import Settings
+from oai_bridge.errors.kinds import HTTPStatusError
+from oai_bridge.errors.wording import FEATURE_UNSUPPORTED, body_text, mentions
+from oai_bridge.transport.send import post_json
+
+__all__ = ["CHAT_CAPABILITIES", "PING_TOKENS", "accepted", "chat_request"]
+
+# Enough for an answer to start even behind a little reasoning; a cut-off answer still counts.
+PING_TOKENS = 16
+_PNG_BYTES = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII="
+)
+# A server that reads an image as text pays for every byte of the data URI (~700 more tokens for
+# the padded copy); a vision model pays for pixels, which are the same in both images.
+_TEXT_READ_IMAGE_TOKENS = 200
+_PROBE_TOOL = PromptMessageTool(
+    name="get_time", description="Get the current time", parameters={"type": "object", "properties": {}}
+)
+_PROBE_SCHEMA = '{"name": "probe", "schema": {"type": "object", "properties": {"ok": {"type": "boolean"}}}}'
+
+
+def _png_with_comment(png: bytes, size: int) -> bytes:
+    """The same image with a `size`-byte tEXt chunk after IHDR: identical pixels, bigger file."""
+    data = b"Comment\x00" + b"x" * size
+    chunk = struct.pack(">I", len(data)) + b"tEXt" + data + struct.pack(">I", zlib.crc32(b"tEXt" + data))
+    ihdr_end = 8 + 4 + 4 + 13 + 4  # signature, length, type, IHDR data, CRC
+    return png[:ihdr_end] + chunk + png[ihdr_end:]
+
+
+def _tiny_wav() -> bytes:
+    """0.1 s of silence, 16 kHz mono: the smallest audio every decoder takes."""
+    out = io.BytesIO()
+    with wave.open(out, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(16000)
+        wav.writeframes(b"\0\0" * 1600)
+    return out.getvalue()
+
+
+def _image(png: bytes) -> ImagePromptMessageContent:
+    return ImagePromptMessageContent(format="png", mime_type="image/png", base64_data=base64.b64encode(png).decode())
+
+
+_IMAGE = _image(_PNG_BYTES)
+_IMAGE_PADDED = _image(_png_with_comment(_PNG_BYTES, 2048))
+_AUDIO = AudioPromptMessageContent(
+    format="wav", mime_type="audio/wav", base64_data=base64.b64encode(_tiny_wav()).decode()
+)
+
+
+def chat_request(
+    settings: Settings,
+    parts: list[PromptMessageContentUnionTypes] | None = None,
+    *,
+    tools: list[PromptMessageTool] | None = None,
+    params: Mapping[str, Any] | None = None,
+) -> Any:
+    """A small blocking chat request, exactly as a real call would build and send it."""
+    content: str | list[PromptMessageContentUnionTypes] = "ping"
+    if parts:
+        content = [TextPromptMessageContent(data="ping"), *parts]
+    messages: list[PromptMessage] = [UserPromptMessage(content=content)]
+    body = build_chat_body(settings, messages, {"max_tokens": PING_TOKENS, **(params or {})}, tools=tools, stream=False)
+    return post_json(settings, "/chat/completions", body)
+
+
+def accepted(call: Callable[[], object]) -> bool | None:
+    """True if the server answered 2xx (and the call did not return False), False if it refused
+    the feature, None if it could not tell."""
+    try:
+        verdict = call()
+    except HTTPStatusError as exc:
+        if 400 <= exc.status < 500 and exc.status not in (408, 429):
+            return False
+        return False if exc.status == 500 and mentions(body_text(exc.body), FEATURE_UNSUPPORTED) else None
+    except (httpx.HTTPError, ValueError):
+        return None
+    return verdict is not False
+
+
+def _prompt_tokens(answer: Any) -> int | None:
+    usage = answer.get("usage") if isinstance(answer, Mapping) else None
+    tokens = usage.get("prompt_tokens") if isinstance(usage, Mapping) else None
+    return tokens if isinstance(tokens, int) else None
+
+
+def _sees_images(settings: Settings) -> bool:
+    """Whether the model takes images as images. Accepting an image part is not enough: some
+    servers (llama-cpp-python without a vision handler) turn it into prompt text, and Dify would
+    then send users' pictures as thousands of tokens of base64."""
+    small = _prompt_tokens(chat_request(settings, [_IMAGE]))
+    padded = _prompt_tokens(chat_request(settings, [_IMAGE_PADDED]))
+    if small is None or padded is None:
+        return True  # no usage reported: accepting the image is all that can be known
+    return padded - small < _TEXT_READ_IMAGE_TOKENS
+
+
+# Chat capabilities a small request can tell; video and document inputs have none (no tiny
+# file every server decodes), so they stay off until the form turns them on.
+CHAT_CAPABILITIES: dict[str, Callable[[Settings], object]] = {
+    "tool_calling": lambda s: chat_request(s, tools=[_PROBE_TOOL]),
+    "structured_output": lambda s: chat_request(
+        s, params={"response_format": "json_schema", "json_schema": _PROBE_SCHEMA}
+    ),
+    "vision": _sees_images,
+    "audio": lambda s: chat_request(s, [_AUDIO]),
+}

@@ -1,0 +1,242 @@
+"""Detection: what an endpoint and model support, found with a few small requests in the same
+order for every model type:
+
+    base URL and listed models -> context size from the card -> the plain request (must work)
+    -> context size from the native API (after it: Ollama lists loaded models only)
+    -> the model type's capabilities left on auto, concurrently
+
+Used when a model is saved (validation writes the findings into the credentials, which Dify
+keeps), by `make doctor` (the same code), and lazily once per process when a Dify version did
+not keep them. The model list is never a gate: it only explains a refused model name.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from io import BytesIO
+from types import MappingProxyType
+from typing import Any, Literal
+
+import httpx
+from dify_plugin.entities.model.message import UserPromptMessage
+
+from oai_bridge.audio.speech import synthesize
+from oai_bridge.audio.transcribe import tone_clip, transcribe
+from oai_bridge.audio.voices import choose_voice, discover_voices, saved_form
+from oai_bridge.chat.answer import parse_completion
+from oai_bridge.chat.body import build_chat_body, build_completion_body
+from oai_bridge.config.findings import Findings
+from oai_bridge.config.settings import Settings
+from oai_bridge.config.urls import normalize_base_url
+from oai_bridge.discovery.capabilities import CHAT_CAPABILITIES, PING_TOKENS, accepted, chat_request
+from oai_bridge.discovery.endpoint import context_from_card, find_base_url, native_context
+from oai_bridge.embeddings.embed import embed_texts
+from oai_bridge.errors.kinds import HTTPStatusError
+from oai_bridge.transport.send import open_stream, post_json, release
+from oai_bridge.transport.sse import iter_lines, iter_sse_data
+
+__all__ = [
+    "PROBE_TIMEOUT",
+    "Detection",
+    "ModelKind",
+    "auto_capabilities",
+    "detect",
+    "kind_of",
+    "lazy_detected",
+    "save_findings",
+]
+
+ModelKind = Literal["chat", "completion", "embedding", "speech2text", "tts"]
+# Each capability check waits at most this long (the plain request gets the model's timeout: a
+# model may load on first use).
+PROBE_TIMEOUT = 30.0
+_CAPABILITIES: Mapping[ModelKind, Mapping[str, Callable[[Settings], object]]] = MappingProxyType(
+    {"chat": CHAT_CAPABILITIES, "completion": {}, "embedding": {}, "speech2text": {}, "tts": {}}
+)
+# Model kinds that have a context window (the native APIs are asked for it).
+_CONTEXT_KINDS: frozenset[ModelKind] = frozenset({"chat", "completion", "embedding"})
+# What validation speaks (the shortest text every speech server accepts).
+TTS_PING_TEXT = "Hello."
+
+
+@dataclass
+class Detection:
+    """What detection found. None means "could not tell"."""
+
+    base_url: str
+    models: list[str] | None = None
+    context_size: int | None = None
+    dimensions: int | None = None
+    features: dict[str, bool] = field(default_factory=dict)
+    values: dict[str, str] = field(default_factory=dict)
+    """Per-model-type facts (a rerank path, a score scale, voices) saved as `_detected_<name>`."""
+    reasoning_seen: bool = False
+    streamed_usage: bool | None = None
+    """Only the doctor asks (it costs a request)."""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def findings(self) -> Findings:
+        features = dict(self.features)
+        if self.reasoning_seen:
+            features["thinking"] = True
+        return Findings(
+            context_size=self.context_size,
+            dimensions=self.dimensions,
+            features=MappingProxyType(features),
+            values=MappingProxyType(dict(self.values)),
+        )
+
+
+def kind_of(settings: Settings, model_type: Literal["llm", "text-embedding", "speech2text", "tts"]) -> ModelKind:
+    if model_type == "text-embedding":
+        return "embedding"
+    if model_type in ("speech2text", "tts"):
+        return model_type
+    return "completion" if settings.mode == "completion" else "chat"
+
+
+def _ping_chat(settings: Settings, found: Detection) -> None:
+    answer = chat_request(settings)
+    choice = ((answer.get("choices") if isinstance(answer, Mapping) else None) or [{}])[0] or {}
+    message = choice.get("message") or {}
+    found.reasoning_seen = bool(
+        message.get("reasoning_content") or message.get("reasoning") or "</think>" in (message.get("content") or "")
+    )
+
+
+def _ping_completion(settings: Settings, found: Detection) -> None:
+    body = build_completion_body(
+        settings, [UserPromptMessage(content="ping")], {"max_tokens": PING_TOKENS}, stream=False
+    )
+    parse_completion(post_json(settings, "/completions", body), completion_mode=True)
+
+
+def _ping_embedding(settings: Settings, found: Detection) -> None:
+    vectors, _ = embed_texts(settings, ["ping"])
+    found.dimensions = len(vectors[0])
+
+
+def _ping_speech2text(settings: Settings, found: Detection) -> None:
+    """Transcribe a half-second tone the plugin makes itself (nothing is downloaded)."""
+    transcribe(settings, BytesIO(tone_clip()))
+
+
+def _ping_tts(settings: Settings, found: Detection) -> None:
+    """Read the server's voices (unless the form names them), then speak with the first one."""
+    voices = [] if settings.tts_voices else discover_voices(settings)
+    if voices:
+        found.values["voices"] = saved_form(voices)
+        values = MappingProxyType({**settings.detected.values, "voices": found.values["voices"]})
+        settings = replace(settings, detected=replace(settings.detected, values=values))
+    for _ in synthesize(settings, TTS_PING_TEXT, choose_voice(settings, None)):
+        pass  # synthesize raises when the answer holds no audio
+
+
+_PINGS: Mapping[ModelKind, Callable[[Settings, Detection], None]] = MappingProxyType(
+    {
+        "chat": _ping_chat,
+        "completion": _ping_completion,
+        "embedding": _ping_embedding,
+        "speech2text": _ping_speech2text,
+        "tts": _ping_tts,
+    }
+)
+
+
+def auto_capabilities(settings: Settings, kind: ModelKind) -> tuple[str, ...]:
+    """The capabilities to check: the model type's, where the form left them on auto."""
+    return tuple(name for name in _CAPABILITIES[kind] if getattr(settings, name) == "auto")
+
+
+def detect(settings: Settings, kind: ModelKind, *, doctor: bool = False) -> Detection:
+    """Detect. Raises whatever the plain request raises (the caller maps it); capability checks
+    only ever answer True/False/None."""
+    base, cards = find_base_url(settings)
+    found = Detection(base_url=base)
+    if base != normalize_base_url(settings.base_url):
+        found.notes.append(f"base URL corrected to {base} (the server answers under /v1)")
+    settings = replace(settings, base_url=base, max_retries=0)
+    quick = replace(settings, timeout=min(settings.timeout, PROBE_TIMEOUT))
+    if cards:
+        found.models = [card["id"] for card in cards]
+        card = next((c for c in cards if c["id"] == settings.endpoint_model), None)
+        found.context_size = context_from_card(card) if card else None
+        if card is None:
+            found.notes.append(f"the server does not list {settings.endpoint_model!r}, but answers it")
+    _PINGS[kind](settings, found)
+    if found.context_size is None and kind in _CONTEXT_KINDS:
+        found.context_size = native_context(quick, base)
+    jobs: dict[str, Callable[[], bool | None]] = {
+        name: (lambda check=_CAPABILITIES[kind][name]: accepted(lambda: check(quick)))
+        for name in auto_capabilities(settings, kind)
+    }
+    if doctor and kind == "chat":
+        jobs["streamed_usage"] = lambda: _streamed_usage(quick)
+    if jobs:
+        with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+            futures = {name: pool.submit(job) for name, job in jobs.items()}
+            results = {name: future.result() for name, future in futures.items()}
+        found.streamed_usage = results.pop("streamed_usage", None)
+        found.features = {name: value for name, value in results.items() if value is not None}
+    return found
+
+
+def _streamed_usage(settings: Settings) -> bool | None:
+    """Whether the server reports usage in streams (the doctor shows it; the plugin estimates
+    without it)."""
+    body = build_chat_body(settings, [UserPromptMessage(content="ping")], {"max_tokens": 1}, stream=True)
+    try:
+        response = open_stream(settings, "/chat/completions", body)
+    except (HTTPStatusError, httpx.HTTPError):
+        return None
+    lines = iter_lines(response.iter_text())
+    try:
+        return any('"usage"' in data and json.loads(data).get("usage") for data in iter_sse_data(lines))
+    except (ValueError, httpx.HTTPError):
+        return None
+    finally:
+        release(response, lines)
+
+
+def save_findings(credentials: dict[str, Any], found: Detection) -> None:
+    """Write what detection found into the credentials being validated: Dify saves what
+    validation returns, so later calls and the model schema use it without detecting again."""
+    if found.base_url != normalize_base_url(str(credentials.get("base_url", ""))):
+        credentials["base_url"] = found.base_url
+    credentials.update(found.findings.to_credentials())
+
+
+_lazy_lock = threading.Lock()
+# (base URL, model, key) -> (findings, time they stop being valid)
+_lazy: dict[tuple[str, str, str | None], tuple[Findings, float]] = {}
+# An endpoint that is down is asked again after this long, not on every schema request.
+RETRY_DETECTION_AFTER = 60.0
+
+
+def lazy_detected(settings: Settings, kind: ModelKind) -> Findings:
+    """Findings for a model saved without them (a Dify version that did not keep what validation
+    returned): detected once per process, with short timeouts, and cached; empty while the
+    endpoint is unreachable (asked again after RETRY_DETECTION_AFTER seconds). An optimisation
+    only: every answer is also correct without it."""
+    if settings.detected or not auto_capabilities(settings, kind):
+        return settings.detected
+    key = (normalize_base_url(settings.base_url), settings.endpoint_model, settings.api_key)
+    now = time.monotonic()
+    with _lazy_lock:
+        cached = _lazy.get(key)
+        if cached and cached[1] > now:
+            return cached[0]
+    quick = replace(settings, timeout=min(settings.timeout, PROBE_TIMEOUT))
+    try:
+        findings, expires = detect(quick, kind).findings, float("inf")
+    except Exception:  # noqa: BLE001 - unreachable now: remember briefly, try again later
+        findings, expires = Findings(), now + RETRY_DETECTION_AFTER
+    with _lazy_lock:
+        _lazy[key] = (findings, expires)
+    return findings

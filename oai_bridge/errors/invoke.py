@@ -1,0 +1,326 @@
+"""Every failure -> one of Dify's InvokeError classes, with a short message that says what to do.
+
+    connection refused, DNS                   -> InvokeConnectionError ("cannot connect", Docker hint)
+    TLS failure                               -> InvokeConnectionError ("TLS failed", verify_tls)
+    no progress within `timeout`              -> InvokeConnectionError ("timed out")
+    connection dropped after the answer began -> InvokeServerUnavailableError ("dropped")
+    401, 403, a key refused with another status
+    (by its error type: LiteLLM's 400)        -> InvokeAuthorizationError
+    429                                       -> InvokeRateLimitError
+    408, 500, 502, 503, 504, HTML pages       -> InvokeServerUnavailableError
+    400, 404, 413, 422 (and other 4xx)        -> InvokeBadRequestError
+    error payloads inside a 200 stream        -> by their wording, then status: a server fault is
+                                                 server-unavailable, a fixable request a bad request
+
+Messages never carry the API key or header values: `redact` runs over everything shown.
+Errors are raised `from None` because Dify ships the traceback (with chained messages) to the
+caller, and a server's own error text may echo request headers.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import ssl
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+from dify_plugin.errors.model import (
+    InvokeAuthorizationError,
+    InvokeBadRequestError,
+    InvokeConnectionError,
+    InvokeError,
+    InvokeRateLimitError,
+    InvokeServerUnavailableError,
+)
+
+from oai_bridge.config.settings import SettingsError
+from oai_bridge.config.urls import display_url
+from oai_bridge.errors.kinds import (
+    ConnectionDroppedError,
+    HTTPStatusError,
+    MalformedResponseError,
+    ModelNotFoundError,
+    SSEError,
+    StreamIncompleteError,
+    TextTooLongError,
+    TruncatedToolCallError,
+    UnexpectedContentError,
+)
+from oai_bridge.errors.wording import (
+    CONTEXT_OVERFLOW,
+    KEY_REFUSALS,
+    MODEL_NOT_FOUND,
+    SERVER_FAULT,
+    VALIDATION_ERROR,
+    body_text,
+    error_type,
+    looks_like_html,
+    mentions,
+)
+
+__all__ = [
+    "error_for_status",
+    "raise_for_payload_error",
+    "redact",
+    "to_invoke_error",
+    "translated_errors",
+]
+
+_BEARER = re.compile(r"(?i)(bearer\s+)[^\s\"',]+")
+_MAX_MESSAGE = 600
+_LOOPBACK = ("localhost", "127.0.0.1", "0.0.0.0", "::1")
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """Remove secrets (and anything that looks like a bearer token) from text shown to users."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "***")
+    return _BEARER.sub(r"\1***", text)
+
+
+def _redacted(value: Any, secrets: tuple[str, ...]) -> Any:
+    """`value` (a body: str, dict, list) with secrets removed everywhere, before anything is clipped."""
+    if isinstance(value, str):
+        return redact(value, secrets)
+    if isinstance(value, Mapping):
+        return {key: _redacted(item, secrets) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_redacted(item, secrets) for item in value]
+    return value
+
+
+def _clip(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 1] + "…"
+
+
+def _is_context_overflow(message: str, body: Any) -> bool:
+    text = message + (" " + json.dumps(body) if isinstance(body, Mapping) else "")
+    return mentions(text, CONTEXT_OVERFLOW)
+
+
+def _html_page(url: str, expected: str = "an API answer") -> str:
+    where = f" from {url}" if url else ""
+    return (
+        f"The server answered with an HTML page{where}, not {expected}. Check the base URL (most servers "
+        "need /v1 at the end), or a proxy in front of the server that wants a sign-in."
+    )
+
+
+def error_for_status(status: int, body: Any, *, url: str = "") -> InvokeError:
+    """Map an HTTP status plus the server's body to the Dify error class with a useful message."""
+    text = body if isinstance(body, str) else ""
+    if text and looks_like_html(text):
+        return InvokeServerUnavailableError(f"HTTP {status}: {_html_page(url)}")
+    message = _clip(body_text(body)) or f"HTTP {status} with no message"
+    if status in (401, 403):
+        return InvokeAuthorizationError(
+            f"HTTP {status}: the server refused the credentials ({message}). Check the API key "
+            "and any authentication header in extra_headers."
+        )
+    if refusal := KEY_REFUSALS.get(error_type(body)):
+        return InvokeAuthorizationError(
+            f"HTTP {status}: the server refused the API key ({message}): {refusal}. If the key is right, "
+            "the proxy is misconfigured."
+        )
+    if status == 408:
+        return InvokeServerUnavailableError(
+            f"HTTP 408: the server or a proxy in front of it timed out waiting for the model ({message}). "
+            "Raise the proxy's own timeout to at least the model's `timeout`."
+        )
+    if status == 429:
+        return InvokeRateLimitError(f"HTTP 429: rate limited by the server ({message}). Try again later.")
+    if status == 500 and VALIDATION_ERROR.search(message):
+        return InvokeBadRequestError(f"HTTP 500: the server rejected the request ({message}).")
+    overflow = _is_context_overflow(message, body)
+    if status >= 500 and not overflow:
+        return InvokeServerUnavailableError(f"HTTP {status}: the server failed ({message}).")
+    if overflow:
+        return InvokeBadRequestError(
+            f"The prompt does not fit the model's context window ({message}). Shorten the conversation "
+            "or knowledge context, lower max_tokens, or raise the server's context size."
+        )
+    if MODEL_NOT_FOUND.search(message):
+        return InvokeBadRequestError(f"HTTP {status}: {message}. Check the model name (or `endpoint_model_name`).")
+    if status == 404:
+        where = f" at {url}" if url else ""
+        return InvokeBadRequestError(
+            f"HTTP 404 Not Found{where} ({message}). Check the base URL: most servers expect it to end "
+            "with /v1 (e.g. http://host:11434/v1), without /chat/completions."
+        )
+    if status == 413:
+        return InvokeBadRequestError(f"HTTP 413: the request is too large for the server ({message}).")
+    return InvokeBadRequestError(f"HTTP {status}: the server rejected the request ({message}).")
+
+
+def _payload_status(data: Mapping[str, Any]) -> int:
+    for source in (data.get("error"), data):  # vLLM/TGI nest the status; SGLang and old vLLM put it on top
+        if not isinstance(source, Mapping):
+            continue
+        for key in ("code", "http_status_code", "status", "status_code"):
+            value = source.get(key)
+            if isinstance(value, int) and 400 <= value < 600:
+                return value
+    return 0
+
+
+def raise_for_payload_error(data: Mapping[str, Any]) -> None:
+    """Raise if a stream payload is an error in any shape servers use inside a 200 stream.
+
+    The error's wording and type decide before its status: vLLM reports a dead engine or
+    exhausted GPU memory with `code: 400`, which is the server's fault, not the request's."""
+    error = data.get("error")
+    if error is None and data.get("object") != "error":
+        return
+    message = _clip(body_text(data)) or "no message"
+    kind = error.get("type") if isinstance(error, Mapping) else data.get("type")
+    if mentions(f"{message} {kind or ''}", SERVER_FAULT):
+        raise InvokeServerUnavailableError(f"The server failed while generating: {message}")
+    status = _payload_status(data) or (400 if _is_context_overflow(message, data) else 0)
+    if status:
+        raise error_for_status(status, data)
+    # No status in the payload: the server failed while generating.
+    raise InvokeServerUnavailableError(f"The server reported an error during generation: {message}")
+
+
+def _cause_of(exc: BaseException, kinds: type[BaseException] | tuple[type[BaseException], ...]) -> BaseException | None:
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, kinds):
+            return cause
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
+def _innermost_text(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    cause = exc.__cause__ or exc.__context__
+    while cause is not None:
+        if str(cause):
+            text = str(cause)
+        cause = cause.__cause__ or cause.__context__
+    return _clip(text)
+
+
+def _connection_error(exc: BaseException, url: str) -> InvokeError:
+    """Four failures, four messages: TLS, a timeout, a connection dropped mid-answer, no connection."""
+    shown = display_url(url) if url else "the server"
+    if tls := _cause_of(exc, ssl.SSLError):
+        return InvokeConnectionError(
+            f"TLS failed talking to {shown} ({tls}). For a self-signed certificate set "
+            "`verify_tls` to off, or use http:// if the server has no TLS."
+        )
+    if _cause_of(exc, httpx.ConnectTimeout):
+        return InvokeConnectionError(
+            f"Timed out connecting to {shown}. Check the address and port, and that a firewall lets the plugin through."
+        )
+    if _cause_of(exc, httpx.TimeoutException | TimeoutError):
+        return InvokeConnectionError(
+            f"Timed out waiting for {shown}: no progress within the configured timeout. Raise `timeout` "
+            "for slow models, or check that the server is not stuck."
+        )
+    detail = _innermost_text(exc)
+    if isinstance(exc, ConnectionDroppedError) or (
+        _cause_of(exc, httpx.RemoteProtocolError | httpx.ReadError) and not _cause_of(exc, httpx.ConnectError)
+    ):
+        return InvokeServerUnavailableError(
+            f"The connection to {shown} broke while the server was answering ({detail}). The server may "
+            "have crashed or restarted, or a proxy in between cut the connection: check the server's log."
+        )
+    hint = ""
+    if url and httpx.URL(url).host in _LOOPBACK:
+        hint = (
+            " From Dify running in Docker, `localhost` is the plugin's own container: use "
+            "http://host.docker.internal:PORT (with extra_hosts host-gateway on Linux) or the server's address."
+        )
+    return InvokeConnectionError(f"Cannot connect to {shown} ({detail}). Check that the server is running.{hint}")
+
+
+def _model_not_found(exc: ModelNotFoundError) -> InvokeError:
+    detail = f" ({exc.detail})" if exc.detail else ""
+    if not exc.available:
+        return InvokeBadRequestError(
+            f"The server does not know the model {exc.model!r}{detail}. Check the model name (or "
+            "`endpoint_model_name`)."
+        )
+    shown = ", ".join(exc.available[:20]) + (
+        f" (and {len(exc.available) - 20} more)" if len(exc.available) > 20 else ""
+    )
+    return InvokeBadRequestError(
+        f"The server does not know the model {exc.model!r}{detail}. It lists: {shown}. Use one of these as "
+        "the model name (or as `endpoint_model_name`)."
+    )
+
+
+def _sse_error(exc: SSEError) -> InvokeError:
+    try:
+        payload = json.loads(exc.data)
+    except (ValueError, RecursionError):
+        payload = None
+    if not isinstance(payload, Mapping):
+        payload = {"error": exc.data}
+    elif "error" not in payload and payload.get("object") != "error":
+        # llama.cpp's legacy `error:` line: the event data IS the error object (L#16109)
+        payload = {"error": payload}
+    try:
+        raise_for_payload_error(payload)
+    except InvokeError as inner:
+        return inner
+    return InvokeServerUnavailableError(f"The server sent an error event: {_clip(exc.data)}")
+
+
+def to_invoke_error(exc: BaseException, *, url: str = "", secrets: Iterable[str] = ()) -> InvokeError:
+    """Translate any exception raised while talking to the endpoint into an InvokeError."""
+    secrets = tuple(secrets)
+    if isinstance(exc, InvokeError):
+        mapped = exc
+    elif isinstance(exc, HTTPStatusError):
+        mapped = error_for_status(exc.status, _redacted(exc.body, secrets), url=exc.url or url)
+    elif isinstance(exc, httpx.TransportError | ssl.SSLError | TimeoutError | ConnectionDroppedError):
+        mapped = _connection_error(exc, url)
+    elif isinstance(exc, UnexpectedContentError):
+        mapped = InvokeServerUnavailableError(_html_page(exc.url or url, exc.expected))
+    elif isinstance(exc, StreamIncompleteError):
+        mapped = InvokeServerUnavailableError(
+            f"The stream ended before the server finished the answer ({exc}); the output would be truncated."
+        )
+    elif isinstance(exc, MalformedResponseError):
+        mapped = InvokeServerUnavailableError(f"The server's answer has an unexpected shape: {_clip(str(exc))}")
+    elif isinstance(exc, ModelNotFoundError):
+        mapped = _model_not_found(exc)
+    elif isinstance(exc, TruncatedToolCallError):
+        mapped = InvokeBadRequestError(
+            f"The model ran out of tokens in the middle of a tool call ({exc}); raise max_tokens."
+        )
+    elif isinstance(exc, SSEError):
+        mapped = _sse_error(exc)
+    elif isinstance(exc, json.JSONDecodeError):
+        mapped = InvokeServerUnavailableError(
+            f"The server sent a response that is not valid JSON ({exc.msg} at {exc.pos}): {_clip(exc.doc[:200])}"
+        )
+    elif isinstance(exc, TextTooLongError):
+        mapped = InvokeBadRequestError(f"The input is too long for the server: {exc}.")
+    elif isinstance(exc, SettingsError):
+        mapped = InvokeBadRequestError(f"Model settings: {exc}")
+    else:
+        mapped = InvokeError(f"{type(exc).__name__}: {_clip(str(exc))}")
+    clean = redact(str(mapped), secrets)
+    if clean != str(mapped) or mapped is exc:
+        mapped = type(mapped)(clean)
+    return mapped
+
+
+@contextmanager
+def translated_errors(*, url: str = "", secrets: Iterable[str] = ()) -> Iterator[None]:
+    """Re-raise anything from the block as an InvokeError (used around calls AND inside generators,
+    because Dify's SDK does not map errors raised while a returned generator is iterated)."""
+    try:
+        yield
+    except GeneratorExit:
+        raise
+    except Exception as exc:  # noqa: BLE001 - this is the one boundary that maps everything
+        raise to_invoke_error(exc, url=url, secrets=secrets) from None

@@ -1,0 +1,84 @@
+"""Every way a call to a model server can fail, as the plugin's own exception types.
+
+The transport raises these (and httpx's transport errors) instead of the `openai` SDK's classes,
+so nothing above it depends on which client sent the request; `errors.invoke` turns each into
+the Dify error class and message the user sees.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = [
+    "ConnectionDroppedError",
+    "HTTPStatusError",
+    "MalformedResponseError",
+    "ModelNotFoundError",
+    "SSEError",
+    "StreamIncompleteError",
+    "TextTooLongError",
+    "TruncatedToolCallError",
+    "UnexpectedContentError",
+]
+
+
+class HTTPStatusError(Exception):
+    """The server answered with a non-2xx status. `body` is its decoded JSON, else its text."""
+
+    def __init__(self, status: int, body: Any, *, url: str = "", headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(f"HTTP {status}")
+        self.status = status
+        self.body = body
+        self.url = url
+        self.headers: Mapping[str, str] = headers or {}
+
+
+class ConnectionDroppedError(Exception):
+    """The connection broke after the server had started answering (a crash, a proxy cut it)."""
+
+
+class StreamIncompleteError(Exception):
+    """The stream ended before the server said it was finished: the answer would be truncated."""
+
+
+class MalformedResponseError(ValueError):
+    """The server answered 2xx, but not in a shape an OpenAI-style client can read."""
+
+
+class UnexpectedContentError(ValueError):
+    """A 2xx answer of another kind than asked for: an HTML page (a web UI, a proxy's sign-in
+    page) where JSON, an event stream or audio was expected."""
+
+    def __init__(self, got: str, expected: str, url: str = "") -> None:
+        super().__init__(f"{got} instead of {expected}")
+        self.got = got
+        self.expected = expected
+        self.url = url
+
+
+class ModelNotFoundError(Exception):
+    """The server refused the model name; `available` is what its /models lists (may be empty)."""
+
+    def __init__(self, model: str, available: list[str], detail: str = "") -> None:
+        super().__init__(model)
+        self.model = model
+        self.available = available
+        self.detail = detail
+
+
+class TextTooLongError(ValueError):
+    """One input alone is more than the server accepts (an embedding text, a rerank document)."""
+
+
+class TruncatedToolCallError(Exception):
+    """The model hit max_tokens inside a tool call, so its arguments are not valid JSON."""
+
+
+class SSEError(Exception):
+    """The server sent an `event: error` event (or a legacy llama.cpp `error:` line)."""
+
+    def __init__(self, data: str) -> None:
+        super().__init__(data)
+        self.data = data
+        """The raw data of that event (usually a JSON text)."""

@@ -1,0 +1,115 @@
+"""The one retry policy, for every model type and every request.
+
+Retried: connection failures (not a stall: `timeout` is the user's bound for that, and retrying
+would multiply it past the daemon's execution limit), 429 (honouring Retry-After in seconds,
+milliseconds or its HTTP-date form) and 502/503/504; at most `max_retries` times, and never
+sleeping past the call's `timeout` budget. Streams are retried only before Dify has seen any
+output (the caller decides that with `retryable`).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+import httpx
+from tenacity import RetryCallState, Retrying
+
+from oai_bridge.config.settings import Settings
+from oai_bridge.errors.kinds import ConnectionDroppedError, HTTPStatusError, StreamIncompleteError
+
+__all__ = ["MAX_RETRY_AFTER", "is_stall", "retry_after", "retrying"]
+
+logger = logging.getLogger(__name__)
+
+MAX_RETRY_AFTER = 30.0
+_RETRY_STATUSES = frozenset({429, 502, 503, 504})
+
+
+def is_stall(exc: BaseException) -> bool:
+    """True for a read/write/pool timeout anywhere in the cause chain (not a connect timeout)."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, httpx.TimeoutException) and not isinstance(cause, httpx.ConnectTimeout):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
+def _is_retryable(exc: BaseException) -> bool:
+    if isinstance(exc, HTTPStatusError):
+        return exc.status in _RETRY_STATUSES
+    if isinstance(exc, httpx.TransportError | ConnectionDroppedError | StreamIncompleteError):
+        return not is_stall(exc)
+    return False
+
+
+def retry_after(exc: BaseException | None, now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> float | None:
+    """Seconds the server asked to wait (`retry-after-ms`, `retry-after` seconds or HTTP-date)."""
+    if not isinstance(exc, HTTPStatusError):
+        return None
+    headers = {name.lower(): value for name, value in exc.headers.items()}
+    raw = headers.get("retry-after-ms")
+    if raw:
+        try:
+            return float(raw) / 1000
+        except ValueError:
+            pass
+    raw = headers.get("retry-after")
+    if not raw:
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(raw)  # RFC 9110 HTTP-date: "Wed, 21 Oct 2026 07:28:00 GMT"
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - now()).total_seconds())
+
+
+def _wait(state: RetryCallState) -> float:
+    exc = state.outcome.exception() if state.outcome else None
+    after = retry_after(exc)
+    if after is not None:
+        return min(after, MAX_RETRY_AFTER)
+    # Exponential backoff with jitter: 0.5, 1, 2, … s, capped at 8 s.
+    return min(0.5 * 2 ** (state.attempt_number - 1), 8.0) * (0.75 + random.random() / 2)
+
+
+def _log_retry(state: RetryCallState) -> None:
+    exc = state.outcome.exception() if state.outcome else None
+    reason = f"HTTP {exc.status}" if isinstance(exc, HTTPStatusError) else type(exc).__name__
+    delay = state.next_action.sleep if state.next_action else 0.0
+    logger.warning("request failed (%s), retry %d in %.1f s", reason, state.attempt_number, delay)
+
+
+def retrying(settings: Settings, retryable: Callable[[BaseException], bool] = lambda exc: True) -> Retrying:
+    """A fresh retry loop for one logical call. `retryable` narrows it further (a stream that has
+    already produced output must not be retried)."""
+    deadline = time.monotonic() + settings.timeout
+
+    def stop(state: RetryCallState) -> bool:
+        if state.attempt_number > settings.max_retries:
+            return True
+        # A wait longer than the time left would only end in a timeout: give up now, with the
+        # server's own error, instead.
+        return time.monotonic() + (state.upcoming_sleep or 0.0) > deadline
+
+    return Retrying(
+        stop=stop,
+        retry=lambda state: bool(
+            state.outcome
+            and state.outcome.failed
+            and _is_retryable(exc := state.outcome.exception())
+            and retryable(exc)
+        ),
+        wait=_wait,
+        before_sleep=_log_retry,
+        reraise=True,
+    )

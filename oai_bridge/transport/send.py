@@ -1,0 +1,199 @@
+"""Requests to a model server through the `openai` SDK's public API, for every model type.
+
+    post_json(settings, path, body)    one logical JSON call: retried, adapted to the server
+    open_stream(settings, path, body)  one streamed call's response, body unread (the caller
+                                       reads it and owns the retry loop; see chat.pipeline)
+    get_json(settings, url)            a bounded GET for discovery (/models, native APIs)
+    release(response, rest)            hand a finished stream's connection back to the pool
+
+Bodies are adapted to what the endpoint is known to refuse (`dialects.learned`), and a refusal
+that names a field is answered by one more try without it. SDK exceptions are turned into the
+plugin's own (`errors.kinds`) right here, so nothing above depends on the SDK.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from oai_bridge.config.settings import Settings
+from oai_bridge.config.urls import normalize_base_url
+from oai_bridge.dialects import learned
+from oai_bridge.errors.kinds import HTTPStatusError, ModelNotFoundError, UnexpectedContentError
+from oai_bridge.errors.wording import MODEL_NOT_FOUND, body_text, looks_like_html
+from oai_bridge.transport.clients import openai_client, request_headers, timeout_for
+from oai_bridge.transport.retry import retrying
+
+if TYPE_CHECKING:
+    import openai
+
+__all__ = [
+    "DISCOVERY_TIMEOUT",
+    "decode_json",
+    "get_json",
+    "list_models",
+    "open_stream",
+    "post_json",
+    "release",
+    "sdk_errors",
+]
+
+DISCOVERY_TIMEOUT = 10.0
+DRAIN_TIMEOUT = 1.0
+DRAIN_LIMIT = 100  # lines
+
+
+@contextmanager
+def sdk_errors() -> Iterator[None]:
+    """SDK exceptions -> the plugin's: a status error keeps status, body, URL and headers; a
+    connection error is re-raised as the httpx error under it."""
+    import openai
+
+    try:
+        yield
+    except openai.APIStatusError as exc:
+        raise HTTPStatusError(
+            exc.status_code, exc.body, url=str(exc.request.url), headers=dict(exc.response.headers)
+        ) from None
+    except openai.APIConnectionError as exc:
+        if isinstance(exc.__cause__, httpx.TransportError):
+            raise exc.__cause__ from None
+        raise
+
+
+def decode_json(response: httpx.Response) -> Any:
+    """The JSON of a 2xx answer; an HTML page (a web UI, a proxy's sign-in page) is named as such."""
+    kind = response.headers.get("content-type", "")
+    if "html" in kind or looks_like_html(response.text[:200]):
+        raise UnexpectedContentError("an HTML page", "a JSON answer", str(response.request.url))
+    return json.loads(response.content)
+
+
+def _stream_opener(client: openai.OpenAI, path: str) -> Callable[..., Any] | None:
+    """The SDK's streaming-response method for a path (public API; fields it does not type travel
+    in extra_body), or None for paths it has no resource for."""
+    if path == "/chat/completions":
+        return lambda body, **options: client.chat.completions.with_streaming_response.create(
+            model=body["model"], messages=body["messages"], extra_body=_rest(body, "model", "messages"), **options
+        )
+    if path == "/completions":
+        return lambda body, **options: client.completions.with_streaming_response.create(
+            model=body["model"], prompt=body["prompt"], extra_body=_rest(body, "model", "prompt"), **options
+        )
+    return None
+
+
+def _rest(body: dict[str, Any], *typed: str) -> dict[str, Any]:
+    return {key: value for key, value in body.items() if key not in typed}
+
+
+def _once(settings: Settings, path: str, body: dict[str, Any], *, stream: bool, bound: float | None) -> httpx.Response:
+    """One request (plus a retry without a field the server refused by name), no retry policy."""
+    client = openai_client(settings)
+    endpoint = normalize_base_url(settings.base_url)
+    body = learned.adapt(endpoint, body)
+    headers = request_headers(settings)
+    for _ in range(learned.MAX_FALLBACKS + 1):
+        try:
+            with sdk_errors():
+                opener = _stream_opener(client, path) if stream else None
+                if opener is not None:
+                    return (
+                        opener(body, timeout=timeout_for(settings, bound), extra_headers=headers)
+                        .__enter__()
+                        .http_response
+                    )
+                options: Any = {"timeout": timeout_for(settings, bound), "headers": headers}
+                return client.post(path, cast_to=httpx.Response, body=body, options=options)
+        except HTTPStatusError as exc:
+            fixed = learned.fallback(endpoint, body, exc.status, exc.body)
+            if fixed is None:
+                _explain_unknown_model(settings, exc)
+                raise
+            body = fixed
+    raise AssertionError("unreachable: the loop returns or raises")
+
+
+def _explain_unknown_model(settings: Settings, exc: HTTPStatusError) -> None:
+    """A 404, or a refusal that names the model, is explained with what the server lists. The list
+    is never a gate: servers that list only an alias (llama.cpp, TGI) answer any name."""
+    said_unknown = bool(MODEL_NOT_FOUND.search(body_text(exc.body)))
+    if exc.status != 404 and not (400 <= exc.status < 500 and said_unknown):
+        return
+    ids = list_models(settings)
+    if said_unknown or (ids is not None and settings.endpoint_model not in ids):
+        raise ModelNotFoundError(settings.endpoint_model, ids or [], body_text(exc.body)[:200]) from None
+
+
+def post_json(settings: Settings, path: str, body: dict[str, Any], *, bound: float | None = None) -> Any:
+    """POST `body` and return the decoded JSON answer, after retries. `bound` caps the wait below
+    the model's timeout (detection)."""
+    for attempt in retrying(settings):
+        with attempt:
+            response = _once(settings, path, body, stream=False, bound=bound)
+    return decode_json(response)
+
+
+def open_stream(settings: Settings, path: str, body: dict[str, Any], *, bound: float | None = None) -> httpx.Response:
+    """POST `body` and return the response with its body unread. The caller closes it (or passes
+    it to `release`) and owns the retry loop. An HTML page is refused before it is read."""
+    response = _once(settings, path, body, stream=True, bound=bound)
+    kind = response.headers.get("content-type", "")
+    if "html" in kind:
+        response.close()
+        raise UnexpectedContentError("an HTML page", "an event stream", str(response.request.url))
+    return response
+
+
+def get_json(settings: Settings, url: str, *, base_url: str | None = None) -> tuple[int, Any]:
+    """(status, JSON body or None) of a GET, bounded by DISCOVERY_TIMEOUT; (0, None) when the
+    server cannot be reached. `url` is a path under the base URL or an absolute URL."""
+    client = openai_client(settings, base_url)
+    try:
+        with sdk_errors():
+            options: Any = {"timeout": timeout_for(settings, DISCOVERY_TIMEOUT), "headers": request_headers(settings)}
+            response = client.get(url, cast_to=httpx.Response, options=options)
+    except HTTPStatusError as exc:
+        return exc.status, None
+    except httpx.HTTPError:
+        return 0, None
+    try:
+        return response.status_code, response.json()
+    except ValueError:
+        return response.status_code, None
+
+
+def model_cards(data: Any) -> list[dict[str, Any]]:
+    """The entries of a /models answer that have an id."""
+    items = data.get("data") if isinstance(data, dict) else None
+    return [item for item in items or () if isinstance(item, dict) and isinstance(item.get("id"), str)]
+
+
+def list_models(settings: Settings, base_url: str | None = None) -> list[str] | None:
+    """Model ids the server lists at /models, or None when it lists none (or has no /models)."""
+    status, data = get_json(settings, "/models", base_url=base_url)
+    ids = [card["id"] for card in model_cards(data)] if status == 200 else []
+    return ids or None
+
+
+def release(response: httpx.Response, rest: Iterator[object]) -> None:
+    """Finish a stream whose answer is complete: read what little is left after `[DONE]` (the
+    chunked terminator) from `rest`, the iterator the stream was being read through, so the
+    connection goes back to the pool instead of being torn down (for TLS endpoints that saves
+    a handshake per call). A server that keeps the stream open after `[DONE]` gets a short
+    bound, not the model's whole timeout."""
+    try:
+        timeouts = response.request.extensions.get("timeout")
+        if isinstance(timeouts, dict):
+            timeouts["read"] = DRAIN_TIMEOUT  # httpcore reads this at every receive
+        for count, _ in enumerate(rest):
+            if count > DRAIN_LIMIT:
+                break
+    except httpx.HTTPError:
+        pass  # nothing the caller needs is lost; the connection is just not reused
+    finally:
+        response.close()
