@@ -1,9 +1,11 @@
 """Throwaway SDK plugins in a temp folder, shaped like this repository's (same manifest, same
-provider YAML with its whole credential form, same entry point), differing only in the classes:
+provider YAML with its whole credential form, the SDK's plain entry point), differing only in the
+classes:
 
 * ``minimal`` - trivial provider and model classes: the cold-start floor of a Dify SDK plugin.
 * ``sdk_llm`` - the LLM class is the SDK's ``OAICompatLargeLanguageModel`` (``bench.baselines``),
   so the SDK's generic class can be driven through the same stdio runtime as this plugin.
+* ``sdk_rerank`` - only a rerank model type, the SDK's ``OAICompatRerankModel``.
 
 The provider name stays ``openai_compatible_bridge`` so the same requests address all three.
 """
@@ -16,6 +18,17 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+
+# This plugin's main.py also warms up its own package (`oai_bridge`), which these plugins lack: they
+# get the SDK template's entry point, with the same `DifyPluginEnv()` settings.
+_MAIN = """\
+from dify_plugin import DifyPluginEnv, Plugin
+
+plugin = Plugin(DifyPluginEnv())
+
+if __name__ == "__main__":
+    plugin.run()
+"""
 
 _MINIMAL_PROVIDER = """\
 from dify_plugin import ModelProvider
@@ -80,13 +93,28 @@ class BenchSdkLargeLanguageModel(BaselineLargeLanguageModel):
 """
 
 
+_SDK_RERANK = """\
+import sys
+
+sys.path.append({repo!r})
+
+from bench.baselines import BaselineRerankModel
+
+
+class BenchSdkRerankModel(BaselineRerankModel):
+    pass
+"""
+
+KINDS = ("minimal", "sdk_llm", "sdk_rerank")
+
+
 def make_plugin(root: Path, kind: str, source: Path = REPO) -> Path:
-    """Write a plugin of `kind` (``minimal`` or ``sdk_llm``) into `root`, shaped like the plugin
-    at `source`, and return it."""
-    if kind not in ("minimal", "sdk_llm"):
+    """Write a plugin of `kind` (one of `KINDS`) into `root`, shaped like the plugin at `source`,
+    and return it."""
+    if kind not in KINDS:
         raise ValueError(kind)
     root.mkdir(parents=True, exist_ok=True)
-    shutil.copy(source / "main.py", root / "main.py")
+    (root / "main.py").write_text(_MAIN, encoding="utf-8")
     shutil.copytree(source / "_assets", root / "_assets", dirs_exist_ok=True)
     if (source / "PRIVACY.md").exists():
         shutil.copy(source / "PRIVACY.md", root / "PRIVACY.md")
@@ -99,6 +127,9 @@ def make_plugin(root: Path, kind: str, source: Path = REPO) -> Path:
     sources = ["models/llm/llm.py"]
     if kind == "minimal":
         sources.append("models/text_embedding/text_embedding.py")
+    elif kind == "sdk_rerank":
+        provider["supported_model_types"] = ["rerank"]
+        sources = ["models/rerank/rerank.py"]
     else:
         provider["supported_model_types"] = ["llm"]
     provider["extra"]["python"]["model_sources"] = sources
@@ -111,6 +142,11 @@ def make_plugin(root: Path, kind: str, source: Path = REPO) -> Path:
     (root / "manifest.yaml").write_text(yaml.safe_dump(manifest, allow_unicode=True, sort_keys=False), encoding="utf-8")
     (root / "provider" / "bench_provider.py").write_text(_MINIMAL_PROVIDER, encoding="utf-8")
 
+    if kind == "sdk_rerank":
+        rerank_dir = root / "models" / "rerank"
+        rerank_dir.mkdir(parents=True, exist_ok=True)
+        (rerank_dir / "rerank.py").write_text(_SDK_RERANK.format(repo=str(REPO)), encoding="utf-8")
+        return root
     llm_dir = root / "models" / "llm"
     llm_dir.mkdir(parents=True, exist_ok=True)
     if kind == "minimal":

@@ -10,6 +10,12 @@ pieces. Routes (under any prefix, e.g. /v1):
   ``stream: false`` gets a plain completion of the same text.
 * ``POST …/embeddings`` - one vector per input, in order, honouring the batch size it is sent
   and ``encoding_format`` (``float`` or ``base64``), with ``usage``.
+* ``POST …/embeddings`` with vLLM's chat-style ``messages`` body (a multimodal input, one per
+  request) - one vector.
+* ``POST …/rerank`` - Jina shape: ``results`` (``index``, ``relevance_score``, best first, cut to
+  ``top_n`` when sent) and ``usage``, for any number of documents (strings or multimodal
+  ``{"content": [parts]}``). A text document's score is a fixed function of the number in its
+  ``Document <n>:`` head (``bench.payloads.rerank_score``), so a client's global order can be checked.
 * ``GET …/models`` - the ids given with ``--models`` plus every id asked for so far, vLLM-shaped.
 * ``GET /stats`` - request counters, embedding batch sizes and encodings seen (for the report).
 """
@@ -30,6 +36,7 @@ from bench.payloads import (
     chunked,
     embedding_vectors,
     expected_content,
+    rerank_score,
     vector_base64,
     vector_json,
 )
@@ -55,6 +62,10 @@ class Server:
             "models_listed": 0,
             "embedding_batches": {},
             "embedding_encodings": {},
+            "multimodal_embeddings": 0,
+            "rerank": 0,
+            "reranked_documents": 0,
+            "rerank_batches": {},
         }
         self.models = dict.fromkeys(models)
         self._whole: dict[str, bytes] = {}
@@ -132,6 +143,15 @@ class Server:
         return item
 
     async def embeddings(self, body: dict, writer: asyncio.StreamWriter) -> None:
+        if isinstance(body.get("messages"), list):  # vLLM's multimodal form: one input per request
+            self.stats["multimodal_embeddings"] += 1
+            await self.send_bytes(
+                writer,
+                200,
+                b'{"object":"list","data":[%s],"model":%s,"usage":{"prompt_tokens":8,"total_tokens":8}}'
+                % (self._item("float", 0), json.dumps(str(body.get("model", ""))).encode()),
+            )
+            return
         texts = body.get("input")
         if isinstance(texts, str):
             texts = [texts]
@@ -153,6 +173,31 @@ class Server:
                 b'],"model":%s,"usage":{"prompt_tokens":%d,"total_tokens":%d}}'
                 % (json.dumps(str(body.get("model", ""))).encode(), tokens, tokens),
             )
+        )
+        await self.send_bytes(writer, 200, payload)
+
+    # -- rerank ----------------------------------------------------------------------------
+    async def rerank(self, body: dict, writer: asyncio.StreamWriter) -> None:
+        docs = body.get("documents")
+        if not isinstance(docs, list) or not docs or not body.get("query"):
+            await self.send_json(writer, 400, {"error": {"message": "bad rerank request"}})
+            return
+        self.stats["rerank"] += 1
+        self.stats["reranked_documents"] += len(docs)
+        sizes = self.stats["rerank_batches"]
+        sizes[str(len(docs))] = sizes.get(str(len(docs)), 0) + 1
+        self.models[str(body.get("model", ""))] = None
+        scored = sorted(((rerank_score(d) if isinstance(d, str) else 0.5, i) for i, d in enumerate(docs)), reverse=True)
+        top_n = body.get("top_n")
+        if isinstance(top_n, int) and top_n > 0:
+            scored = scored[:top_n]
+        tokens = sum(len(d) for d in docs if isinstance(d, str)) // 4
+        results = b",".join(b'{"index":%d,"relevance_score":%r}' % (i, s) for s, i in scored)
+        payload = b'{"id":"rerank-bench","model":%s,"usage":{"prompt_tokens":%d,"total_tokens":%d},"results":[%s]}' % (
+            json.dumps(str(body.get("model", ""))).encode(),
+            tokens,
+            tokens,
+            results,
         )
         await self.send_bytes(writer, 200, payload)
 
@@ -203,6 +248,8 @@ class Server:
                     await self.chat(json.loads(raw), writer)
                 elif method == "POST" and path.endswith("/embeddings"):
                     await self.embeddings(json.loads(raw), writer)
+                elif method == "POST" and path.endswith("/rerank"):
+                    await self.rerank(json.loads(raw), writer)
                 elif method == "GET" and path.endswith("/models"):
                     await self.send_json(writer, 200, self.model_list())
                 elif method == "GET" and path == "/stats":

@@ -52,9 +52,7 @@ _PEERS = (
         _llama.LlamaServerError,
     ),
     _Peer(("lcp_server",), _lcp.ensure_built, "llama_cpp.server", "llama-cpp-python", 6, _lcp.LcpServerError),
-    _Peer(
-        ("litellm_proxy",), _litellm.ensure_built, "LiteLLM proxy", "litellm[proxy]", 2, _litellm.LiteLLMError
-    ),
+    _Peer(("litellm_proxy",), _litellm.ensure_built, "LiteLLM proxy", "litellm[proxy]", 2, _litellm.LiteLLMError),
 )
 _build_errors: dict[str, BaseException] = {}
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Generator, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -13,30 +13,16 @@ from dify_plugin.entities.model.message import PromptMessage, PromptMessageTool
 
 from oai_bridge.adapter.base import ZERO_PRICE, BridgeModel, settings_for, validate_and_save
 from oai_bridge.chat.answer import parse_completion
-from oai_bridge.chat.body import build_chat_body, build_completion_body
+from oai_bridge.chat.body import build_request
 from oai_bridge.chat.events import StreamEnd, Usage
 from oai_bridge.chat.pipeline import stream_events
 from oai_bridge.chat.results import assistant_message, final_chunk, text_chunk
 from oai_bridge.chat.schema import llm_schema, parameter_rules
 from oai_bridge.config.settings import Settings
 from oai_bridge.discovery.detect import kind_of, lazy_detected
-from oai_bridge.errors.invoke import translated_errors
+from oai_bridge.errors.invoke import endpoint_errors
 from oai_bridge.tokens import estimate_messages, estimate_text
 from oai_bridge.transport.send import post_json
-
-
-def _request(
-    settings: Settings,
-    messages: Sequence[PromptMessage],
-    params: Mapping[str, Any],
-    tools: Sequence[PromptMessageTool] | None,
-    stop: Sequence[str] | None,
-    stream: bool,
-) -> tuple[str, dict[str, Any]]:
-    """The endpoint path and body for the configured mode."""
-    if settings.mode == "completion":
-        return "/completions", build_completion_body(settings, messages, params, stop=stop, stream=stream)
-    return "/chat/completions", build_chat_body(settings, messages, params, tools=tools, stop=stop, stream=stream)
 
 
 class BridgeLargeLanguageModel(BridgeModel, LargeLanguageModel):
@@ -53,8 +39,10 @@ class BridgeLargeLanguageModel(BridgeModel, LargeLanguageModel):
     ) -> LLMResult | Generator[LLMResultChunk, None, None]:
         del user  # never sent: strict servers reject `user`, and it identifies Dify's end users
         settings = settings_for(model, credentials)
-        with translated_errors(url=settings.base_url, secrets=settings.secrets):
-            path, body = _request(settings, prompt_messages, model_parameters, tools, stop, stream)
+        with endpoint_errors(settings):
+            path, body = build_request(
+                settings, prompt_messages, model_parameters, tools=tools, stop=stop, stream=stream
+            )
             if stream:
                 return self._stream(settings, path, body, prompt_messages, tools)
             result = parse_completion(
@@ -78,7 +66,7 @@ class BridgeLargeLanguageModel(BridgeModel, LargeLanguageModel):
         tools: list[PromptMessageTool] | None,
     ) -> Generator[LLMResultChunk, None, None]:
         model = settings.model
-        with translated_errors(url=settings.base_url, secrets=settings.secrets):
+        with endpoint_errors(settings):
             for event in stream_events(
                 settings, path, body, prompt_tokens=lambda: estimate_messages(prompt_messages, tools)
             ):

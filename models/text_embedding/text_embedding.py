@@ -7,12 +7,18 @@ from collections.abc import Mapping
 
 from dify_plugin import TextEmbeddingModel
 from dify_plugin.entities.model import AIModelEntity, EmbeddingInputType
-from dify_plugin.entities.model.text_embedding import EmbeddingUsage, TextEmbeddingResult
+from dify_plugin.entities.model.text_embedding import (
+    EmbeddingUsage,
+    MultiModalContent,
+    MultiModalEmbeddingResult,
+    TextEmbeddingResult,
+)
 
 from oai_bridge.adapter.base import ZERO_PRICE, BridgeModel, settings_for, validate_and_save
 from oai_bridge.embeddings.embed import embed_texts, prepare_texts
+from oai_bridge.embeddings.multimodal import embed_parts
 from oai_bridge.embeddings.schema import embedding_schema
-from oai_bridge.errors.invoke import translated_errors
+from oai_bridge.errors.invoke import endpoint_errors
 from oai_bridge.tokens import estimate_text
 
 
@@ -28,11 +34,26 @@ class BridgeTextEmbeddingModel(BridgeModel, TextEmbeddingModel):
         del user
         settings = settings_for(model, credentials)
         prefix = settings.query_prefix if input_type == EmbeddingInputType.QUERY else settings.document_prefix
-        with translated_errors(url=settings.base_url, secrets=settings.secrets):
+        with endpoint_errors(settings):
             vectors, tokens = embed_texts(
                 settings, prepare_texts(texts, prefix, max_tokens=settings.known_context_size)
             )
         return TextEmbeddingResult(model=model, embeddings=vectors, usage=self._usage(tokens))
+
+    def _invoke_multimodal(
+        self,
+        model: str,
+        credentials: dict,
+        documents: list[MultiModalContent],
+        user: str | None = None,
+        input_type: EmbeddingInputType = EmbeddingInputType.DOCUMENT,
+    ) -> MultiModalEmbeddingResult:
+        del user
+        settings = settings_for(model, credentials)
+        prefix = settings.query_prefix if input_type == EmbeddingInputType.QUERY else settings.document_prefix
+        with endpoint_errors(settings):
+            vectors, tokens = embed_parts(settings, [(d.content_type.value, d.content) for d in documents], prefix)
+        return MultiModalEmbeddingResult(model=model, embeddings=vectors, usage=self._usage(tokens))
 
     def _usage(self, tokens: int) -> EmbeddingUsage:
         return EmbeddingUsage(
@@ -50,7 +71,7 @@ class BridgeTextEmbeddingModel(BridgeModel, TextEmbeddingModel):
 
     def validate_credentials(self, model: str, credentials: dict) -> None:  # type: ignore[override]
         """Embed one text for real; save the corrected base URL, the context size the server
-        reports and the vector size (which sizes `max_chunks`) with the model."""
+        reports, the vector size (which sizes `max_chunks`) and the image form it takes."""
         validate_and_save(model, credentials, lambda settings: "embedding")
 
     def get_customizable_model_schema(self, model: str, credentials: Mapping) -> AIModelEntity:

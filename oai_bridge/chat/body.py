@@ -29,6 +29,7 @@ __all__ = [
     "build_chat_body",
     "build_completion_body",
     "build_messages",
+    "build_request",
     "message_text",
     "messages_to_prompt",
     "response_format_field",
@@ -207,6 +208,21 @@ def build_chat_body(
     body.update(thinking_fields(settings.thinking, dialect))
     body.update(settings.extra_body)
     return body
+
+
+def build_request(
+    settings: Settings,
+    messages: Sequence[PromptMessage],
+    params: Mapping[str, Any],
+    *,
+    tools: Sequence[PromptMessageTool] | None,
+    stop: Sequence[str] | None,
+    stream: bool,
+) -> tuple[str, dict[str, Any]]:
+    """The endpoint path and body for the configured mode (chat or completion)."""
+    if settings.mode == "completion":
+        return "/completions", build_completion_body(settings, messages, params, stop=stop, stream=stream)
+    return "/chat/completions", build_chat_body(settings, messages, params, tools=tools, stop=stop, stream=stream)
 
 
 def messages_to_prompt(messages: Sequence[PromptMessage]) -> str:

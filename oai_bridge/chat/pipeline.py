@@ -9,7 +9,7 @@ The model class adapts what this yields to Dify's chunks and does nothing else.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from itertools import chain
 from typing import Any
@@ -24,7 +24,7 @@ from oai_bridge.transport.retry import is_stall, retrying
 from oai_bridge.transport.send import open_stream, release
 from oai_bridge.transport.sse import iter_lines, iter_sse_data
 
-__all__ = ["stream_events"]
+__all__ = ["read_events", "stream_events"]
 
 Event = str | StreamEnd
 
@@ -40,19 +40,28 @@ def _dropped_connections() -> Iterator[None]:
         raise ConnectionDroppedError(str(exc) or type(exc).__name__) from exc
 
 
+def read_events(settings: Settings, texts: Iterable[str]) -> tuple[Iterator[str], Iterator[Event]]:
+    """The reading chain of a stream body: decoded text -> lines -> SSE event data -> events.
+    Returns the line iterator too, so a finished stream's rest can be drained (`release`)."""
+    lines = iter_lines(texts)
+    events = normalize_stream(
+        iter_sse_data(lines),
+        completion_mode=settings.mode == "completion",
+        show_reasoning=settings.capability("thinking"),
+        # Thinking = On: a stream that starts without a tag is reasoning only when the model's
+        # template opens `<think>` in the prompt (detected at save; unknown keeps that reading).
+        start_in_reasoning=settings.thinking == "on" and settings.detected.value("think_in_prompt") != "false",
+    )
+    return lines, events
+
+
 def _open_until_output(
     settings: Settings, path: str, body: dict[str, Any]
 ) -> tuple[httpx.Response, Iterator[str], Iterator[Event], list[Event]]:
     """Open the stream and read it up to its first output (a text piece or the end)."""
     response = open_stream(settings, path, body)
     try:
-        lines = iter_lines(response.iter_text())
-        events = normalize_stream(
-            iter_sse_data(lines),
-            completion_mode=settings.mode == "completion",
-            show_reasoning=settings.capability("thinking"),
-            start_in_reasoning=settings.thinking == "on",
-        )
+        lines, events = read_events(settings, response.iter_text())
         with _dropped_connections():
             first = next(events)
         return response, lines, events, [first]

@@ -58,77 +58,40 @@ def _label(text: str) -> I18nObject:
     return I18nObject(en_US=text)
 
 
+# name -> (label key, type, min, max, help key or None, use_template): every parameter Dify may send
+# (the SDK drops any parameter without a rule). Templates only where Dify has one.
+_RULES: dict[str, tuple[str, ParameterType, float | None, float | None, str | None, bool]] = {
+    "temperature": ("Temperature", ParameterType.FLOAT, 0, 2, None, True),
+    "top_p": ("Top P", ParameterType.FLOAT, 0, 1, None, True),
+    "top_k": ("Top K", ParameterType.INT, 1, 1000, "top_k help", True),
+    "presence_penalty": ("Presence penalty", ParameterType.FLOAT, -2, 2, None, True),
+    "frequency_penalty": ("Frequency penalty", ParameterType.FLOAT, -2, 2, None, True),
+    "max_tokens": ("Max tokens", ParameterType.INT, 1, None, None, True),
+    "seed": ("Seed", ParameterType.INT, 0, 2**31 - 1, "seed help", False),
+    "response_format": ("Response format", ParameterType.STRING, None, None, "response_format help", False),
+    "json_schema": ("JSON Schema", ParameterType.TEXT, None, None, None, True),
+}
+
+
 def parameter_rules(settings: Settings, *, max_tokens: int | None) -> list[ParameterRule]:
     """The LLM parameters Dify may send. `max_tokens` bounds the max_tokens parameter (None: no
     bound; the server enforces its own)."""
-    rules = [
-        ParameterRule(
-            name="temperature",
-            use_template="temperature",
-            label=_text("Temperature"),
-            type=ParameterType.FLOAT,
-            min=0,
-            max=2,
-        ),
-        ParameterRule(name="top_p", use_template="top_p", label=_text("Top P"), type=ParameterType.FLOAT, min=0, max=1),
-        ParameterRule(
-            name="top_k",
-            use_template="top_k",
-            label=_text("Top K"),
-            type=ParameterType.INT,
-            min=1,
-            max=1000,
-            help=_text("top_k help"),
-        ),
-        ParameterRule(
-            name="presence_penalty",
-            use_template="presence_penalty",
-            label=_text("Presence penalty"),
-            type=ParameterType.FLOAT,
-            min=-2,
-            max=2,
-        ),
-        ParameterRule(
-            name="frequency_penalty",
-            use_template="frequency_penalty",
-            label=_text("Frequency penalty"),
-            type=ParameterType.FLOAT,
-            min=-2,
-            max=2,
-        ),
-        ParameterRule(
-            name="max_tokens",
-            use_template="max_tokens",
-            label=_text("Max tokens"),
-            type=ParameterType.INT,
-            min=1,
-            max=max_tokens,
-            default=min(512, max_tokens or 512),
-        ),
-        ParameterRule(
-            name="seed",
-            label=_text("Seed"),
-            type=ParameterType.INT,
-            min=0,
-            max=2**31 - 1,
-            help=_text("seed help"),
-        ),
-    ]
+    rules = []
+    for name, (label, kind, low, high, help_key, template) in _RULES.items():
+        rule = ParameterRule(
+            name=name,
+            use_template=name if template else None,
+            label=_text(label),
+            type=kind,
+            min=low,
+            max=max_tokens if name == "max_tokens" else high,
+            help=_text(help_key) if help_key else None,
+        )
+        rules.append(rule)
+    by_name = {rule.name: rule for rule in rules}
+    by_name["max_tokens"].default = min(512, max_tokens or 512)
     # Lower-case values on purpose: the SDK rewrites prompts for "JSON"/"XML" (its code-block mode).
-    rules.append(
-        ParameterRule(
-            name="response_format",
-            label=_text("Response format"),
-            type=ParameterType.STRING,
-            options=["text", "json_object", "json_schema"],
-            help=_text("response_format help"),
-        )
-    )
-    rules.append(
-        ParameterRule(
-            name="json_schema", use_template="json_schema", label=_text("JSON Schema"), type=ParameterType.TEXT
-        )
-    )
+    by_name["response_format"].options = ["text", "json_object", "json_schema"]
     return rules
 
 

@@ -20,6 +20,8 @@ __all__ = [
     "DEFAULT_EMBEDDING_BATCH",
     "DEFAULT_TTS_MAX_CHARS",
     "TTS_FORMATS",
+    "MultimodalInput",
+    "ScoreScale",
     "Settings",
     "SettingsError",
     "TriState",
@@ -27,6 +29,8 @@ __all__ = [
 ]
 
 TriState = Literal["auto", "on", "off"]
+ScoreScale = Literal["auto", "served", "sigmoid"]
+MultimodalInput = Literal["auto", "off", "messages", "jina"]
 
 DEFAULT_TIMEOUT = 300.0
 DEFAULT_MAX_RETRIES = 2
@@ -75,6 +79,10 @@ class Settings:
     dimensions: int | None = None
     query_prefix: str = ""
     document_prefix: str = ""
+    score_scale: ScoreScale = "auto"
+    """Rerank scores: as served, or mapped to 0-1 by a sigmoid (auto: sigmoid when logits were detected)."""
+    multimodal_input: MultimodalInput = "auto"
+    """How the embedding server takes images: vLLM chat-style `messages`, Jina `input` objects, or off."""
     # --- audio ---
     stt_language: str = ""
     """ISO-639-1 code of the speech, lower-case; empty = the server detects it."""
@@ -177,10 +185,10 @@ def _language(credentials: Mapping[str, Any]) -> str:
     return raw
 
 
-def _tts_format(credentials: Mapping[str, Any]) -> str:
-    raw = _text(credentials, "tts_format").lower() or "mp3"
-    if raw not in TTS_FORMATS:
-        raise SettingsError(f"`tts_format` must be one of {', '.join(TTS_FORMATS)}, got {raw!r}.")
+def _choice(credentials: Mapping[str, Any], key: str, allowed: tuple[str, ...]) -> str:
+    raw = _text(credentials, key).lower() or allowed[0]
+    if raw not in allowed:
+        raise SettingsError(f"`{key}` must be one of {', '.join(allowed)}, got {raw!r}.")
     return raw
 
 
@@ -233,11 +241,15 @@ def parse_settings(model: str, credentials: Mapping[str, Any]) -> Settings:
         dimensions=_positive_int(credentials, "dimensions", default=None),
         query_prefix=str(credentials.get("query_prefix") or ""),
         document_prefix=str(credentials.get("document_prefix") or ""),
+        score_scale=_choice(credentials, "score_scale", ("auto", "served", "sigmoid")),  # type: ignore[arg-type]
+        multimodal_input=_choice(  # type: ignore[arg-type]
+            credentials, "multimodal_input", ("auto", "off", "messages", "jina")
+        ),
         # --- audio ---
         stt_language=_language(credentials),
         stt_prompt=str(credentials.get("stt_prompt") or "").strip(),
         tts_voices=tuple(v.strip() for v in _text(credentials, "tts_voices").split(",") if v.strip()),
-        tts_format=_tts_format(credentials),
+        tts_format=_choice(credentials, "tts_format", TTS_FORMATS),
         tts_max_chars=_positive_int(credentials, "tts_max_chars", default=DEFAULT_TTS_MAX_CHARS)
         or DEFAULT_TTS_MAX_CHARS,
         detected=findings_from(credentials),

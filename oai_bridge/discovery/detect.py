@@ -36,7 +36,9 @@ from oai_bridge.config.urls import normalize_base_url
 from oai_bridge.discovery.capabilities import CHAT_CAPABILITIES, PING_TOKENS, accepted, chat_request
 from oai_bridge.discovery.endpoint import context_from_card, find_base_url, native_context
 from oai_bridge.embeddings.embed import embed_texts
+from oai_bridge.embeddings.multimodal import detect_form
 from oai_bridge.errors.kinds import HTTPStatusError
+from oai_bridge.rerank.run import detect_route, route_findings, takes_image_documents
 from oai_bridge.transport.send import open_stream, post_json, release
 from oai_bridge.transport.sse import iter_lines, iter_sse_data
 
@@ -51,15 +53,18 @@ __all__ = [
     "save_findings",
 ]
 
-ModelKind = Literal["chat", "completion", "embedding", "speech2text", "tts"]
+ModelKind = Literal["chat", "completion", "embedding", "rerank", "speech2text", "tts"]
 # Each capability check waits at most this long (the plain request gets the model's timeout: a
 # model may load on first use).
 PROBE_TIMEOUT = 30.0
 _CAPABILITIES: Mapping[ModelKind, Mapping[str, Callable[[Settings], object]]] = MappingProxyType(
-    {"chat": CHAT_CAPABILITIES, "completion": {}, "embedding": {}, "speech2text": {}, "tts": {}}
+    {"chat": CHAT_CAPABILITIES, "completion": {}, "embedding": {}, "rerank": {}, "speech2text": {}, "tts": {}}
 )
+# Kinds whose calls need what their ping found (a rerank path), not only capabilities: detected
+# lazily even with no capability left on auto.
+_PING_FINDINGS: frozenset[ModelKind] = frozenset({"rerank"})
 # Model kinds that have a context window (the native APIs are asked for it).
-_CONTEXT_KINDS: frozenset[ModelKind] = frozenset({"chat", "completion", "embedding"})
+_CONTEXT_KINDS: frozenset[ModelKind] = frozenset({"chat", "completion", "embedding", "rerank"})
 # What validation speaks (the shortest text every speech server accepts).
 TTS_PING_TEXT = "Hello."
 
@@ -93,9 +98,13 @@ class Detection:
         )
 
 
-def kind_of(settings: Settings, model_type: Literal["llm", "text-embedding", "speech2text", "tts"]) -> ModelKind:
+def kind_of(
+    settings: Settings, model_type: Literal["llm", "text-embedding", "rerank", "speech2text", "tts"]
+) -> ModelKind:
     if model_type == "text-embedding":
         return "embedding"
+    if model_type == "rerank":
+        return "rerank"
     if model_type in ("speech2text", "tts"):
         return model_type
     return "completion" if settings.mode == "completion" else "chat"
@@ -105,9 +114,14 @@ def _ping_chat(settings: Settings, found: Detection) -> None:
     answer = chat_request(settings)
     choice = ((answer.get("choices") if isinstance(answer, Mapping) else None) or [{}])[0] or {}
     message = choice.get("message") or {}
-    found.reasoning_seen = bool(
-        message.get("reasoning_content") or message.get("reasoning") or "</think>" in (message.get("content") or "")
-    )
+    content = message.get("content") if isinstance(message.get("content"), str) else ""
+    in_field = bool(message.get("reasoning_content") or message.get("reasoning"))
+    found.reasoning_seen = in_field or "</think>" in content
+    if content and not in_field:
+        # Whether the template opens `<think>` in the prompt (the answer closes a tag it never
+        # opened: DeepSeek-R1 distills, QwQ). Thinking = On reads a stream's start as reasoning
+        # only then; a model that answers straight away keeps its answer as the answer.
+        found.values["think_in_prompt"] = "true" if "</think>" in content and "<think>" not in content else "false"
 
 
 def _ping_completion(settings: Settings, found: Detection) -> None:
@@ -120,6 +134,16 @@ def _ping_completion(settings: Settings, found: Detection) -> None:
 def _ping_embedding(settings: Settings, found: Detection) -> None:
     vectors, _ = embed_texts(settings, ["ping"])
     found.dimensions = len(vectors[0])
+    if settings.multimodal_input == "auto":  # which image form the server embeds, if any
+        found.values["multimodal_input"] = detect_form(settings)
+
+
+def _ping_rerank(settings: Settings, found: Detection) -> None:
+    """Rerank two documents for real: the path and shape that answered, whether the scores are
+    logits, and whether the route scores an image document (the `vision` feature)."""
+    route, scores = detect_route(settings)
+    found.values.update(route_findings(route, scores))
+    found.features["vision"] = takes_image_documents(settings, route)
 
 
 def _ping_speech2text(settings: Settings, found: Detection) -> None:
@@ -143,6 +167,7 @@ _PINGS: Mapping[ModelKind, Callable[[Settings, Detection], None]] = MappingProxy
         "chat": _ping_chat,
         "completion": _ping_completion,
         "embedding": _ping_embedding,
+        "rerank": _ping_rerank,
         "speech2text": _ping_speech2text,
         "tts": _ping_tts,
     }
@@ -183,7 +208,7 @@ def detect(settings: Settings, kind: ModelKind, *, doctor: bool = False) -> Dete
             futures = {name: pool.submit(job) for name, job in jobs.items()}
             results = {name: future.result() for name, future in futures.items()}
         found.streamed_usage = results.pop("streamed_usage", None)
-        found.features = {name: value for name, value in results.items() if value is not None}
+        found.features.update({name: value for name, value in results.items() if value is not None})
     return found
 
 
@@ -213,8 +238,8 @@ def save_findings(credentials: dict[str, Any], found: Detection) -> None:
 
 
 _lazy_lock = threading.Lock()
-# (base URL, model, key) -> (findings, time they stop being valid)
-_lazy: dict[tuple[str, str, str | None], tuple[Findings, float]] = {}
+# (model kind, base URL, model, key) -> (findings, time they stop being valid)
+_lazy: dict[tuple[str, str, str, str | None], tuple[Findings, float]] = {}
 # An endpoint that is down is asked again after this long, not on every schema request.
 RETRY_DETECTION_AFTER = 60.0
 
@@ -224,9 +249,9 @@ def lazy_detected(settings: Settings, kind: ModelKind) -> Findings:
     returned): detected once per process, with short timeouts, and cached; empty while the
     endpoint is unreachable (asked again after RETRY_DETECTION_AFTER seconds). An optimisation
     only: every answer is also correct without it."""
-    if settings.detected or not auto_capabilities(settings, kind):
+    if settings.detected or not (auto_capabilities(settings, kind) or kind in _PING_FINDINGS):
         return settings.detected
-    key = (normalize_base_url(settings.base_url), settings.endpoint_model, settings.api_key)
+    key = (kind, normalize_base_url(settings.base_url), settings.endpoint_model, settings.api_key)
     now = time.monotonic()
     with _lazy_lock:
         cached = _lazy.get(key)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dify_plugin.entities import I18nObject
-from dify_plugin.entities.model import AIModelEntity, FetchFrom, ModelPropertyKey, ModelType
+from dify_plugin.entities.model import AIModelEntity, FetchFrom, ModelFeature, ModelPropertyKey, ModelType
 
 from oai_bridge.config.settings import Settings
 from oai_bridge.embeddings.embed import PARALLEL_BATCHES
+from oai_bridge.embeddings.multimodal import takes_images
 
 __all__ = ["embedding_schema", "texts_per_call"]
 
@@ -31,6 +32,8 @@ def embedding_schema(settings: Settings) -> AIModelEntity:
         model=settings.model,
         label=I18nObject(en_US=settings.model),
         model_type=ModelType.TEXT_EMBEDDING,
+        # Dify offers images (multimodal embeddings) only to models declaring vision.
+        features=[ModelFeature.VISION] if takes_images(settings) else [],
         fetch_from=FetchFrom.CUSTOMIZABLE_MODEL,
         model_properties={
             ModelPropertyKey.CONTEXT_SIZE: settings.effective_context_size,

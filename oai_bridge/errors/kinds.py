@@ -7,7 +7,7 @@ the Dify error class and message the user sees.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 __all__ = [
@@ -20,7 +20,19 @@ __all__ = [
     "TextTooLongError",
     "TruncatedToolCallError",
     "UnexpectedContentError",
+    "causes",
 ]
+
+
+def causes(exc: BaseException) -> Iterator[BaseException]:
+    """`exc` and what it was raised from or during, innermost last; each once (chains can loop
+    when an exception is re-raised while handling its own wrapper)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
 
 
 class HTTPStatusError(Exception):

@@ -17,6 +17,7 @@ __all__ = [
     "FEATURE_UNSUPPORTED",
     "KEY_REFUSALS",
     "MODEL_NOT_FOUND",
+    "RERANK_PAIR_TOO_LONG",
     "SERVER_FAULT",
     "UPLOAD_TOO_LARGE",
     "VALIDATION_ERROR",
@@ -57,6 +58,18 @@ BATCH_TOO_LARGE = (
     "physical batch",
     "payload too large",
     "maximum context length",
+)
+# One (query, document) pair is too long for a reranker (checked before BATCH_TOO_LARGE, which
+# shares "maximum context length"): vLLM/Jina context wording, llama.cpp 500 "input is too large to
+# process. increase the physical batch size" for a pair larger than -ub, pydantic "must be <=".
+RERANK_PAIR_TOO_LONG = (
+    "maximum context length",
+    "context length",
+    "context size",
+    "too long",
+    "physical batch",
+    "must be <=",
+    "exceed",
 )
 # Servers that refuse a key with another status than 401/403, known by the `type` of their error
 # body: that type -> what it means.

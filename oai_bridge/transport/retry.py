@@ -20,7 +20,7 @@ import httpx
 from tenacity import RetryCallState, Retrying
 
 from oai_bridge.config.settings import Settings
-from oai_bridge.errors.kinds import ConnectionDroppedError, HTTPStatusError, StreamIncompleteError
+from oai_bridge.errors.kinds import ConnectionDroppedError, HTTPStatusError, StreamIncompleteError, causes
 
 __all__ = ["MAX_RETRY_AFTER", "is_stall", "retry_after", "retrying"]
 
@@ -32,12 +32,10 @@ _RETRY_STATUSES = frozenset({429, 502, 503, 504})
 
 def is_stall(exc: BaseException) -> bool:
     """True for a read/write/pool timeout anywhere in the cause chain (not a connect timeout)."""
-    cause: BaseException | None = exc
-    while cause is not None:
-        if isinstance(cause, httpx.TimeoutException) and not isinstance(cause, httpx.ConnectTimeout):
-            return True
-        cause = cause.__cause__ or cause.__context__
-    return False
+    return any(
+        isinstance(cause, httpx.TimeoutException) and not isinstance(cause, httpx.ConnectTimeout)
+        for cause in causes(exc)
+    )
 
 
 def _is_retryable(exc: BaseException) -> bool:

@@ -80,7 +80,8 @@ def test_stream_that_stalls_after_headers_times_out(plugin, fake_server):
 def test_reset_mid_stream_is_an_error_not_a_truncated_answer(plugin, fake_server):
     fake_server.always(partial_then_reset(pieces=[b"data: " + json.dumps(chat_chunk("par")).encode() + b"\n\n"]))
     result = chat(plugin, fake_server)
-    assert result.error_type == "InvokeConnectionError"
+    assert result.error_type == "InvokeServerUnavailableError"  # it answered, then dropped: not "cannot connect"
+    assert "broke while the server was answering" in result.error["message"]
     assert result.text == "par" and result.finish_reason is None
 
 
@@ -299,7 +300,8 @@ def test_reset_after_partial_body_of_blocking_call(plugin, fake_server):
         )
     )
     result = chat(plugin, fake_server, stream=False, max_retries="0")
-    assert result.error_type == "InvokeConnectionError"
+    assert result.error_type == "InvokeServerUnavailableError"
+    assert "broke while the server was answering" in result.error["message"]
 
 
 def test_connection_lost_before_any_text_is_retried(plugin, fake_server):
@@ -316,7 +318,7 @@ def test_connection_lost_after_text_is_not_retried(plugin, fake_server):
     fake_server.add(partial_then_reset(pieces=[b"data: " + json.dumps(chat_chunk("Hel")).encode() + b"\n\n"]))
     fake_server.always(sse_response(OK_STREAM))
     result = chat(plugin, fake_server)
-    assert result.text == "Hel" and result.error_type == "InvokeConnectionError"
+    assert result.text == "Hel" and result.error_type == "InvokeServerUnavailableError"
     assert len(fake_server.requests_to("/v1/chat/completions")) == 1
 
 

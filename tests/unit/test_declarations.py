@@ -240,8 +240,8 @@ PROVIDER_BREAKS = {
     "option label": (_form_item("mode", "options", [{"label": {"de_DE": "x"}, "value": "x"}]), "options[0].label"),
     "17 show_on": (_form_item("api_key", "show_on", _pairs(17)), "show_on must be a list of at most 16"),
     "model type shown": (
-        _form_item("api_key", "show_on", [{"variable": "__model_type", "value": "rerank"}]),
-        "__model_type 'rerank' is not a supported model type",
+        _form_item("api_key", "show_on", [{"variable": "__model_type", "value": "moderation"}]),
+        "__model_type 'moderation' is not a supported model type",
     ),
     "unknown variable": (
         _form_item("api_key", "show_on", [{"variable": "nope", "value": "x"}]),
@@ -348,8 +348,8 @@ def test_provider_icons_exist_in_assets_for_every_language(field: str) -> None:
         assert (ASSETS / name).parent == ASSETS, f"{field}.{language} must be directly in _assets/"
 
 
-def test_provider_supports_llm_text_embedding_and_audio() -> None:
-    assert PROVIDER["supported_model_types"] == ["llm", "text-embedding", "speech2text", "tts"]
+def test_provider_supports_every_model_type() -> None:
+    assert PROVIDER["supported_model_types"] == ["llm", "text-embedding", "rerank", "speech2text", "tts"]
 
 
 def test_provider_is_configured_per_model() -> None:
@@ -371,9 +371,10 @@ def test_form_item_says_whether_it_is_required_and_offers_its_default(item: dict
 # The credential names saved with users' models: renaming one loses their settings.
 LLM = frozenset({"llm"})
 EMBEDDING = frozenset({"text-embedding"})
+RERANK = frozenset({"rerank"})
 STT = frozenset({"speech2text"})
 TTS = frozenset({"tts"})
-BOTH = LLM | EMBEDDING | STT | TTS  # no show_on: every model type
+BOTH = LLM | EMBEDDING | RERANK | STT | TTS  # every model type: items without a __model_type show_on
 TRI_STATE = ("auto", "on", "off")
 
 
@@ -395,6 +396,9 @@ EXPECTED_FORM = {
     "max_tokens": Expected(("text-input",), LLM),
     "tool_calling": Expected(("select",), LLM, options=TRI_STATE, default="auto"),
     "vision": Expected(("select",), LLM, options=TRI_STATE, default="auto"),
+    "audio": Expected(("select",), LLM, options=TRI_STATE, default="auto"),
+    "video": Expected(("select",), LLM, options=TRI_STATE, default="auto"),
+    "document": Expected(("select",), LLM, options=TRI_STATE, default="auto"),
     "structured_output": Expected(("select",), LLM, options=TRI_STATE, default="auto"),
     "thinking": Expected(("select",), LLM, options=TRI_STATE, default="auto"),
     "timeout": Expected(("text-input",), default="300"),
@@ -406,6 +410,8 @@ EXPECTED_FORM = {
     "dimensions": Expected(("text-input",), EMBEDDING),
     "query_prefix": Expected(("text-input",), EMBEDDING),
     "document_prefix": Expected(("text-input",), EMBEDDING),
+    "score_scale": Expected(("select",), RERANK, options=("auto", "served", "sigmoid"), default="auto"),
+    "multimodal_input": Expected(("select",), EMBEDDING, options=("auto", "off", "messages", "jina"), default="auto"),
     "stt_language": Expected(("text-input",), STT),
     "stt_prompt": Expected(("text-input",), STT),
     "tts_voices": Expected(("text-input",), TTS),
@@ -457,6 +463,7 @@ def test_python_sources_are_the_model_type_modules() -> None:
     assert python["model_sources"] == [
         "models/llm/llm.py",
         "models/text_embedding/text_embedding.py",
+        "models/rerank/rerank.py",
         "models/speech2text/speech2text.py",
         "models/tts/tts.py",
     ]

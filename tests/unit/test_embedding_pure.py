@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from oai_bridge.config.settings import Settings, parse_settings
 from oai_bridge.embeddings.embed import (
     EMPTY_TEXT_STAND_IN,
     batches,
@@ -21,7 +22,6 @@ from oai_bridge.embeddings.embed import (
     parse_embeddings,
     prepare_texts,
 )
-from oai_bridge.config.settings import Settings, parse_settings
 
 
 def settings(**form: Any) -> Settings:

@@ -91,7 +91,7 @@ def test_explicit_setting_beats_detection(name: str) -> None:
 @pytest.mark.parametrize("name", list(FEATURE_OF))
 @pytest.mark.parametrize("detected", ["", "unknown", None, 1])
 def test_unusable_detection_falls_back_to_the_default(name: str, detected: Any) -> None:
-    assert capability(settings(**{f"_detected_{name}": detected}), name) is AUTO_DEFAULTS[name]
+    assert settings(**{f"_detected_{name}": detected}).capability(name) is AUTO_DEFAULTS[name]
 
 
 def test_tool_calling_brings_all_three_tool_features() -> None:

@@ -45,7 +45,8 @@ def test_empty_form_gives_the_form_defaults() -> None:
     assert s.dimensions is None
     assert s.query_prefix == ""
     assert s.document_prefix == ""
-    assert not s.detected  # Findings(): nothing detected
+    assert not s.detected
+    assert (s.score_scale, s.multimodal_input) == ("auto", "auto")
     assert DEFAULT_CONTEXT_SIZE == 4096
 
 
@@ -183,10 +184,23 @@ def test_json_fields_accept_mappings_as_well_as_text() -> None:
     assert s.extra_headers == (("X-A", "b"),)
 
 
-def test_detected_keys_land_in_detected_without_prefix() -> None:
-    s = parse(_detected_context_size="32768", _detected_vision="true", _detected_tool_calling=False)
+def test_detected_keys_land_in_typed_findings() -> None:
+    s = parse(
+        _detected_context_size="32768",
+        _detected_vision="true",
+        _detected_tool_calling=False,
+        _detected_rerank_path="/x",
+    )
     assert s.detected.context_size == 32768
-    assert (s.detected.feature("vision"), s.detected.feature("tool_calling")) == (True, False)
+    assert dict(s.detected.features) == {"vision": True, "tool_calling": False}
+    assert s.detected.value("rerank_path") == "/x"
+    # and back, as Dify's form stores them
+    assert s.detected.to_credentials() == {
+        "_detected_context_size": "32768",
+        "_detected_vision": "true",
+        "_detected_tool_calling": "false",
+        "_detected_rerank_path": "/x",
+    }
     # Detected facts never overwrite form fields.
     assert s.context_size is None
     assert s.vision == "auto"

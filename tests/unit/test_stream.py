@@ -11,9 +11,9 @@ import json
 import pytest
 from dify_plugin.errors.model import InvokeBadRequestError, InvokeError, InvokeServerUnavailableError
 
+from oai_bridge.chat.events import StreamEnd, Usage, normalize_stream
 from oai_bridge.errors.kinds import StreamIncompleteError
 from oai_bridge.transport.sse import iter_sse_data
-from oai_bridge.chat.events import StreamEnd, Usage, normalize_stream
 
 
 def sse(*events: object, done: bool = True) -> list[str]:

@@ -1,9 +1,9 @@
 """Properties of the whole stream path on raw bytes, decoded the way the plugin reads a response.
 
-The plugin reads a stream as `response.iter_lines()`: httpx decodes the body bytes with its
-`TextDecoder`, cuts lines with its `LineDecoder`, and hands them to `oai_bridge.transport.sse.iter_sse_data`, then
-`oai_bridge.chat.events.normalize_stream`, inside `oai_bridge.errors.invoke.translated_errors`. These tests run that
-exact chain on bytes cut at arbitrary points:
+The plugin reads a stream as `response.iter_text()` (httpx decodes the body bytes with its
+`TextDecoder`) and hands the text to `oai_bridge.chat.pipeline.read_events`, inside
+`oai_bridge.errors.invoke.translated_errors`. These tests run that production chain on bytes cut at
+arbitrary points:
 
 * a valid stream (generated from a small model of what servers send: reasoning in either field or inline
   `<think>` tags, content, tool calls whose argument fragments interleave by index, usage, a finish
@@ -28,10 +28,11 @@ from httpx._decoders import TextDecoder
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from oai_bridge.errors.invoke import translated_errors
-from oai_bridge.transport.sse import iter_lines, iter_sse_data
-from oai_bridge.chat.events import StreamEnd, Usage, normalize_stream
+from oai_bridge.chat.events import StreamEnd, Usage
+from oai_bridge.chat.pipeline import read_events
 from oai_bridge.chat.toolcalls import ToolCall
+from oai_bridge.config.settings import parse_settings
+from oai_bridge.errors.invoke import translated_errors
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -39,10 +40,12 @@ SETTINGS = settings(max_examples=250, deadline=None, suppress_health_check=[Heal
 
 
 # -- the plugin's reading chain ------------------------------------------------------------
-def httpx_lines(pieces: list[bytes]) -> list[str]:
-    """What the plugin's reader in `models/llm/llm.py::_stream` yields when the body arrives in
-    `pieces`: httpx's incremental UTF-8 decoding (`iter_text`, which drops empty decoded text),
-    then `oai_bridge.transport.sse.iter_lines`. If that reader changes, this must change with it."""
+PLUGIN_SETTINGS = parse_settings("m", {"base_url": "http://localhost:8000/v1"})
+
+
+def httpx_texts(pieces: list[bytes]) -> list[str]:
+    """What `httpx.Response.iter_text()` yields when the body arrives in `pieces`: its incremental
+    UTF-8 decoding, which drops empty decoded text."""
     text_decoder = TextDecoder(encoding="utf-8")
 
     def texts() -> Iterator[str]:
@@ -54,13 +57,13 @@ def httpx_lines(pieces: list[bytes]) -> list[str]:
         if text:
             yield text
 
-    return list(iter_lines(texts()))
+    return list(texts())
 
 
 def run_plugin_chain(pieces: list[bytes]) -> tuple[str, StreamEnd]:
-    """Exactly as `models/llm/llm.py::_stream` wraps it; returns the Dify-visible text and the end."""
+    """The production reading chain; returns the Dify-visible text and the end."""
     with translated_errors():
-        out = list(normalize_stream(iter_sse_data(httpx_lines(pieces))))
+        out = list(read_events(PLUGIN_SETTINGS, httpx_texts(pieces))[1])
     end = out.pop()
     assert isinstance(end, StreamEnd)
     assert all(type(piece) is str for piece in out)
