@@ -126,6 +126,7 @@ USERS_OWN = {
     r"ollama( .+)?": "Ollama",
     r"vllm serve .+": "vLLM",
     r"llama-server .+": "llama.cpp's server",
+    r"whisper-server .+": "whisper.cpp's server",
     r"python3? -m sglang\.launch_server .+": "SGLang",
     r"curl .+": "curl",
 }
