@@ -28,6 +28,8 @@ TYPES: Mapping[str, tuple[str, ModelKind, Mapping[str, str]]] = {
     "completion": ("LLM", "completion", {"mode": "completion"}),
     "embedding": ("Text Embedding", "embedding", {}),
     "rerank": ("Rerank", "rerank", {}),
+    "speech2text": ("Speech2text", "speech2text", {}),
+    "tts": ("TTS", "tts", {}),
 }
 _LABELS = {
     "tool_calling": "Tool calling",

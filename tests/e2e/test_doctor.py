@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from oai_bridge.doctor import docker_url
+from tests.support.fake_server import Response, json_response
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -53,3 +54,22 @@ def test_doctor_failure_is_one_paragraph_and_exits_non_zero():
     assert done.stdout.startswith("FAILED (InvokeConnectionError): Cannot connect")
     assert "host.docker.internal" in done.stdout
     assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_doctor_for_a_speech_to_text_model(fake_server):
+    # the same save-time check as Dify's: the plugin's own tone clip, transcribed
+    fake_server.always(json_response({"object": "list", "data": []}), path="/v1/models")
+    fake_server.always(json_response({"text": "hello"}), path="/v1/audio/transcriptions")
+    done = run_doctor("--base-url", fake_server.base_url, "--model", "whisper", "--type", "speech2text")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "> Speech2text" in done.stdout
+    (upload,) = fake_server.requests_to("/v1/audio/transcriptions")
+    assert b'filename="' in upload.body and b"RIFF" in upload.body
+
+
+def test_doctor_for_a_tts_model_lists_the_voices(fake_server):
+    fake_server.always(json_response({"voices": ["af_heart", "am_adam"]}), path="/v1/audio/voices")
+    fake_server.always(Response(headers={"Content-Type": "audio/mpeg"}, body=b"ID3\x04" + b"\0" * 64))
+    done = run_doctor("--base-url", fake_server.base_url, "--model", "kokoro", "--type", "tts")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "af_heart" in done.stdout and "> TTS" in done.stdout
