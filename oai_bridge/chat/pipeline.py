@@ -1,6 +1,7 @@
 """One streamed chat or completion call, from request to released connection.
 
-    open_stream -> SSE lines -> events (text pieces, one StreamEnd) -> usage completed
+    open_stream -> network reads -> lines -> SSE data -> events (one text piece per read, one
+    StreamEnd) -> usage completed
 
 The stream is opened again, under the one retry policy, only while it has produced no output
 (a broken connection, a stream that ended early); once Dify has seen text, a failure is final.
@@ -16,13 +17,13 @@ from typing import Any
 
 import httpx
 
-from oai_bridge.chat.events import StreamEnd, Usage, normalize_stream
+from oai_bridge.chat.events import StreamEnd, StreamNormalizer, Usage
 from oai_bridge.config.settings import Settings
 from oai_bridge.errors.kinds import ConnectionDroppedError
 from oai_bridge.tokens import estimate_text
 from oai_bridge.transport.retry import is_stall, retrying
 from oai_bridge.transport.send import open_stream, release
-from oai_bridge.transport.sse import iter_lines, iter_sse_data
+from oai_bridge.transport.sse import LineSplitter, SSEParser
 
 __all__ = ["read_events", "stream_events"]
 
@@ -42,15 +43,46 @@ def _dropped_connections() -> Iterator[None]:
 
 def read_events(settings: Settings, texts: Iterable[str]) -> tuple[Iterator[str], Iterator[Event]]:
     """The reading chain of a stream body: decoded text -> lines -> SSE event data -> events.
-    Returns the line iterator too, so a finished stream's rest can be drained (`release`)."""
-    lines = iter_lines(texts)
-    events = normalize_stream(
-        iter_sse_data(lines),
+
+    `texts` are network reads (`response.iter_text()`: one decoded read per item). Each read is
+    pushed through the whole chain at once and the text of its events goes out as ONE piece, so
+    events that arrived together cost Dify one chunk, and a read is handed on the moment it is
+    parsed (nothing waits for the next one). The StreamEnd comes last. Returns the rest of
+    `texts` too, so a finished stream's remainder can be drained (`release`)."""
+    rest = iter(texts)
+    return rest, _events(settings, rest)
+
+
+def _events(settings: Settings, texts: Iterator[str]) -> Iterator[Event]:
+    splitter = LineSplitter()
+    parser = SSEParser()
+    normalizer = StreamNormalizer(
         completion_mode=settings.mode == "completion",
         show_reasoning=settings.capability("thinking"),
         start_in_reasoning=settings.thinking == "on",
     )
-    return lines, events
+    split, parse, normalize = splitter.feed, parser.feed, normalizer.feed
+    for text in chain(texts, (None,)):  # None: the body ended (without `[DONE]`)
+        payloads: list[str] = []
+        out: list[str] = []
+        try:
+            try:
+                if text is not None:
+                    parse(split(text), payloads)
+                else:
+                    parse(splitter.finish(), payloads)
+                    parser.finish(payloads)
+            finally:  # events parsed before a failing one still count, in order
+                normalize(payloads, out)
+        except BaseException:
+            if out:
+                yield "".join(out)  # what came before the failure reaches Dify first, as it did
+            raise
+        if out:
+            yield "".join(out)  # the hot path: one piece per read, whatever it carried
+        if parser.done:
+            break
+    yield normalizer.finish()
 
 
 def _open_until_output(
@@ -59,10 +91,10 @@ def _open_until_output(
     """Open the stream and read it up to its first output (a text piece or the end)."""
     response = open_stream(settings, path, body)
     try:
-        lines, events = read_events(settings, response.iter_text())
+        rest, events = read_events(settings, response.iter_text())
         with _dropped_connections():
             first = next(events)
-        return response, lines, events, [first]
+        return response, rest, events, [first]
     except BaseException:
         response.close()
         raise
@@ -74,7 +106,7 @@ def stream_events(
     """Text pieces as they arrive, then one StreamEnd whose usage is always complete: the
     server's counts, and an estimate only for a side it did not report (`prompt_tokens` is
     called only then)."""
-    response, lines, events, head = retrying(settings)(_open_until_output, settings, path, body)
+    response, rest, events, head = retrying(settings)(_open_until_output, settings, path, body)
     produced: list[str] = []  # what reached Dify: the completion estimate when the server sends none
     try:
         with _dropped_connections():
@@ -88,6 +120,6 @@ def stream_events(
                 text = "".join(produced) + event.text
                 event.usage = usage.completed(prompt_tokens, lambda text=text: estimate_text(text))
                 yield event
-        release(response, lines)
+        release(response, rest)
     finally:
         response.close()
