@@ -1,5 +1,9 @@
-"""Frames per token through Dify's stdio runtime (issue 15.1): events that arrive in one network
-read reach Dify as one chunk; events that arrive apart still go out one by one, as they come."""
+"""Frames per token through Dify's stdio runtime (issue 15.1): events that arrive in one read of the
+body reach Dify as one chunk; events that arrive apart still go out one by one, as they come.
+
+A "read" is one item of `httpx.Response.iter_text()`: with chunked transfer encoding that is one
+HTTP chunk (h11 hands each chunk on separately, even when several came in one socket read), so
+"together" here means several events in one HTTP chunk."""
 
 from __future__ import annotations
 
