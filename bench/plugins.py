@@ -1,5 +1,6 @@
 """Throwaway SDK plugins in a temp folder, shaped like this repository's (same manifest, same
-provider YAML with its whole credential form, same entry point), differing only in the classes:
+provider YAML with its whole credential form, the SDK's plain entry point), differing only in the
+classes:
 
 * ``minimal`` - trivial provider and model classes: the cold-start floor of a Dify SDK plugin.
 * ``sdk_llm`` - the LLM class is the SDK's ``OAICompatLargeLanguageModel`` (``bench.baselines``),
@@ -16,6 +17,17 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+
+# This plugin's main.py also warms up its own package (`oai_bridge`), which these plugins lack: they
+# get the SDK template's entry point, with the same `DifyPluginEnv()` settings.
+_MAIN = """\
+from dify_plugin import DifyPluginEnv, Plugin
+
+plugin = Plugin(DifyPluginEnv())
+
+if __name__ == "__main__":
+    plugin.run()
+"""
 
 _MINIMAL_PROVIDER = """\
 from dify_plugin import ModelProvider
@@ -86,7 +98,7 @@ def make_plugin(root: Path, kind: str, source: Path = REPO) -> Path:
     if kind not in ("minimal", "sdk_llm"):
         raise ValueError(kind)
     root.mkdir(parents=True, exist_ok=True)
-    shutil.copy(source / "main.py", root / "main.py")
+    (root / "main.py").write_text(_MAIN, encoding="utf-8")
     shutil.copytree(source / "_assets", root / "_assets", dirs_exist_ok=True)
     if (source / "PRIVACY.md").exists():
         shutil.copy(source / "PRIVACY.md", root / "PRIVACY.md")

@@ -20,7 +20,7 @@ from oai_bridge.chat.results import assistant_message, final_chunk, text_chunk
 from oai_bridge.chat.schema import llm_schema, parameter_rules
 from oai_bridge.config.settings import Settings
 from oai_bridge.discovery.detect import kind_of, lazy_detected
-from oai_bridge.errors.invoke import translated_errors
+from oai_bridge.errors.invoke import endpoint_errors
 from oai_bridge.tokens import estimate_messages, estimate_text
 from oai_bridge.transport.send import post_json
 
@@ -39,7 +39,7 @@ class BridgeLargeLanguageModel(BridgeModel, LargeLanguageModel):
     ) -> LLMResult | Generator[LLMResultChunk, None, None]:
         del user  # never sent: strict servers reject `user`, and it identifies Dify's end users
         settings = settings_for(model, credentials)
-        with translated_errors(url=settings.base_url, secrets=settings.secrets):
+        with endpoint_errors(settings):
             path, body = build_request(
                 settings, prompt_messages, model_parameters, tools=tools, stop=stop, stream=stream
             )
@@ -66,7 +66,7 @@ class BridgeLargeLanguageModel(BridgeModel, LargeLanguageModel):
         tools: list[PromptMessageTool] | None,
     ) -> Generator[LLMResultChunk, None, None]:
         model = settings.model
-        with translated_errors(url=settings.base_url, secrets=settings.secrets):
+        with endpoint_errors(settings):
             for event in stream_events(
                 settings, path, body, prompt_tokens=lambda: estimate_messages(prompt_messages, tools)
             ):

@@ -14,7 +14,7 @@ from dify_plugin.entities.model.text_embedding import MultiModalContent, MultiMo
 
 from oai_bridge.adapter.base import BridgeModel, settings_for, validate_and_save
 from oai_bridge.discovery.detect import lazy_detected
-from oai_bridge.errors.invoke import translated_errors
+from oai_bridge.errors.invoke import endpoint_errors
 from oai_bridge.rerank.run import rerank_documents
 from oai_bridge.rerank.schema import rerank_schema
 from oai_bridge.rerank.shapes import Document, document_part
@@ -66,7 +66,7 @@ class BridgeRerankModel(BridgeModel, RerankModel):
     ) -> list[RerankDocument]:
         """The text of each result is always Dify's own `texts[index]`, whatever the server echoes."""
         settings = settings_for(model, credentials)
-        with translated_errors(url=settings.base_url, secrets=settings.secrets):
+        with endpoint_errors(settings):
             if sent:  # a model saved without findings: its route, detected once per process
                 settings = replace(settings, detected=lazy_detected(settings, "rerank"))
             ranked, tokens = rerank_documents(settings, query, sent, top_n=top_n, score_threshold=score_threshold)

@@ -18,7 +18,7 @@ from oai_bridge.adapter.base import ZERO_PRICE, BridgeModel, settings_for, valid
 from oai_bridge.embeddings.embed import embed_texts, prepare_texts
 from oai_bridge.embeddings.multimodal import embed_parts
 from oai_bridge.embeddings.schema import embedding_schema
-from oai_bridge.errors.invoke import translated_errors
+from oai_bridge.errors.invoke import endpoint_errors
 from oai_bridge.tokens import estimate_text
 
 
@@ -34,7 +34,7 @@ class BridgeTextEmbeddingModel(BridgeModel, TextEmbeddingModel):
         del user
         settings = settings_for(model, credentials)
         prefix = settings.query_prefix if input_type == EmbeddingInputType.QUERY else settings.document_prefix
-        with translated_errors(url=settings.base_url, secrets=settings.secrets):
+        with endpoint_errors(settings):
             vectors, tokens = embed_texts(
                 settings, prepare_texts(texts, prefix, max_tokens=settings.known_context_size)
             )
@@ -51,7 +51,7 @@ class BridgeTextEmbeddingModel(BridgeModel, TextEmbeddingModel):
         del user
         settings = settings_for(model, credentials)
         prefix = settings.query_prefix if input_type == EmbeddingInputType.QUERY else settings.document_prefix
-        with translated_errors(url=settings.base_url, secrets=settings.secrets):
+        with endpoint_errors(settings):
             vectors, tokens = embed_parts(settings, [(d.content_type.value, d.content) for d in documents], prefix)
         return MultiModalEmbeddingResult(model=model, embeddings=vectors, usage=self._usage(tokens))
 

@@ -13,7 +13,7 @@ from dify_plugin.errors.model import CredentialsValidateFailedError, InvokeError
 
 from oai_bridge.config.settings import Settings, SettingsError, parse_settings
 from oai_bridge.discovery.detect import Detection, ModelKind, detect, save_findings
-from oai_bridge.errors.invoke import to_invoke_error, translated_errors
+from oai_bridge.errors.invoke import endpoint_errors, to_invoke_error, translated_errors
 
 __all__ = ["ZERO_PRICE", "BridgeModel", "settings_for", "validate_and_save"]
 
@@ -34,7 +34,7 @@ def validate_and_save(model: str, credentials: dict[str, Any], kind_for: Any) ->
     try:
         settings = parse_settings(model, credentials)
         kind: ModelKind = kind_for(settings)
-        with translated_errors(url=settings.base_url, secrets=settings.secrets):
+        with endpoint_errors(settings):
             found = detect(settings, kind)
     except (SettingsError, InvokeError) as exc:
         raise CredentialsValidateFailedError(str(exc)) from None

@@ -59,7 +59,9 @@ def _events(settings: Settings, texts: Iterator[str]) -> Iterator[Event]:
     normalizer = StreamNormalizer(
         completion_mode=settings.mode == "completion",
         show_reasoning=settings.capability("thinking"),
-        start_in_reasoning=settings.thinking == "on",
+        # Thinking = On: a stream that starts without a tag is reasoning only when the model's
+        # template opens `<think>` in the prompt (detected at save; unknown keeps that reading).
+        start_in_reasoning=settings.thinking == "on" and settings.detected.value("think_in_prompt") != "false",
     )
     split, parse, normalize = splitter.feed, parser.feed, normalizer.feed
     for text in chain(texts, (None,)):  # None: the body ended (without `[DONE]`)

@@ -102,9 +102,14 @@ def _ping_chat(settings: Settings, found: Detection) -> None:
     answer = chat_request(settings)
     choice = ((answer.get("choices") if isinstance(answer, Mapping) else None) or [{}])[0] or {}
     message = choice.get("message") or {}
-    found.reasoning_seen = bool(
-        message.get("reasoning_content") or message.get("reasoning") or "</think>" in (message.get("content") or "")
-    )
+    content = message.get("content") if isinstance(message.get("content"), str) else ""
+    in_field = bool(message.get("reasoning_content") or message.get("reasoning"))
+    found.reasoning_seen = in_field or "</think>" in content
+    if content and not in_field:
+        # Whether the template opens `<think>` in the prompt (the answer closes a tag it never
+        # opened: DeepSeek-R1 distills, QwQ). Thinking = On reads a stream's start as reasoning
+        # only then; a model that answers straight away keeps its answer as the answer.
+        found.values["think_in_prompt"] = "true" if "</think>" in content and "<think>" not in content else "false"
 
 
 def _ping_completion(settings: Settings, found: Detection) -> None:

@@ -23,7 +23,7 @@ import json
 import re
 import ssl
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import httpx
@@ -36,7 +36,7 @@ from dify_plugin.errors.model import (
     InvokeServerUnavailableError,
 )
 
-from oai_bridge.config.settings import SettingsError
+from oai_bridge.config.settings import Settings, SettingsError
 from oai_bridge.config.urls import display_url
 from oai_bridge.errors.kinds import (
     ConnectionDroppedError,
@@ -63,6 +63,7 @@ from oai_bridge.errors.wording import (
 )
 
 __all__ = [
+    "endpoint_errors",
     "error_for_status",
     "raise_for_payload_error",
     "redact",
@@ -267,13 +268,32 @@ def _sse_error(exc: SSEError) -> InvokeError:
     return InvokeServerUnavailableError(f"The server sent an error event: {_clip(exc.data)}")
 
 
-def to_invoke_error(exc: BaseException, *, url: str = "", secrets: Iterable[str] = ()) -> InvokeError:
-    """Translate any exception raised while talking to the endpoint into an InvokeError."""
+_NO_KEY_HINT = (
+    " No API key was sent: if the server (or a proxy in front of it, such as LiteLLM) needs one, enter it in "
+    "the API key field."
+)
+
+
+def _keyless_refusal(exc: HTTPStatusError, mapped: InvokeError) -> bool:
+    """A refusal that may only mean "a key is needed": an auth error, or a bare 500 (LiteLLM answers
+    a request without Authorization with a plain-text "Internal Server Error")."""
+    if isinstance(mapped, InvokeAuthorizationError):
+        return True
+    return exc.status == 500 and body_text(exc.body).strip().lower() in ("", "internal server error")
+
+
+def to_invoke_error(
+    exc: BaseException, *, url: str = "", secrets: Iterable[str] = (), keyless: bool = False
+) -> InvokeError:
+    """Translate any exception raised while talking to the endpoint into an InvokeError. `keyless`:
+    the request carried no API key (a refusal then says so)."""
     secrets = tuple(secrets)
     if isinstance(exc, InvokeError):
         mapped = exc
     elif isinstance(exc, HTTPStatusError):
         mapped = error_for_status(exc.status, _redacted(exc.body, secrets), url=exc.url or url)
+        if keyless and _keyless_refusal(exc, mapped):
+            mapped = type(mapped)(str(mapped) + _NO_KEY_HINT)
     elif isinstance(exc, httpx.TransportError | ssl.SSLError | TimeoutError | ConnectionDroppedError):
         mapped = _connection_error(exc, url)
     elif isinstance(exc, UnexpectedContentError):
@@ -309,7 +329,7 @@ def to_invoke_error(exc: BaseException, *, url: str = "", secrets: Iterable[str]
 
 
 @contextmanager
-def translated_errors(*, url: str = "", secrets: Iterable[str] = ()) -> Iterator[None]:
+def translated_errors(*, url: str = "", secrets: Iterable[str] = (), keyless: bool = False) -> Iterator[None]:
     """Re-raise anything from the block as an InvokeError (used around calls AND inside generators,
     because Dify's SDK does not map errors raised while a returned generator is iterated)."""
     try:
@@ -317,4 +337,9 @@ def translated_errors(*, url: str = "", secrets: Iterable[str] = ()) -> Iterator
     except GeneratorExit:
         raise
     except Exception as exc:  # noqa: BLE001 - this is the one boundary that maps everything
-        raise to_invoke_error(exc, url=url, secrets=secrets) from None
+        raise to_invoke_error(exc, url=url, secrets=secrets, keyless=keyless) from None
+
+
+def endpoint_errors(settings: Settings) -> AbstractContextManager[None]:
+    """`translated_errors` for calls to the endpoint of `settings`."""
+    return translated_errors(url=settings.base_url, secrets=settings.secrets, keyless=not settings.api_key)

@@ -211,3 +211,39 @@ def test_a_stream_broken_off_mid_answer_is_not_called_a_connection_refusal(plugi
     assert result.error_type == "InvokeServerUnavailableError"
     assert "broke while the server was answering" in message
     assert "Cannot connect" not in message and "host.docker.internal" not in message
+
+
+# --- 7. reasoning models at save -----------------------------------------------------------------
+
+
+def test_a_ping_spent_on_reasoning_is_a_success_and_no_capability_is_saved_off(plugin, fake_server):
+    thinking_only = chat_completion(None, finish_reason="length", reasoning_content="The user says ping, so")
+    fake_server.always(json_response({"object": "list", "data": [{"id": "m"}]}), path="/v1/models")
+    fake_server.always(json_response(thinking_only), path="/v1/chat/completions")
+    saved = validate(plugin, fake_server, vision="off").raise_for_error().result["credentials"]
+    assert saved["_detected_tool_calling"] == "true"
+    assert saved["_detected_structured_output"] == "true"
+    assert saved["_detected_thinking"] == "true"
+    budgets = {request.json["max_tokens"] for request in fake_server.requests_to("/v1/chat/completions")}
+    assert budgets and min(budgets) >= 16
+
+
+# --- 6. save-time requests are built like real calls ---------------------------------------------
+
+
+def test_save_time_requests_carry_extra_body_headers_and_the_thinking_switch(plugin, fake_server):
+    fake_server.always(json_response({"object": "list", "data": [{"id": "m"}]}), path="/v1/models")
+    fake_server.always(json_response(chat_completion("pong")), path="/v1/chat/completions")
+    validate(
+        plugin,
+        fake_server,
+        extra_body='{"route": "gpu-pool"}',
+        extra_headers='{"X-Gateway": "team-a"}',
+        thinking="off",
+    ).raise_for_error()
+    sent = fake_server.requests_to("/v1/chat/completions")
+    assert len(sent) >= 4  # the ping and the capability checks
+    for request in sent:
+        assert request.json["route"] == "gpu-pool"
+        assert request.headers["x-gateway"] == "team-a"
+        assert request.json["chat_template_kwargs"] == {"enable_thinking": False, "thinking": False}

@@ -120,7 +120,8 @@ def test_vision_is_not_detected_on_a_text_only_server(plugin, creds, lcp_server)
 def test_validate_text_embedding_detects_the_vector_size(plugin, creds):
     answer = validate(plugin, creds, model_type="text-embedding").result
     assert answer["result"] is True
-    assert detected(answer["credentials"]) == {"_detected_dimensions": "64"}
+    # the vector size, and that this text model takes no images (it answers neither image form)
+    assert detected(answer["credentials"]) == {"_detected_dimensions": "64", "_detected_multimodal_input": "off"}
 
 
 def test_validate_completion_mode(plugin, creds):

@@ -116,3 +116,24 @@ def test_other_servers_get_history_without_reasoning(plugin, fake_server):
     ).raise_for_error()
     sent = fake_server.last.json["messages"][1]
     assert "reasoning_content" not in sent and sent["content"] is None
+
+
+@pytest.mark.parametrize(("in_prompt", "shown"), [("false", "4"), ("true", "<think>\n4\n</think>")])
+def test_thinking_on_reads_the_start_as_reasoning_only_when_the_template_opens_the_tag(
+    plugin, fake_server, in_prompt, shown
+):
+    # A model that answers straight away (no tag, no reasoning field) must not have its answer shown
+    # as reasoning; what the model does was detected when it was saved.
+    fake_server.always(sse_response([chat_chunk("4", role="assistant"), chat_chunk(finish_reason="stop")]))
+    credentials = {"base_url": fake_server.base_url, "thinking": "on", "_detected_think_in_prompt": in_prompt}
+    answer = plugin.invoke("invoke_llm", model="r1", credentials=credentials, prompt_messages=USER, stream=True)
+    assert answer.raise_for_error().text == shown
+
+
+@pytest.mark.parametrize(("content", "saved"), [("Two plus two.</think>\n\n4", "true"), ("4", "false")])
+def test_saving_detects_whether_the_template_opens_the_think_tag(plugin, fake_server, content, saved):
+    fake_server.always(json_response({"object": "list", "data": [{"id": "r1"}]}), path="/v1/models")
+    fake_server.always(json_response(chat_completion(content)), path="/v1/chat/completions")
+    credentials = {"base_url": fake_server.base_url, "thinking": "on", "tool_calling": "off", "vision": "off"}
+    result = plugin.invoke("validate_model_credentials", model="r1", credentials=credentials, model_type="llm")
+    assert result.raise_for_error().result["credentials"]["_detected_think_in_prompt"] == saved

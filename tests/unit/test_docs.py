@@ -90,10 +90,18 @@ COMMANDS = (
         "tests/e2e/test_zero_config.py",
         ('"oai_bridge.doctor"', "def test_doctor_"),
         ("doctor", "BASE_URL=http://host:1/v1", "MODEL=m", "API_KEY=k"),
-        '-m oai_bridge.doctor --base-url "http://host:1/v1" --model "m" --api-key "k"',
+        '-m oai_bridge.doctor --base-url "http://host:1/v1" --model "m" --type "llm" --api-key "k"',
+    ),
+    # `make doctor … TYPE=…`: tests/e2e/test_doctor.py runs every model type against the real peers.
+    Exercised(
+        r"make doctor BASE_URL=… MODEL=… TYPE=\S+( API_KEY=…)?",
+        "tests/e2e/test_doctor.py",
+        ('"oai_bridge.doctor"', '"--type"'),
+        ("doctor", "BASE_URL=http://host:1/v1", "MODEL=m", "TYPE=rerank"),
+        '-m oai_bridge.doctor --base-url "http://host:1/v1" --model "m" --type "rerank"',
     ),
     Exercised(
-        r"(\.venv/bin/)?python3? -m oai_bridge\.doctor( --(base-url|model|api-key|timeout) \S+)+",
+        r"(\.venv/bin/)?python3? -m oai_bridge\.doctor( --(base-url|model|api-key|timeout|type) \S+)+",
         "tests/e2e/test_zero_config.py",
         ('"oai_bridge.doctor"', "def test_doctor_"),
     ),
