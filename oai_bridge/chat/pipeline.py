@@ -1,10 +1,12 @@
 """One streamed chat or completion call, from request to released connection.
 
     open_stream -> network reads -> lines -> SSE data -> events (one text piece per read, one
-    StreamEnd) -> usage completed
+    StreamEnd) -> [reader per stream] -> what is ready, joined -> usage completed
 
 The stream is opened again, under the one retry policy, only while it has produced no output
 (a broken connection, a stream that ended early); once Dify has seen text, a failure is final.
+After the first output a reader (`delivered`) pulls the rest of the body apart from delivery, so
+everything that arrived while the consumer was busy goes out as ONE piece, with no timer.
 The model class adapts what this yields to Dify's chunks and does nothing else.
 """
 
@@ -13,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from itertools import chain
+from queue import SimpleQueue
+from threading import Thread
 from typing import Any
 
 import httpx
@@ -25,7 +29,7 @@ from oai_bridge.transport.retry import is_stall, retrying
 from oai_bridge.transport.send import open_stream, release
 from oai_bridge.transport.sse import LineSplitter, SSEParser
 
-__all__ = ["read_events", "stream_events"]
+__all__ = ["delivered", "read_events", "stream_events"]
 
 Event = str | StreamEnd
 
@@ -102,6 +106,71 @@ def _open_until_output(
         raise
 
 
+class _Raised:
+    """In the reader's queue: what the reading chain raised, to be raised again by the consumer."""
+
+    __slots__ = ("exc",)
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+
+def _read(events: Iterator[Event], put: Callable[[object], None], stopped: list[bool]) -> None:
+    """The reader: every event as soon as it is parsed, up to the StreamEnd (and not one read
+    further: what follows `[DONE]` is `release`'s), or what went wrong."""
+    try:
+        for event in events:
+            if stopped:  # the consumer is gone (it closed the response, which ended this read)
+                return
+            put(event)
+            if type(event) is not str:
+                return
+        raise RuntimeError("the reading chain ended without a StreamEnd")  # never: `_events` ends with one
+    except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
+        if not stopped:
+            put(_Raised(exc))
+
+
+def delivered(events: Iterator[Event]) -> Iterator[Event]:
+    """`events`, read by a reader of their own (a thread; a greenlet under the SDK's gevent) and
+    delivered as they are ready: the first wait blocks, then everything already queued goes out
+    with it, consecutive text pieces joined into ONE. A consumer that keeps up gets every piece
+    alone the moment it is parsed; one that falls behind (busy writing frames to Dify) gets what
+    arrived meanwhile in one piece, so the frames per token fall exactly when the process is
+    loaded, and no timer ever holds text back. The StreamEnd and an exception keep their place:
+    text before them goes out first; an exception is raised as it was raised in the reader.
+
+    Closing this generator stops the reader after the event it is reading; a reader blocked on
+    the network ends when the caller closes the response (`stream_events` does)."""
+    queue: SimpleQueue[object] = SimpleQueue()
+    stopped: list[bool] = []
+    Thread(target=_read, args=(events, queue.put, stopped), name="oai-bridge-reader", daemon=True).start()
+    get, get_nowait, empty = queue.get, queue.get_nowait, queue.empty
+    try:
+        while True:
+            item = get()
+            if type(item) is str:
+                if empty():  # the hot path when keeping up: one piece, alone, at once
+                    yield item
+                    continue
+                parts = [item]
+                while not empty():  # a single consumer: not empty means get_nowait succeeds
+                    item = get_nowait()
+                    if type(item) is not str:
+                        break
+                    parts.append(item)
+                else:
+                    yield "".join(parts)
+                    continue
+                yield "".join(parts)
+            if type(item) is _Raised:
+                raise item.exc
+            yield item  # type: ignore[misc]  # the StreamEnd: the reader has ended
+            return
+    finally:
+        stopped.append(True)
+
+
 def stream_events(
     settings: Settings, path: str, body: dict[str, Any], *, prompt_tokens: Callable[[], int]
 ) -> Iterator[Event]:
@@ -110,9 +179,12 @@ def stream_events(
     called only then)."""
     response, rest, events, head = retrying(settings)(_open_until_output, settings, path, body)
     produced: list[str] = []  # what reached Dify: the completion estimate when the server sends none
+    # The first output went through the retry; the rest is read apart from delivery (a reader is
+    # started only if the stream goes on after its first output).
+    more = delivered(events)
     try:
         with _dropped_connections():
-            for event in chain(head, events):
+            for event in chain(head, more):
                 if type(event) is str:  # the hot path: one check per piece
                     produced.append(event)
                     yield event
@@ -122,6 +194,8 @@ def stream_events(
                 text = "".join(produced) + event.text
                 event.usage = usage.completed(prompt_tokens, lambda text=text: estimate_text(text))
                 yield event
-        release(response, rest)
+                break
+        release(response, rest)  # the reader stopped at the StreamEnd: what is left is drained here
     finally:
-        response.close()
+        more.close()  # stops the reader (if the consumer left early) ...
+        response.close()  # ... and ends a network read it is blocked in
