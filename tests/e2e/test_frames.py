@@ -1,15 +1,15 @@
-"""Frames per token through Dify's stdio runtime (issue 15.1): events that arrive in one read of the
-body reach Dify as one chunk; events that arrive apart still go out one by one, as they come.
+"""Frames per token through Dify's stdio runtime (issue 15.1): events that arrive together reach
+Dify as one chunk; events that arrive apart still go out one by one, as they come.
 
-A "read" is one item of `httpx.Response.iter_text()`: with chunked transfer encoding that is one
-HTTP chunk (h11 hands each chunk on separately, even when several came in one socket read), so
-"together" here means several events in one HTTP chunk."""
+"Together" is one HTTP chunk carrying several events, or several HTTP chunks in one burst (one
+socket read: `iter_text()` yields them one by one, but the stream's reader queues them all before
+the model class takes the next piece, and the queued pieces leave joined)."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.support.fake_server import Delay, Response, chat_chunk, sse_body
+from tests.support.fake_server import Delay, Raw, Response, chat_chunk, sse_body
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -46,6 +46,27 @@ def test_events_that_arrive_together_travel_as_one_frame(plugin, fake_server):
     final = result.chunks[-1]["delta"]
     assert final["finish_reason"] == "stop"
     assert final["usage"]["completion_tokens"] == len(WORDS)
+
+
+def http_chunk(data: bytes) -> bytes:
+    return f"{len(data):X}\r\n".encode() + data + b"\r\n"
+
+
+def test_events_sent_as_separate_http_chunks_in_one_burst_travel_in_fewer_frames(plugin, fake_server):
+    """vLLM-style: one HTTP chunk per event. A burst of them (one socket write here) is read in one
+    go; the first output goes out alone, at once, and the rest that queued meanwhile with it."""
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+    role = http_chunk(sse_body([chat_chunk(role="assistant", content="")], done=False))
+    burst = b"".join(http_chunk(sse_body([chat_chunk(w)], done=False)) for w in WORDS)
+    tail = http_chunk(sse_body([chat_chunk(finish_reason="stop"), USAGE])) + b"0\r\n\r\n"
+    fake_server.always(Raw([head + role, Delay(0.05), burst, Delay(0.05), tail]))
+    result = chat(plugin, fake_server)
+    assert result.error is None, result.error
+    assert result.text == "".join(WORDS)
+    frames = text_frames(result)
+    assert "".join(frames) == "".join(WORDS)
+    assert len(frames) <= 3 < len(WORDS), frames  # 10 events, 10 HTTP chunks, a frame or two
+    assert result.chunks[-1]["delta"]["finish_reason"] == "stop"
 
 
 def test_events_that_arrive_apart_keep_one_frame_each(plugin, fake_server):
