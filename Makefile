@@ -4,7 +4,14 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv run test lint llama-server litellm package keys verify doctor bench clean
+.PHONY: venv demo run run-check test lint llama-server litellm package keys verify doctor doctor-usage bench clean
+
+# Prerequisites are made left to right, one at a time: a target's checks (run-check,
+# doctor-usage) answer before $(STAMP) creates .venv or installs anything.
+.NOTPARALLEL:
+
+# The interpreter for checks that run before .venv exists (stdlib only).
+CHECK_PY = $(if $(wildcard $(PY)),$(PY),$(PYTHON))
 
 # Signing key pair written by `make keys` (keys/ is git-ignored and left out of the package).
 KEY_NAME ?= signing
@@ -21,13 +28,18 @@ $(STAMP): requirements.txt requirements-dev.txt | $(PY)
 
 venv: $(STAMP)
 
+## demo: the plugin as Dify uses it, against the real llama-server with a tiny model (no Dify, no GPU)
+demo: $(STAMP)
+	$(PY) scripts/demo.py
+
 ## run: start the plugin in remote-debug mode against the Dify instance named in .env
-run: $(STAMP)
-	@if [ ! -f .env ]; then \
-	  echo ".env is missing. Copy .env.example to .env and fill in, from your Dify's Plugins page"; \
-	  echo "(the bug icon, 'Debugging'):  REMOTE_INSTALL_URL=<dify host>:5003  REMOTE_INSTALL_KEY=<debug key>"; \
-	  exit 1; fi
-	$(PY) -m main
+run: run-check $(STAMP)
+	$(PY) scripts/run_remote.py
+
+# .env present, INSTALL_METHOD=remote, a real key (not .env.example's placeholder), host:port.
+run-check:
+	@command -v $(CHECK_PY) >/dev/null 2>&1 || { echo "Python 3.12 is required (Dify runs plugins on 3.12): install it or set PYTHON=/path/to/python3.12"; exit 1; }
+	@$(CHECK_PY) scripts/run_remote.py --check
 
 ## test: lint, then every test (unit, stdio end-to-end, the real llama-server peer, remote debug)
 test: $(STAMP) lint
@@ -60,9 +72,11 @@ verify: $(STAMP)
 	$(PY) scripts/signature.py verify "$(PKG)" --key "$(KEY)"
 
 ## doctor: the checks saving a model runs, and what to enter in Dify: make doctor BASE_URL=http://host:11434/v1 MODEL=qwen3:8b [TYPE=llm|completion|embedding|rerank|speech2text|tts] [API_KEY=…]
-doctor: $(STAMP)
-	@test -n "$(BASE_URL)" -a -n "$(MODEL)" || { echo "usage: make doctor BASE_URL=http://host:port/v1 MODEL=name [TYPE=llm|completion|embedding|rerank|speech2text|tts] [API_KEY=key]"; exit 2; }
+doctor: doctor-usage $(STAMP)
 	@$(PY) -m oai_bridge.doctor --base-url "$(BASE_URL)" --model "$(MODEL)" --type "$(or $(TYPE),llm)" $(if $(API_KEY),--api-key "$(API_KEY)")
+
+doctor-usage:
+	@test -n "$(BASE_URL)" -a -n "$(MODEL)" || { echo "usage: make doctor BASE_URL=http://host:port/v1 MODEL=name [TYPE=llm|completion|embedding|rerank|speech2text|tts] [API_KEY=key]"; exit 2; }
 
 ## bench: side-by-side performance benchmarks (bench/README.md); e.g. BENCH_ARGS="--quick" or "--commit HEAD --write-docs"
 bench: $(STAMP)

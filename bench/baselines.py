@@ -12,12 +12,14 @@ Importing this module imports dify_plugin, which gevent-monkey-patches the proce
 from __future__ import annotations
 
 from dify_plugin.interfaces.model.openai_compatible.llm import OAICompatLargeLanguageModel
+from dify_plugin.interfaces.model.openai_compatible.rerank import OAICompatRerankModel
 from dify_plugin.interfaces.model.openai_compatible.text_embedding import OAICompatEmbeddingModel
 
 __all__ = [
     "TOKENIZER_CALLS",
     "BaselineEmbeddingModel",
     "BaselineLargeLanguageModel",
+    "BaselineRerankModel",
     "embedding_credentials",
     "llm_credentials",
 ]
@@ -38,6 +40,10 @@ class BaselineLargeLanguageModel(OAICompatLargeLanguageModel):
 class BaselineEmbeddingModel(OAICompatEmbeddingModel):
     def _get_num_tokens_by_gpt2(self, text: str) -> int:
         return _offline_gpt2_estimate(text)
+
+
+class BaselineRerankModel(OAICompatRerankModel):
+    """Unchanged: the SDK's rerank class never tokenizes (one `requests.post` of every document)."""
 
 
 def llm_credentials(base_url: str) -> dict:

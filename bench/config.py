@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from bench.payloads import Scenario
 
 EMBED_MODEL = "bench-embed"
+RERANK_MODEL = "bench-rerank"
 
 
 @dataclass(frozen=True)
@@ -23,7 +24,13 @@ class Config:
     sat_deltas: int
     sat_reps: int
     cold_reps: int
+    rerank_reps: int
+    mm_reps: int
+    audio_reps: int
+    stt_reps: int
     inproc_deltas: int = 2000
+    rerank_docs: int = 1000
+    mm_images: int = 100
     conc_streams: int = 50
     conc_interval_ms: float = 10.0
 
@@ -33,10 +40,12 @@ class Config:
             return cls(
                 quick=True, inproc_reps=7, stdio_deltas=2000, stdio_reps=3, embed_texts=10_000, embed_reps=1,
                 embed_raw_float=False, conc_deltas=200, conc_reps=1, sat_deltas=1000, sat_reps=1, cold_reps=3,
+                rerank_reps=5, mm_reps=5, audio_reps=5, stt_reps=2,
             )  # fmt: skip
         return cls(
             quick=False, inproc_reps=21, stdio_deltas=5000, stdio_reps=9, embed_texts=10_000, embed_reps=3,
             embed_raw_float=True, conc_deltas=500, conc_reps=3, sat_deltas=1000, sat_reps=3, cold_reps=9,
+            rerank_reps=15, mm_reps=15, audio_reps=15, stt_reps=3,
         )  # fmt: skip
 
     @property
@@ -71,4 +80,4 @@ WARMUP = Scenario(20)
 def bench_models(cfg: Config) -> list[str]:
     """Every model id the run asks for (the server lists them on GET /models)."""
     chats = (cfg.inproc_content, cfg.inproc_reasoning, SHORT, WARMUP, cfg.stdio, cfg.paced, cfg.unpaced)
-    return [*(s.model for s in chats), EMBED_MODEL]
+    return [*(s.model for s in chats), EMBED_MODEL, RERANK_MODEL]

@@ -14,6 +14,7 @@ import json
 import random
 import re
 import struct
+import zlib
 from dataclasses import dataclass
 
 __all__ = [
@@ -24,6 +25,8 @@ __all__ = [
     "embedding_texts",
     "expected_content",
     "expected_reasoning",
+    "png_data_uris",
+    "rerank_score",
     "scenario_model",
 ]
 
@@ -160,3 +163,33 @@ def vector_json(vector: list[float]) -> bytes:
 
 def vector_base64(vector: list[float]) -> bytes:
     return b'"' + base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)) + b'"'
+
+
+_DOC_HEAD = re.compile(r"^Document (\d+):")
+
+
+def rerank_score(document: str) -> float:
+    """The loopback reranker's score of a text document: a fixed pseudo-random function of the
+    number in its ``Document <n>:`` head (`embedding_texts`), 0 without one; distinct for n < 10,007."""
+    m = _DOC_HEAD.match(document)
+    return ((int(m.group(1)) * 7919) % 10007) / 10007 if m else 0.0
+
+
+def png_data_uris(n: int, size: int = 16) -> list[str]:
+    """`n` distinct small RGB PNGs (`size` × `size`, one flat colour each) as data URIs."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    out = []
+    for i in range(n):
+        pixel = bytes(((i * 37) % 256, (i * 91) % 256, (i * 13) % 256))
+        raw = b"".join(b"\x00" + pixel * size for _ in range(size))
+        png = (
+            b"\x89PNG\r\n\x1a\n"
+            + chunk(b"IHDR", struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw))
+            + chunk(b"IEND", b"")
+        )
+        out.append("data:image/png;base64," + base64.b64encode(png).decode())
+    return out

@@ -5,6 +5,9 @@ classes:
 * ``minimal`` - trivial provider and model classes: the cold-start floor of a Dify SDK plugin.
 * ``sdk_llm`` - the LLM class is the SDK's ``OAICompatLargeLanguageModel`` (``bench.baselines``),
   so the SDK's generic class can be driven through the same stdio runtime as this plugin.
+* ``sdk_rerank`` - only a rerank model type, the SDK's ``OAICompatRerankModel``.
+* ``minimal_stt`` - only a speech-to-text model type whose class answers without reading the file:
+  what the SDK's own transport of an upload (hex in a JSON line) costs the plugin process.
 
 The provider name stays ``openai_compatible_bridge`` so the same requests address all three.
 """
@@ -92,10 +95,46 @@ class BenchSdkLargeLanguageModel(BaselineLargeLanguageModel):
 """
 
 
+_SDK_RERANK = """\
+import sys
+
+sys.path.append({repo!r})
+
+from bench.baselines import BaselineRerankModel
+
+
+class BenchSdkRerankModel(BaselineRerankModel):
+    pass
+"""
+
+_MINIMAL_STT = """\
+from dify_plugin import Speech2TextModel
+
+
+class MinimalSpeech2TextModel(Speech2TextModel):
+    def _invoke(self, model, credentials, file, user=None) -> str:
+        return ""
+
+    def validate_credentials(self, model, credentials) -> None:
+        return None
+
+    @property
+    def _invoke_error_mapping(self) -> dict:
+        return {}
+"""
+
+KINDS = ("minimal", "sdk_llm", "sdk_rerank", "minimal_stt")
+# Single-model-type plugins: kind -> (model type, source path, class module).
+_SINGLE = {
+    "sdk_rerank": ("rerank", "models/rerank/rerank.py", _SDK_RERANK),
+    "minimal_stt": ("speech2text", "models/speech2text/speech2text.py", _MINIMAL_STT),
+}
+
+
 def make_plugin(root: Path, kind: str, source: Path = REPO) -> Path:
-    """Write a plugin of `kind` (``minimal`` or ``sdk_llm``) into `root`, shaped like the plugin
-    at `source`, and return it."""
-    if kind not in ("minimal", "sdk_llm"):
+    """Write a plugin of `kind` (one of `KINDS`) into `root`, shaped like the plugin at `source`,
+    and return it."""
+    if kind not in KINDS:
         raise ValueError(kind)
     root.mkdir(parents=True, exist_ok=True)
     (root / "main.py").write_text(_MAIN, encoding="utf-8")
@@ -111,6 +150,9 @@ def make_plugin(root: Path, kind: str, source: Path = REPO) -> Path:
     sources = ["models/llm/llm.py"]
     if kind == "minimal":
         sources.append("models/text_embedding/text_embedding.py")
+    elif kind in _SINGLE:
+        provider["supported_model_types"] = [_SINGLE[kind][0]]
+        sources = [_SINGLE[kind][1]]
     else:
         provider["supported_model_types"] = ["llm"]
     provider["extra"]["python"]["model_sources"] = sources
@@ -123,6 +165,11 @@ def make_plugin(root: Path, kind: str, source: Path = REPO) -> Path:
     (root / "manifest.yaml").write_text(yaml.safe_dump(manifest, allow_unicode=True, sort_keys=False), encoding="utf-8")
     (root / "provider" / "bench_provider.py").write_text(_MINIMAL_PROVIDER, encoding="utf-8")
 
+    if kind in _SINGLE:
+        _, path, code = _SINGLE[kind]
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text(code.format(repo=str(REPO)) if "{repo" in code else code, encoding="utf-8")
+        return root
     llm_dir = root / "models" / "llm"
     llm_dir.mkdir(parents=True, exist_ok=True)
     if kind == "minimal":

@@ -25,7 +25,18 @@ from bench.docs import DOCS, render_docs_block, write_docs
 from bench.loopback import BenchServer
 from bench.plugins import REPO
 from bench.report import Report, render_table
-from bench.sections import Context, cold_start, concurrency, embeddings, log, stdio, streaming_inproc
+from bench.sections import (
+    Context,
+    audio,
+    cold_start,
+    concurrency,
+    embeddings,
+    log,
+    multimodal,
+    rerank,
+    stdio,
+    streaming_inproc,
+)
 from bench.targets import plugins
 
 SECTIONS: dict[str, Callable[[Context], None]] = {
@@ -34,6 +45,9 @@ SECTIONS: dict[str, Callable[[Context], None]] = {
     "3": embeddings.run,
     "4": concurrency.run,
     "5": cold_start.run,
+    "6": rerank.run,
+    "7": multimodal.run,
+    "8": audio.run,
 }
 
 

@@ -10,6 +10,17 @@ pieces. Routes (under any prefix, e.g. /v1):
   ``stream: false`` gets a plain completion of the same text.
 * ``POST …/embeddings`` - one vector per input, in order, honouring the batch size it is sent
   and ``encoding_format`` (``float`` or ``base64``), with ``usage``.
+* ``POST …/embeddings`` with vLLM's chat-style ``messages`` body (a multimodal input, one per
+  request) - one vector.
+* ``POST …/rerank`` - Jina shape: ``results`` (``index``, ``relevance_score``, best first, cut to
+  ``top_n`` when sent) and ``usage``, for any number of documents (strings or multimodal
+  ``{"content": [parts]}``). A text document's score is a fixed function of the number in its
+  ``Document <n>:`` head (``bench.payloads.rerank_score``), so a client's global order can be checked.
+* ``POST …/audio/speech`` - audio (``ID3`` + filler) streamed in ``SPEECH_PIECES`` HTTP chunks of
+  ``SPEECH_PIECE`` bytes, the first after ``SPEECH_FIRST_BYTE_S`` (the model's own time to first
+  audio), the rest ``SPEECH_GAP_S`` apart; ``GET …/audio/voices`` - two voices.
+* ``POST …/audio/transcriptions`` - reads the whole upload (``content-length`` or chunked) and
+  answers ``{"text": …}``; ``/stats`` keeps the size of the last one.
 * ``GET …/models`` - the ids given with ``--models`` plus every id asked for so far, vLLM-shaped.
 * ``GET /stats`` - request counters, embedding batch sizes and encodings seen (for the report).
 """
@@ -30,10 +41,17 @@ from bench.payloads import (
     chunked,
     embedding_vectors,
     expected_content,
+    rerank_score,
     vector_base64,
     vector_json,
 )
 
+SPEECH_FIRST_BYTE_S = 0.2
+SPEECH_PIECE = 32 * 1024
+SPEECH_PIECES = 8
+SPEECH_GAP_S = 0.01
+VOICES = ("alloy", "bench")
+TRANSCRIPT = "The quick brown fox jumps over the lazy dog."
 MAX_LIFETIME = 45 * 60  # seconds: the server stops by itself even if nobody closes it
 
 _SSE_HEAD = (
@@ -55,7 +73,16 @@ class Server:
             "models_listed": 0,
             "embedding_batches": {},
             "embedding_encodings": {},
+            "multimodal_embeddings": 0,
+            "rerank": 0,
+            "reranked_documents": 0,
+            "rerank_batches": {},
+            "speech": 0,
+            "transcriptions": 0,
+            "last_upload_bytes": 0,
         }
+        audio = b"ID3\x04\x00\x00\x00\x00\x00\x00" + bytes(range(256)) * (SPEECH_PIECE * SPEECH_PIECES // 256)
+        self._speech = [chunked(audio[k * SPEECH_PIECE : (k + 1) * SPEECH_PIECE]) for k in range(SPEECH_PIECES)]
         self.models = dict.fromkeys(models)
         self._whole: dict[str, bytes] = {}
         self._pieces: dict[str, list[bytes]] = {}
@@ -132,6 +159,15 @@ class Server:
         return item
 
     async def embeddings(self, body: dict, writer: asyncio.StreamWriter) -> None:
+        if isinstance(body.get("messages"), list):  # vLLM's multimodal form: one input per request
+            self.stats["multimodal_embeddings"] += 1
+            await self.send_bytes(
+                writer,
+                200,
+                b'{"object":"list","data":[%s],"model":%s,"usage":{"prompt_tokens":8,"total_tokens":8}}'
+                % (self._item("float", 0), json.dumps(str(body.get("model", ""))).encode()),
+            )
+            return
         texts = body.get("input")
         if isinstance(texts, str):
             texts = [texts]
@@ -155,6 +191,53 @@ class Server:
             )
         )
         await self.send_bytes(writer, 200, payload)
+
+    # -- rerank ----------------------------------------------------------------------------
+    async def rerank(self, body: dict, writer: asyncio.StreamWriter) -> None:
+        docs = body.get("documents")
+        if not isinstance(docs, list) or not docs or not body.get("query"):
+            await self.send_json(writer, 400, {"error": {"message": "bad rerank request"}})
+            return
+        self.stats["rerank"] += 1
+        self.stats["reranked_documents"] += len(docs)
+        sizes = self.stats["rerank_batches"]
+        sizes[str(len(docs))] = sizes.get(str(len(docs)), 0) + 1
+        self.models[str(body.get("model", ""))] = None
+        scored = sorted(((rerank_score(d) if isinstance(d, str) else 0.5, i) for i, d in enumerate(docs)), reverse=True)
+        top_n = body.get("top_n")
+        if isinstance(top_n, int) and top_n > 0:
+            scored = scored[:top_n]
+        tokens = sum(len(d) for d in docs if isinstance(d, str)) // 4
+        results = b",".join(b'{"index":%d,"relevance_score":%r}' % (i, s) for s, i in scored)
+        payload = b'{"id":"rerank-bench","model":%s,"usage":{"prompt_tokens":%d,"total_tokens":%d},"results":[%s]}' % (
+            json.dumps(str(body.get("model", ""))).encode(),
+            tokens,
+            tokens,
+            results,
+        )
+        await self.send_bytes(writer, 200, payload)
+
+    # -- audio -----------------------------------------------------------------------------
+    async def speech(self, body: dict, writer: asyncio.StreamWriter) -> None:
+        if not body.get("input") or not body.get("voice"):
+            await self.send_json(writer, 400, {"error": {"message": "bad speech request"}})
+            return
+        self.stats["speech"] += 1
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: audio/mpeg\r\ntransfer-encoding: chunked\r\n\r\n")
+        await writer.drain()
+        await asyncio.sleep(SPEECH_FIRST_BYTE_S)
+        for k, piece in enumerate(self._speech):
+            if k:
+                await asyncio.sleep(SPEECH_GAP_S)
+            writer.write(piece)
+            await writer.drain()
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
+
+    async def transcription(self, raw: bytes, writer: asyncio.StreamWriter) -> None:
+        self.stats["transcriptions"] += 1
+        self.stats["last_upload_bytes"] = len(raw)
+        await self.send_json(writer, 200, {"text": TRANSCRIPT})
 
     def model_list(self) -> dict:
         self.stats["models_listed"] += 1
@@ -188,7 +271,7 @@ class Server:
                 lines = head.decode("latin-1").split("\r\n")
                 method, path, _ = lines[0].split(" ", 2)
                 length = 0
-                close = False
+                close = chunked_body = False
                 for line in lines[1:]:
                     name, _, value = line.partition(":")
                     name = name.strip().lower()
@@ -196,13 +279,25 @@ class Server:
                         length = int(value)
                     elif name == "connection" and value.strip().lower() == "close":
                         close = True
-                raw = await reader.readexactly(length) if length else b""
+                    elif name == "transfer-encoding" and "chunked" in value.lower():
+                        chunked_body = True
+                raw = (
+                    await _read_chunked(reader) if chunked_body else await reader.readexactly(length) if length else b""
+                )
                 self.stats["requests"] += 1
                 path = path.split("?", 1)[0].rstrip("/")
                 if method == "POST" and path.endswith("/chat/completions"):
                     await self.chat(json.loads(raw), writer)
                 elif method == "POST" and path.endswith("/embeddings"):
                     await self.embeddings(json.loads(raw), writer)
+                elif method == "POST" and path.endswith("/audio/speech"):
+                    await self.speech(json.loads(raw), writer)
+                elif method == "POST" and path.endswith("/audio/transcriptions"):
+                    await self.transcription(raw, writer)
+                elif method == "GET" and path.endswith("/audio/voices"):
+                    await self.send_json(writer, 200, {"voices": list(VOICES)})
+                elif method == "POST" and path.endswith("/rerank"):
+                    await self.rerank(json.loads(raw), writer)
                 elif method == "GET" and path.endswith("/models"):
                     await self.send_json(writer, 200, self.model_list())
                 elif method == "GET" and path == "/stats":
@@ -216,6 +311,18 @@ class Server:
         finally:
             with contextlib.suppress(Exception):
                 writer.close()
+
+
+async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
+    """A request body sent with ``transfer-encoding: chunked``."""
+    parts = []
+    while True:
+        size = int((await reader.readuntil(b"\r\n")).split(b";", 1)[0], 16)
+        if not size:
+            await reader.readuntil(b"\r\n")  # no trailers
+            return b"".join(parts)
+        parts.append(await reader.readexactly(size))
+        await reader.readexactly(2)
 
 
 def _exit_when_stdin_closes() -> None:

@@ -1,4 +1,4 @@
-"""Which plugin is measured (this checkout, a commit, a directory), the two throwaway SDK plugins
+"""Which plugin is measured (this checkout, a commit, a directory), the throwaway SDK plugins
 it is compared with, and how a worker subprocess runs against it."""
 
 from __future__ import annotations
@@ -57,6 +57,16 @@ class Target:
             raise RuntimeError(f"{module} {' '.join(args[:2])} failed:\n{out.stderr[-4000:]}")
         return json.loads(out.stdout)
 
+    def constant(self, module: str, name: str, default: Any) -> Any:
+        """A module-level constant of the plugin under test (read in a subprocess, since importing
+        the plugin imports dify_plugin), or `default` if it is not there."""
+        code = f"import json, {module} as m; print(json.dumps(getattr(m, {name!r}, None)))"
+        out = subprocess.run(
+            [sys.executable, "-c", code], cwd=self.root, env=self.env(), capture_output=True, text=True, timeout=120
+        )
+        value = json.loads(out.stdout) if out.returncode == 0 and out.stdout.strip() else None
+        return default if value is None else value
+
 
 @dataclass(frozen=True)
 class Plugins:
@@ -65,6 +75,10 @@ class Plugins:
     """A minimal SDK plugin: trivial model classes, same manifest, provider YAML and entry point."""
     sdk_root: Path
     """The SDK's `OAICompatLargeLanguageModel` in a plugin with this plugin's manifest."""
+    sdk_rerank_root: Path
+    """The SDK's `OAICompatRerankModel`, alone, in a plugin with this plugin's manifest."""
+    minimal_stt_root: Path
+    """A speech-to-text class that answers without reading the upload (the SDK's transport alone)."""
 
 
 def _target(tmp: Path, commit: str | None, plugin_root: Path | None) -> Target:
@@ -89,11 +103,13 @@ def _target(tmp: Path, commit: str | None, plugin_root: Path | None) -> Target:
 
 @contextlib.contextmanager
 def plugins(commit: str | None, plugin_root: Path | None) -> Iterator[Plugins]:
-    """The plugin under test and the two throwaway SDK plugins, in a temp folder."""
+    """The plugin under test and the throwaway SDK plugins, in a temp folder."""
     with tempfile.TemporaryDirectory(prefix="oaib-bench-") as tmp:
         target = _target(Path(tmp), commit, plugin_root)
         yield Plugins(
             target,
             make_plugin(Path(tmp) / "minimal", "minimal", target.root),
             make_plugin(Path(tmp) / "sdk_llm", "sdk_llm", target.root),
+            make_plugin(Path(tmp) / "sdk_rerank", "sdk_rerank", target.root),
+            make_plugin(Path(tmp) / "minimal_stt", "minimal_stt", target.root),
         )

@@ -8,6 +8,9 @@ notes to ``ctx.report``.
 | 3 | ``embeddings`` | 3a–3c |
 | 4 | ``concurrency`` | 4a–4c |
 | 5 | ``cold_start`` | 5a–5d |
+| 6 | ``rerank`` | 6a |
+| 7 | ``multimodal`` | 7a |
+| 8 | ``audio`` | 8a–8b |
 """
 
 from __future__ import annotations

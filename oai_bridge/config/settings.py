@@ -18,6 +18,8 @@ from oai_bridge.config.urls import display_url
 __all__ = [
     "DEFAULT_CONTEXT_SIZE",
     "DEFAULT_EMBEDDING_BATCH",
+    "DEFAULT_TTS_MAX_CHARS",
+    "TTS_FORMATS",
     "MultimodalInput",
     "ScoreScale",
     "Settings",
@@ -35,6 +37,10 @@ DEFAULT_MAX_RETRIES = 2
 # Used when the form leaves context_size empty and the server does not report one.
 DEFAULT_CONTEXT_SIZE = 4096
 DEFAULT_EMBEDDING_BATCH = 32
+# --- audio ---
+# OpenAI's /audio/speech input limit; most other servers take at least as much.
+DEFAULT_TTS_MAX_CHARS = 4096
+TTS_FORMATS = ("mp3", "wav", "opus", "flac", "aac", "pcm")
 
 
 class SettingsError(ValueError):
@@ -77,6 +83,14 @@ class Settings:
     """Rerank scores: as served, or mapped to 0-1 by a sigmoid (auto: sigmoid when logits were detected)."""
     multimodal_input: MultimodalInput = "auto"
     """How the embedding server takes images: vLLM chat-style `messages`, Jina `input` objects, or off."""
+    # --- audio ---
+    stt_language: str = ""
+    """ISO-639-1 code of the speech, lower-case; empty = the server detects it."""
+    stt_prompt: str = ""
+    tts_voices: tuple[str, ...] = ()
+    """Voices named in the form (empty = discovered at validation: `detected.value("voices")`)."""
+    tts_format: str = "mp3"
+    tts_max_chars: int = DEFAULT_TTS_MAX_CHARS
     detected: Findings = field(default_factory=Findings)
     """Facts found by detection when the model was saved."""
 
@@ -164,6 +178,13 @@ def _headers(credentials: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
+def _language(credentials: Mapping[str, Any]) -> str:
+    raw = _text(credentials, "stt_language").lower()
+    if raw and not (len(raw) == 2 and raw.isascii() and raw.isalpha()):
+        raise SettingsError(f"`stt_language` must be a two-letter ISO-639-1 code such as en or zh, got {raw!r}.")
+    return raw
+
+
 def _choice(credentials: Mapping[str, Any], key: str, allowed: tuple[str, ...]) -> str:
     raw = _text(credentials, key).lower() or allowed[0]
     if raw not in allowed:
@@ -224,5 +245,12 @@ def parse_settings(model: str, credentials: Mapping[str, Any]) -> Settings:
         multimodal_input=_choice(  # type: ignore[arg-type]
             credentials, "multimodal_input", ("auto", "off", "messages", "jina")
         ),
+        # --- audio ---
+        stt_language=_language(credentials),
+        stt_prompt=str(credentials.get("stt_prompt") or "").strip(),
+        tts_voices=tuple(v.strip() for v in _text(credentials, "tts_voices").split(",") if v.strip()),
+        tts_format=_choice(credentials, "tts_format", TTS_FORMATS),
+        tts_max_chars=_positive_int(credentials, "tts_max_chars", default=DEFAULT_TTS_MAX_CHARS)
+        or DEFAULT_TTS_MAX_CHARS,
         detected=findings_from(credentials),
     )

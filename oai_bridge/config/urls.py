@@ -7,7 +7,15 @@ from urllib.parse import urlsplit, urlunsplit
 __all__ = ["display_url", "normalize_base_url"]
 
 # Endpoint paths users paste by mistake (dify#2624: the path ended up doubled).
-_ENDPOINT_SUFFIXES = ("/chat/completions", "/completions", "/embeddings", "/models")
+_ENDPOINT_SUFFIXES = (
+    "/chat/completions",
+    "/completions",
+    "/embeddings",
+    "/models",
+    "/audio/transcriptions",
+    "/audio/speech",
+    "/audio/voices",
+)
 
 
 def normalize_base_url(url: str) -> str:

@@ -18,12 +18,16 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from io import BytesIO
 from types import MappingProxyType
 from typing import Any, Literal
 
 import httpx
 from dify_plugin.entities.model.message import UserPromptMessage
 
+from oai_bridge.audio.speech import synthesize
+from oai_bridge.audio.transcribe import tone_clip, transcribe
+from oai_bridge.audio.voices import choose_voice, discover_voices, saved_form
 from oai_bridge.chat.answer import parse_completion
 from oai_bridge.chat.body import build_chat_body, build_completion_body
 from oai_bridge.config.findings import Findings
@@ -49,16 +53,20 @@ __all__ = [
     "save_findings",
 ]
 
-ModelKind = Literal["chat", "completion", "embedding", "rerank"]
+ModelKind = Literal["chat", "completion", "embedding", "rerank", "speech2text", "tts"]
 # Each capability check waits at most this long (the plain request gets the model's timeout: a
 # model may load on first use).
 PROBE_TIMEOUT = 30.0
 _CAPABILITIES: Mapping[ModelKind, Mapping[str, Callable[[Settings], object]]] = MappingProxyType(
-    {"chat": CHAT_CAPABILITIES, "completion": {}, "embedding": {}, "rerank": {}}
+    {"chat": CHAT_CAPABILITIES, "completion": {}, "embedding": {}, "rerank": {}, "speech2text": {}, "tts": {}}
 )
 # Kinds whose calls need what their ping found (a rerank path), not only capabilities: detected
 # lazily even with no capability left on auto.
 _PING_FINDINGS: frozenset[ModelKind] = frozenset({"rerank"})
+# Model kinds that have a context window (the native APIs are asked for it).
+_CONTEXT_KINDS: frozenset[ModelKind] = frozenset({"chat", "completion", "embedding", "rerank"})
+# What validation speaks (the shortest text every speech server accepts).
+TTS_PING_TEXT = "Hello."
 
 
 @dataclass
@@ -90,11 +98,15 @@ class Detection:
         )
 
 
-def kind_of(settings: Settings, model_type: Literal["llm", "text-embedding", "rerank"]) -> ModelKind:
+def kind_of(
+    settings: Settings, model_type: Literal["llm", "text-embedding", "rerank", "speech2text", "tts"]
+) -> ModelKind:
     if model_type == "text-embedding":
         return "embedding"
     if model_type == "rerank":
         return "rerank"
+    if model_type in ("speech2text", "tts"):
+        return model_type
     return "completion" if settings.mode == "completion" else "chat"
 
 
@@ -134,8 +146,31 @@ def _ping_rerank(settings: Settings, found: Detection) -> None:
     found.features["vision"] = takes_image_documents(settings, route)
 
 
+def _ping_speech2text(settings: Settings, found: Detection) -> None:
+    """Transcribe a half-second tone the plugin makes itself (nothing is downloaded)."""
+    transcribe(settings, BytesIO(tone_clip()))
+
+
+def _ping_tts(settings: Settings, found: Detection) -> None:
+    """Read the server's voices (unless the form names them), then speak with the first one."""
+    voices = [] if settings.tts_voices else discover_voices(settings)
+    if voices:
+        found.values["voices"] = saved_form(voices)
+        values = MappingProxyType({**settings.detected.values, "voices": found.values["voices"]})
+        settings = replace(settings, detected=replace(settings.detected, values=values))
+    for _ in synthesize(settings, TTS_PING_TEXT, choose_voice(settings, None)):
+        pass  # synthesize raises when the answer holds no audio
+
+
 _PINGS: Mapping[ModelKind, Callable[[Settings, Detection], None]] = MappingProxyType(
-    {"chat": _ping_chat, "completion": _ping_completion, "embedding": _ping_embedding, "rerank": _ping_rerank}
+    {
+        "chat": _ping_chat,
+        "completion": _ping_completion,
+        "embedding": _ping_embedding,
+        "rerank": _ping_rerank,
+        "speech2text": _ping_speech2text,
+        "tts": _ping_tts,
+    }
 )
 
 
@@ -160,7 +195,7 @@ def detect(settings: Settings, kind: ModelKind, *, doctor: bool = False) -> Dete
         if card is None:
             found.notes.append(f"the server does not list {settings.endpoint_model!r}, but answers it")
     _PINGS[kind](settings, found)
-    if found.context_size is None:
+    if found.context_size is None and kind in _CONTEXT_KINDS:
         found.context_size = native_context(quick, base)
     jobs: dict[str, Callable[[], bool | None]] = {
         name: (lambda check=_CAPABILITIES[kind][name]: accepted(lambda: check(quick)))

@@ -211,7 +211,8 @@ def _connection_error(exc: BaseException, url: str) -> InvokeError:
         )
     if _cause_of(exc, httpx.ConnectTimeout):
         return InvokeConnectionError(
-            f"Timed out connecting to {shown}. Check the address and port, and that a firewall lets the plugin through."
+            f"Timed out connecting to {shown}: check the address and port, and that a firewall lets the "
+            "plugin through (connecting waits at most 10 s, or `timeout` if that is shorter)."
         )
     if _cause_of(exc, httpx.TimeoutException | TimeoutError):
         return InvokeConnectionError(

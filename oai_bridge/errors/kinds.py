@@ -32,7 +32,8 @@ def causes(exc: BaseException) -> Iterator[BaseException]:
     while current is not None and id(current) not in seen:
         seen.add(id(current))
         yield current
-        current = current.__cause__ or current.__context__
+        # As Python's own tracebacks do: the explicit cause, else the context unless suppressed.
+        current = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
 
 
 class HTTPStatusError(Exception):

@@ -19,6 +19,7 @@ __all__ = [
     "MODEL_NOT_FOUND",
     "RERANK_PAIR_TOO_LONG",
     "SERVER_FAULT",
+    "UPLOAD_TOO_LARGE",
     "VALIDATION_ERROR",
     "body_text",
     "error_type",
@@ -98,6 +99,19 @@ SERVER_FAULT = (
     "background loop",
     "server_error",
     "segmentation fault",
+)
+
+# --- audio ---
+# An upload over a size limit: always a 413, and a 400 with these words (a server or proxy that
+# does not use 413), e.g. "Maximum content size limit (26214400) exceeded".
+UPLOAD_TOO_LARGE = (
+    "content size limit",
+    "file too large",
+    "file is too large",
+    "maximum file size",
+    "request entity too large",
+    "payload too large",
+    "max_upload_size",
 )
 
 

@@ -53,6 +53,7 @@ def sdk_errors() -> Iterator[None]:
     connection error is re-raised as the httpx error under it."""
     import openai
 
+    transport_error: BaseException | None = None
     try:
         yield
     except openai.APIStatusError as exc:
@@ -60,9 +61,14 @@ def sdk_errors() -> Iterator[None]:
             exc.status_code, exc.body, url=str(exc.request.url), headers=dict(exc.response.headers)
         ) from None
     except openai.APIConnectionError as exc:
-        if isinstance(exc.__cause__, httpx.TransportError):
-            raise exc.__cause__ from None
-        raise
+        if not isinstance(exc.__cause__, httpx.TransportError):
+            raise
+        transport_error = exc.__cause__
+    # Raised with its own causes (a TLS error under a ConnectError) intact, and no link back to the
+    # SDK's wrapper, whose cause it is.
+    if transport_error is not None:
+        transport_error.__suppress_context__ = True
+        raise transport_error
 
 
 def decode_json(response: httpx.Response) -> Any:

@@ -14,13 +14,12 @@ import httpx
 import pytest
 
 from tests.support.litellm_proxy import CHAT_MODEL, DOWN_MODEL, EMBED_MODEL
-from tests.support.prompts import CHAT, USER, WEATHER_TOOL
+from tests.support.prompts import CHAT, NUDGE, USER, WEATHER_TOOL
 
 pytestmark = [pytest.mark.llama, pytest.mark.timeout(600)]
 
-# As in test_llama_server.py: token 459 opens the tiny model's `<tool_call>` block, and
-# llama.cpp's tool grammar then forces a schema-valid call. LiteLLM passes logit_bias through.
-NUDGE = {"logit_bias": {"459": 100}}
+# NUDGE (tests/support/prompts.py) opens the tiny model's `<tool_call>` block; LiteLLM passes
+# logit_bias through.
 WRONG_KEY = "sk-wrong-key-0123456789"
 UNROUTED = "not-routed"
 

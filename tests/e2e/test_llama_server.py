@@ -7,13 +7,9 @@ import json
 
 import pytest
 
-from tests.support.prompts import CHAT, USER, WEATHER_TOOL
+from tests.support.prompts import CHAT, NUDGE, USER, WEATHER_TOOL
 
 pytestmark = [pytest.mark.llama, pytest.mark.timeout(600)]
-
-# The tiny model opens a Qwen/Hermes `<tool_call>` block when token 459 is pushed up, and
-# llama.cpp's tool grammar then forces a schema-valid call (tests/peer/ README of the peer).
-NUDGE = {"logit_bias": {"459": 100}}
 
 
 @pytest.fixture

@@ -3,9 +3,13 @@
     cp .env.example .env      (then fill in REMOTE_INSTALL_URL and REMOTE_INSTALL_KEY)
     make run
 
-Without a `.env` it must stop and say what `.env` needs. With one, it must start the plugin in
-remote-debug mode, which connects to the address in `.env` and hands over the key (the
-handshake), then registers like the daemon expects and keeps running.
+Without a `.env`, or with the placeholder key `.env.example` ships with, it must stop and say
+what `.env` needs, before installing anything. With one, it must start the plugin in
+remote-debug mode (through scripts/run_remote.py, which runs `python -m main`), which connects
+to the address in `.env` and hands over the key (the handshake), then registers like the daemon
+expects and keeps running. A key the daemon refuses, or a port nobody listens on, is one line
+and a non-zero exit, not tracebacks. `make doctor` without its arguments answers its usage
+before installing anything.
 
 Each test runs make in a copy of the checkout (so the developer's own `.env` is never read or
 touched) whose `.venv` is a symlink to the virtualenv running these tests. make is called with
@@ -17,6 +21,7 @@ into the shared virtualenv. Everything else is the `run` target exactly as writt
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -26,6 +31,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.peer_process import free_port
 from tests.support.plugin_process import REPO_ROOT
 from tests.support.remote_daemon import FakeDaemon, clean_plugin_copy
 
@@ -43,17 +49,50 @@ def _env() -> dict[str, str]:
     return {key: value for key, value in os.environ.items() if key not in _CLEARED + _MAKE_VARS}
 
 
-def _checkout(tmp_path: Path) -> Path:
+def _checkout(tmp_path: Path, *, venv: bool = True) -> Path:
     """A copy of the working tree without `.env`, `.venv`, tests or caches, plus `.env.example`,
-    with `.venv` linked to the virtualenv running the tests."""
-    venv = Path(sys.prefix)
-    if venv == Path(sys.base_prefix) or not (venv / "bin" / "python").exists():
+    with `.venv` linked to the virtualenv running the tests (or no `.venv` at all: a fresh
+    machine)."""
+    prefix = Path(sys.prefix)
+    if prefix == Path(sys.base_prefix) or not (prefix / "bin" / "python").exists():
         pytest.fail(f"run the tests from the project's virtualenv (make test), not {sys.executable}")
     checkout = clean_plugin_copy(REPO_ROOT, tmp_path / "checkout")
     shutil.copy2(REPO_ROOT / ".env.example", checkout / ".env.example")
-    (checkout / ".venv").symlink_to(venv, target_is_directory=True)
+    if venv:
+        (checkout / ".venv").symlink_to(prefix, target_is_directory=True)
     assert (checkout / "Makefile").is_file() and not (checkout / ".env").exists()
     return checkout
+
+
+def _make(checkout: Path, *args: str, timeout: float = 60) -> tuple[int, str]:
+    # PYTHON: the interpreter a fresh machine would find as python3.12 (never used to install
+    # here: the tests below stop before the install step or keep the stamp with -o).
+    done = subprocess.run(
+        ["make", *args, f"PYTHON={sys.executable}"],
+        cwd=checkout,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+    return done.returncode, done.stdout + done.stderr
+
+
+def _one_line_failure(output: str, needle: str) -> None:
+    """The failure is one line with ``needle``, and nothing else of the plugin's: no traceback."""
+    assert "Traceback" not in output, output
+    lines = [line for line in output.splitlines() if line.strip()]
+    said = [line for line in lines if needle in line]
+    assert len(said) == 1, output
+    # what may surround it: make's echo of the recipe and its error line, the launcher's start
+    # line, the plugin's INFO log events from before the connection
+    others = [line for line in lines if needle not in line and not line.startswith(("make", ".venv/bin/python"))]
+    for line in others:
+        if line.startswith("{"):
+            assert json.loads(line)["data"]["level"] == "INFO", output
+        else:
+            assert line.startswith("Starting the plugin for "), output
 
 
 def _fill_env(checkout: Path, url: str, key: str) -> str:
@@ -91,6 +130,46 @@ def test_make_run_without_env_says_what_env_needs(tmp_path: Path) -> None:
     assert not (checkout / ".env").exists()
 
 
+def test_make_run_and_make_doctor_answer_before_installing_anything(tmp_path: Path) -> None:
+    checkout = _checkout(tmp_path, venv=False)
+    rc, out = _make(checkout, "run")
+    assert rc != 0 and ".env is missing" in out and "Copy .env.example to .env" in out, out
+    rc, out = _make(checkout, "doctor")
+    assert rc == 2 and "usage: make doctor BASE_URL=" in out, out
+    assert not (checkout / ".venv").exists(), "the checks must run before .venv is created"
+    assert "pip" not in out
+
+
+def test_make_run_refuses_the_placeholder_key(tmp_path: Path) -> None:
+    checkout = _checkout(tmp_path, venv=False)
+    shutil.copy(checkout / ".env.example", checkout / ".env")  # `cp .env.example .env`, not filled in
+    rc, out = _make(checkout, "run")
+    assert rc != 0, out
+    _one_line_failure(out, "REMOTE_INSTALL_KEY in .env is still the placeholder")
+    assert "paste-the-debugging-key-here" not in out.replace("make", "")  # the line says what to do instead
+    assert not (checkout / ".venv").exists() and "-m main" not in out, out
+
+
+def test_make_run_with_a_refused_key_says_so_in_one_line(tmp_path: Path) -> None:
+    checkout = _checkout(tmp_path)
+    with FakeDaemon(refuse=b"handshake failed, invalid key\n") as daemon:
+        _fill_env(checkout, f"{daemon.host}:{daemon.port}", KEY)
+        rc, out = _make(checkout, "-o", STAMP, "run", timeout=90)
+        assert daemon.raw.startswith(b'{"type":"handshake"'), out
+    assert rc != 0, out
+    _one_line_failure(out, "refused the debugging key")
+    assert f"{daemon.host}:{daemon.port}" in out and "REMOTE_INSTALL_KEY" in out, out
+
+
+def test_make_run_with_nothing_listening_says_so_in_one_line(tmp_path: Path) -> None:
+    checkout = _checkout(tmp_path)
+    port = free_port()
+    _fill_env(checkout, f"127.0.0.1:{port}", KEY)
+    rc, out = _make(checkout, "-o", STAMP, "run", timeout=90)
+    assert rc != 0, out
+    _one_line_failure(out, f"Cannot connect to Dify's plugin daemon at 127.0.0.1:{port}")
+
+
 def test_make_run_with_env_connects_and_sends_the_key(tmp_path: Path) -> None:
     checkout = _checkout(tmp_path)
     log_path = tmp_path / "make-run.log"
@@ -121,7 +200,7 @@ def test_make_run_with_env_connects_and_sends_the_key(tmp_path: Path) -> None:
             assert frames[2]["type"] == "model_declaration"
             assert frames[-1]["type"] == "end"
             assert proc.poll() is None, f"make run stopped after registering:\n{output[-3000:]}"
-            assert ".venv/bin/python -m main" in output, output[-3000:]
+            assert "scripts/run_remote.py" in output and ".venv/bin/python -m main" in output, output[-3000:]
             assert "pip" not in output, f"make run must not reinstall here:\n{output[-3000:]}"
         finally:
             with contextlib.suppress(ProcessLookupError, PermissionError):

@@ -104,7 +104,7 @@ def test_handshake_declarations_assets_end(remote: tuple[FakeDaemon, RemotePlugi
     provider_yaml = _load_yaml("provider/openai_compatible_bridge.yaml")
     assert provider["provider"] == PROVIDER == provider_yaml["provider"]
     assert provider["configurate_methods"] == ["customizable-model"]
-    assert sorted(provider["supported_model_types"]) == ["llm", "text-embedding"]
+    assert sorted(provider["supported_model_types"]) == ["llm", "rerank", "speech2text", "text-embedding", "tts"]
     declared = [f["variable"] for f in provider["model_credential_schema"]["credential_form_schemas"]]
     expected = [f["variable"] for f in provider_yaml["model_credential_schema"]["credential_form_schemas"]]
     assert declared == expected

@@ -21,18 +21,22 @@ flock 9                          # two test runs at once build once
 if [ ! -x "$DIR/bin/llama-server" ]; then
   work=$(mktemp -d "$DIR/build.XXXXXX")
   trap 'rm -rf "$work"' EXIT
-  echo "[llama-server] building llama.cpp from llama-cpp-python==$VER (first run only)" >&2
+  echo "[llama-server] building llama.cpp from llama-cpp-python==$VER (first run only, about 7 min on 2 cores)" >&2
+  echo "[llama-server] downloading the llama-cpp-python $VER source from PyPI" >&2
   # Only this package as a source distribution: its build tools may come as wheels (building
   # those from source too is slow and fragile on a machine with an empty pip cache).
   "$PY" -m pip download -q --no-deps --no-binary llama-cpp-python "llama-cpp-python==$VER" -d "$work/dl" >&2
   tar -xzf "$work/dl/llama_cpp_python-$VER.tar.gz" -C "$work"
   src=$work/llama_cpp_python-$VER/vendor/llama.cpp
+  echo "[llama-server] configuring (cmake; log: $DIR/cmake-configure.log)" >&2
   cmake -S "$src" -B "$work/build" -DCMAKE_BUILD_TYPE=Release \
     -DBUILD_SHARED_LIBS=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
     -DLLAMA_BUILD_SERVER=ON -DLLAMA_BUILD_APP=OFF -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_BUILD_UI=OFF \
     -DLLAMA_OPENSSL=OFF -DGGML_NATIVE=OFF > "$DIR/cmake-configure.log" 2>&1
+  echo "[llama-server] compiling llama-server (the long step; log: $DIR/cmake-build.log)" >&2
   cmake --build "$work/build" --target llama-server -j "${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}" \
     > "$DIR/cmake-build.log" 2>&1 || { tail -40 "$DIR/cmake-build.log" >&2; exit 1; }
+  echo "[llama-server] compiled" >&2
   mkdir -p "$DIR/templates" "$DIR/bin.tmp"
   cp "$src/models/templates/Qwen-Qwen2.5-7B-Instruct.jinja" "$DIR/templates/"
   cp "$work/build/bin/llama-server" "$DIR/bin.tmp/"
@@ -40,11 +44,13 @@ if [ ! -x "$DIR/bin/llama-server" ]; then
 fi
 if [ ! -f "$DIR/models/tiny.gguf" ]; then
   mkdir -p "$DIR/models"
+  echo "[llama-server] generating the tiny chat model (random weights)" >&2
   "$PY" "$HERE/make_tiny_gguf.py" "$DIR/models/tiny.gguf.tmp" >&2
   mv "$DIR/models/tiny.gguf.tmp" "$DIR/models/tiny.gguf"
 fi
 if [ ! -f "$DIR/models/tiny-reranker.gguf" ]; then
   mkdir -p "$DIR/models"
+  echo "[llama-server] generating the tiny reranker (random weights)" >&2
   "$PY" "$HERE/make_tiny_reranker.py" "$DIR/models/tiny-reranker.gguf.tmp" >&2
   mv "$DIR/models/tiny-reranker.gguf.tmp" "$DIR/models/tiny-reranker.gguf"
 fi

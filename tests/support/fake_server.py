@@ -10,6 +10,8 @@ Each incoming request takes the next matching *script* from a FIFO queue:
 * ``stall()`` - read the request and never answer (until the client goes away or the server
   stops).
 * ``headers_then_stall(...)``, ``partial_then_reset(...)``, ``close_after_request()``.
+* a callable ``f(request) -> Response | Raw``: the answer depends on the request (a server that
+  behaves the same for every client, e.g. refuses a field whenever it is sent).
 
 Scripts can be bound to a path (and method) and repeated (``times=N``); ``times=None`` /
 ``always()`` makes a fallback used whenever no counted script matches.
@@ -29,7 +31,7 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
@@ -128,7 +130,7 @@ class Raw:
     keep_alive: bool = False
 
 
-Script = Response | Raw
+Script = Response | Raw | Callable[["RecordedRequest"], Response | Raw]
 
 
 def reset() -> Raw:
@@ -548,6 +550,8 @@ class FakeServer:
                         },
                         status=418,
                     )
+                if callable(script):
+                    script = script(req)
                 keep = self._play(sock, script, req)
                 if not keep:
                     break

@@ -13,7 +13,7 @@ cross-encoder (``tests/peer/make_tiny_reranker.py``) and ``--reranking``: it ser
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,10 +46,15 @@ class LlamaServerError(AssertionError):
     """The peer could not be built or started (a test failure, never a skip)."""
 
 
-def ensure_built(python: str = sys.executable, timeout: float = 3600) -> Path:
-    """Build (once per cache) and return the cache dir holding bin/, models/, templates/."""
+def ensure_built(
+    python: str = sys.executable, timeout: float = 3600, progress: Callable[[str], None] | None = None
+) -> Path:
+    """Build (once per cache) and return the cache dir holding bin/, models/, templates/.
+    ``progress`` gets the build's progress lines as they come (``make demo`` shows them)."""
     needed = ("bin/llama-server", "models/tiny.gguf", f"models/{RERANK_MODEL_FILE}", f"templates/{TEMPLATE}")
-    return run_build(BUILD_SCRIPT, python, timeout, LlamaServerError, label="llama-server", needed=needed)
+    return run_build(
+        BUILD_SCRIPT, python, timeout, LlamaServerError, label="llama-server", needed=needed, progress=progress
+    )
 
 
 @dataclass

@@ -47,34 +47,23 @@ def run_build(
     *,
     label: str,
     needed: Sequence[str] = (),
+    progress: Callable[[str], None] | None = None,
 ) -> Path:
     """Run ``bash script python`` once per session (later calls return the first result) and
     return the cache dir from its last stdout line, after checking that each of ``needed``
-    (paths relative to it) exists. Failures raise ``error``."""
+    (paths relative to it) exists. Failures raise ``error``. With ``progress``, each of the
+    script's progress lines (stderr lines starting with ``[``) is passed to it as it comes."""
     with _build_lock:
         if script in _built:
             return _built[script]
-        with tempfile.TemporaryFile() as err:
-            try:
-                proc = subprocess.run(
-                    ["bash", str(script), python],
-                    cwd=str(REPO_ROOT),
-                    stdout=subprocess.PIPE,
-                    stderr=err,
-                    timeout=timeout,
-                    check=False,
-                )
-            except subprocess.TimeoutExpired as exc:
-                err.seek(0)
-                tail = err.read()[-4000:].decode(errors="replace")
-                msg = f"{label} build timed out after {timeout}s:\n{tail}"
-                raise error(msg) from exc
-            err.seek(0)
-            stderr = err.read().decode(errors="replace")
-        lines = proc.stdout.decode(errors="replace").strip().splitlines()
-        if proc.returncode != 0 or not lines:
+        if progress is not None:
+            returncode, stdout, stderr = _run_showing_progress(script, python, timeout, error, label, progress)
+        else:
+            returncode, stdout, stderr = _run_quietly(script, python, timeout, error, label)
+        lines = stdout.strip().splitlines()
+        if returncode != 0 or not lines:
             msg = (
-                f"{script.name} failed (rc={proc.returncode}); this peer is required, "
+                f"{script.name} failed (rc={returncode}); this peer is required, "
                 f"fix the build rather than skipping:\n{stderr[-4000:]}"
             )
             raise error(msg)
@@ -85,6 +74,65 @@ def run_build(
                 raise error(msg)
         _built[script] = cache
         return cache
+
+
+def _run_quietly(
+    script: Path, python: str, timeout: float, error: type[AssertionError], label: str
+) -> tuple[int, str, str]:
+    with tempfile.TemporaryFile() as err:
+        try:
+            proc = subprocess.run(
+                ["bash", str(script), python],
+                cwd=str(REPO_ROOT),
+                stdout=subprocess.PIPE,
+                stderr=err,
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            err.seek(0)
+            tail = err.read()[-4000:].decode(errors="replace")
+            msg = f"{label} build timed out after {timeout}s:\n{tail}"
+            raise error(msg) from exc
+        err.seek(0)
+        return proc.returncode, proc.stdout.decode(errors="replace"), err.read().decode(errors="replace")
+
+
+def _run_showing_progress(
+    script: Path,
+    python: str,
+    timeout: float,
+    error: type[AssertionError],
+    label: str,
+    progress: Callable[[str], None],
+) -> tuple[int, str, str]:
+    with tempfile.TemporaryFile() as out:
+        proc = subprocess.Popen(["bash", str(script), python], cwd=str(REPO_ROOT), stdout=out, stderr=subprocess.PIPE)
+        timed_out = threading.Event()
+
+        def kill() -> None:
+            timed_out.set()
+            proc.kill()
+
+        timer = threading.Timer(timeout, kill)
+        timer.start()
+        err_lines: list[str] = []
+        try:
+            assert proc.stderr is not None
+            for raw in proc.stderr:
+                line = raw.decode(errors="replace").rstrip()
+                err_lines.append(line)
+                if line.startswith("["):
+                    progress(line)
+            returncode = proc.wait()
+        finally:
+            timer.cancel()
+        stderr = "\n".join(err_lines)
+        if timed_out.is_set():
+            msg = f"{label} build timed out after {timeout}s:\n{stderr[-4000:]}"
+            raise error(msg)
+        out.seek(0)
+        return returncode, out.read().decode(errors="replace"), stderr
 
 
 @dataclass

@@ -64,7 +64,10 @@ def clean_plugin_copy(src: Path | str, dest: Path | str) -> Path:
 class FakeDaemon:
     """Listens on 127.0.0.1:<free port>, accepts one plugin connection, records frames."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, refuse: bytes | None = None) -> None:
+        """``refuse``: answer the handshake with this text and close, as the daemon does for a
+        wrong key (``b"handshake failed, invalid key\\n"``); every reconnect gets the same."""
+        self.refuse = refuse
         self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._listener.bind(("127.0.0.1", 0))
@@ -86,6 +89,9 @@ class FakeDaemon:
         try:
             conn, _ = self._listener.accept()
         except OSError:
+            return
+        if self.refuse is not None:
+            self._refuse(conn)
             return
         with self._cond:
             self.conn = conn
@@ -118,6 +124,23 @@ class FakeDaemon:
         with self._cond:
             self.closed_by_peer = True
             self._cond.notify_all()
+
+    def _refuse(self, conn: socket.socket) -> None:
+        while not self._stop.is_set():
+            with contextlib.suppress(OSError):
+                conn.settimeout(5)
+                data = conn.recv(1 << 16)  # the handshake line
+                with self._cond:
+                    self.raw.extend(data)
+                    self.connections += 1
+                    self._cond.notify_all()
+                conn.sendall(self.refuse or b"")
+            with contextlib.suppress(OSError):
+                conn.close()
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return
 
     def wait_for(self, predicate: Any, timeout: float, what: str) -> None:
         deadline = time.monotonic() + timeout

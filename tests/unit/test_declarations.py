@@ -240,8 +240,8 @@ PROVIDER_BREAKS = {
     "option label": (_form_item("mode", "options", [{"label": {"de_DE": "x"}, "value": "x"}]), "options[0].label"),
     "17 show_on": (_form_item("api_key", "show_on", _pairs(17)), "show_on must be a list of at most 16"),
     "model type shown": (
-        _form_item("api_key", "show_on", [{"variable": "__model_type", "value": "tts"}]),
-        "__model_type 'tts' is not a supported model type",
+        _form_item("api_key", "show_on", [{"variable": "__model_type", "value": "moderation"}]),
+        "__model_type 'moderation' is not a supported model type",
     ),
     "unknown variable": (
         _form_item("api_key", "show_on", [{"variable": "nope", "value": "x"}]),
@@ -348,8 +348,8 @@ def test_provider_icons_exist_in_assets_for_every_language(field: str) -> None:
         assert (ASSETS / name).parent == ASSETS, f"{field}.{language} must be directly in _assets/"
 
 
-def test_provider_supports_llm_text_embedding_and_rerank() -> None:
-    assert PROVIDER["supported_model_types"] == ["llm", "text-embedding", "rerank"]
+def test_provider_supports_every_model_type() -> None:
+    assert PROVIDER["supported_model_types"] == ["llm", "text-embedding", "rerank", "speech2text", "tts"]
 
 
 def test_provider_is_configured_per_model() -> None:
@@ -372,7 +372,9 @@ def test_form_item_says_whether_it_is_required_and_offers_its_default(item: dict
 LLM = frozenset({"llm"})
 EMBEDDING = frozenset({"text-embedding"})
 RERANK = frozenset({"rerank"})
-BOTH = LLM | EMBEDDING | RERANK  # every model type: items without a __model_type show_on
+STT = frozenset({"speech2text"})
+TTS = frozenset({"tts"})
+BOTH = LLM | EMBEDDING | RERANK | STT | TTS  # every model type: items without a __model_type show_on
 TRI_STATE = ("auto", "on", "off")
 
 
@@ -410,6 +412,11 @@ EXPECTED_FORM = {
     "document_prefix": Expected(("text-input",), EMBEDDING),
     "score_scale": Expected(("select",), RERANK, options=("auto", "served", "sigmoid"), default="auto"),
     "multimodal_input": Expected(("select",), EMBEDDING, options=("auto", "off", "messages", "jina"), default="auto"),
+    "stt_language": Expected(("text-input",), STT),
+    "stt_prompt": Expected(("text-input",), STT),
+    "tts_voices": Expected(("text-input",), TTS),
+    "tts_format": Expected(("select",), TTS, options=("mp3", "wav", "opus", "flac", "aac", "pcm"), default="mp3"),
+    "tts_max_chars": Expected(("text-input",), TTS),
 }
 
 
@@ -449,7 +456,7 @@ def test_form_item_matches_the_documented_contract(variable: str) -> None:
     )
 
 
-def test_python_sources_are_the_llm_and_embedding_modules() -> None:
+def test_python_sources_are_the_model_type_modules() -> None:
     python = PROVIDER["extra"]["python"]
     assert python["provider_source"] == "provider/openai_compatible_bridge.py"
     # AIModel._transform_invoke_error names the provider after __module__.split(".")[-3]
@@ -457,6 +464,8 @@ def test_python_sources_are_the_llm_and_embedding_modules() -> None:
         "models/llm/llm.py",
         "models/text_embedding/text_embedding.py",
         "models/rerank/rerank.py",
+        "models/speech2text/speech2text.py",
+        "models/tts/tts.py",
     ]
     for source in python["model_sources"]:
         parts = Path(source).with_suffix("").parts

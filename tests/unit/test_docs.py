@@ -32,7 +32,7 @@ def _docs_pages() -> list[Path]:
     return sorted(DOCS.rglob("*.md"))
 
 
-LINKED_FILES = [ROOT / "README.md", ROOT / "PRIVACY.md", *_docs_pages()]
+LINKED_FILES = [ROOT / "README.md", ROOT / "PRIVACY.md", ROOT / "CHANGELOG.md", *_docs_pages()]
 COMMAND_FILES = [ROOT / "README.md", *_docs_pages()]
 SHELL_LANGS = {"bash", "sh", "shell", "console"}
 
@@ -55,7 +55,9 @@ class Exercised:
 
 COMMANDS = (
     Exercised(r"cp \.env\.example \.env", "tests/e2e/test_make_run.py", ("cp .env.example .env", "shutil.copy")),
-    Exercised(r"make run", "tests/e2e/test_make_run.py", ('"run"', "make run"), ("run",), "-m main"),
+    # `make run` runs scripts/run_remote.py, which checks .env and starts `python -m main`.
+    Exercised(r"make run", "tests/e2e/test_make_run.py", ('"run"', "make run"), ("run",), "scripts/run_remote.py"),
+    Exercised(r"make demo", "tests/e2e/test_demo.py", ('"demo"', "make demo"), ("demo",), "scripts/demo.py"),
     Exercised(r"make test", ".ci/run", ("make test",), ("test",), "-m pytest"),
     # `make package` runs scripts/package.py, which test_packaging builds and checks (and
     # tests/e2e/test_install.py installs the way Dify's daemon does).
@@ -124,6 +126,7 @@ USERS_OWN = {
     r"ollama( .+)?": "Ollama",
     r"vllm serve .+": "vLLM",
     r"llama-server .+": "llama.cpp's server",
+    r"whisper-server .+": "whisper.cpp's server",
     r"python3? -m sglang\.launch_server .+": "SGLang",
     r"curl .+": "curl",
 }
@@ -314,7 +317,7 @@ def test_readme_links_every_doc_page() -> None:
 def test_docs_have_commands_to_check() -> None:
     # guards the extraction itself: the quick start's commands must be found
     normals = {command.normal for command in ALL_COMMANDS}
-    assert {"cp .env.example .env", "make run", "make test", "make package"} <= normals, sorted(normals)
+    assert {"make demo", "cp .env.example .env", "make run", "make test", "make package"} <= normals, sorted(normals)
 
 
 @pytest.mark.parametrize("command", ALL_COMMANDS, ids=lambda c: f"{c.page}:{c.line}")

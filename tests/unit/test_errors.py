@@ -779,7 +779,8 @@ def test_plugin_start_does_not_import_openai():
     from pathlib import Path
 
     code = (
-        "import dify_plugin, models.llm.llm, models.text_embedding.text_embedding, sys; print('openai' in sys.modules)"
+        "import dify_plugin, models.llm.llm, models.text_embedding.text_embedding, models.speech2text.speech2text, "
+        "models.tts.tts, sys; print('openai' in sys.modules)"
     )
     root = Path(__file__).resolve().parents[2]
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root)

@@ -216,7 +216,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_output_name_and_location(built: Path) -> None:
     manifest = yaml.safe_load((ROOT / "manifest.yaml").read_text(encoding="utf-8"))
     assert built.name == f"{manifest['name']}-{manifest['version']}.difypkg"
-    assert built.name == "openai_compatible_bridge-0.1.0.difypkg"
+    assert built.name == "openai_compatible_bridge-0.2.0.difypkg"
 
 
 def test_plain_zip_sorted_no_directories_manifest_at_root(built: Path) -> None:
@@ -363,9 +363,9 @@ def edit(path: Path, old: str, new: str) -> None:
 @pytest.mark.parametrize(
     ("old", "new", "message"),
     [
-        ("version: 0.1.0\ntype", "version: 0.1\ntype", "version '0.1' does not match"),
-        ("version: 0.1.0\ntype", "version: 0.1.0-a-very-long-prerelease-tag\ntype", "version"),
-        ("  version: 0.1.0\n  arch", "  version: v0.1.0\n  arch", "meta.version"),
+        ("version: 0.2.0\ntype", "version: 0.1\ntype", "version '0.1' does not match"),
+        ("version: 0.2.0\ntype", "version: 0.1.0-a-very-long-prerelease-tag\ntype", "version"),
+        ("  version: 0.2.0\n  arch", "  version: v0.1.0\n  arch", "meta.version"),
         ("name: openai_compatible_bridge", "name: OpenAI-Bridge", "name 'OpenAI-Bridge' does not match"),
         ("author: oai-bridge", "author: oai bridge", "author 'oai bridge' does not match"),
         ("type: plugin", "type: tool", "type must be 'plugin'"),
@@ -429,7 +429,7 @@ def test_ignoring_a_file_the_plugin_needs_fails(plugin_copy: Path, tmp_path: Pat
 
 
 def test_all_problems_are_reported_at_once(plugin_copy: Path, tmp_path: Path) -> None:
-    edit(plugin_copy / "manifest.yaml", "version: 0.1.0\ntype", "version: x\ntype")
+    edit(plugin_copy / "manifest.yaml", "version: 0.2.0\ntype", "version: x\ntype")
     edit(plugin_copy / "manifest.yaml", "author: oai-bridge", "author: A")
     with pytest.raises(pkg.PackageError) as info:
         pkg.package(plugin_copy, tmp_path)
@@ -470,7 +470,7 @@ def test_command_line_prints_the_path_and_fails_with_a_message(plugin_copy: Path
         timeout=60,
     )
     assert ok.returncode == 0, ok.stderr
-    assert Path(ok.stdout.strip()) == tmp_path / "o" / "openai_compatible_bridge-0.1.0.difypkg"
+    assert Path(ok.stdout.strip()) == tmp_path / "o" / "openai_compatible_bridge-0.2.0.difypkg"
     shutil.rmtree(plugin_copy / "_assets")
     bad = subprocess.run(
         [sys.executable, str(SCRIPT), "--root", str(plugin_copy), "--out", str(tmp_path / "b")],

@@ -200,12 +200,26 @@ def test_groq_usage_under_x_groq() -> None:
     assert parse_completion(data).usage == Usage(5, 2)
 
 
-@pytest.mark.parametrize("usage", [None, {}, {"prompt_tokens": 5}, {"prompt_tokens": "5", "completion_tokens": 1}])
-def test_usage_absent_or_incomplete_is_none(usage: Any) -> None:
+@pytest.mark.parametrize("usage", [None, {}, {"prompt_tokens": "5", "completion_tokens": "1"}])
+def test_usage_absent_or_unreadable_is_none(usage: Any) -> None:
     data = chat({"content": "x"})
     if usage is not None:
         data["usage"] = usage
     assert parse_completion(data).usage is None
+
+
+@pytest.mark.parametrize(
+    ("usage", "kept"),
+    [
+        ({"prompt_tokens": 5}, Usage(5, None)),
+        ({"completion_tokens": 7}, Usage(None, 7)),
+        ({"prompt_tokens": "5", "completion_tokens": 1}, Usage(None, 1)),
+    ],
+)
+def test_partial_usage_keeps_the_side_the_server_reported(usage: Any, kept: Usage) -> None:
+    data = chat({"content": "x"})
+    data["usage"] = usage
+    assert parse_completion(data).usage == kept
 
 
 # --- completion mode ---------------------------------------------------------------------------

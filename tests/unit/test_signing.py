@@ -56,7 +56,7 @@ def own_signed(own_keys: tuple[Path, Path], tmp_path_factory: pytest.TempPathFac
     )
     assert done.returncode == 0, done.stderr
     unsigned, signed = (Path(line) for line in done.stdout.splitlines())
-    assert signed == out / "openai_compatible_bridge-0.1.0.signed.difypkg"
+    assert signed == out / "openai_compatible_bridge-0.2.0.signed.difypkg"
     return unsigned, signed
 
 
