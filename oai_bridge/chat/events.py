@@ -17,7 +17,15 @@ from oai_bridge.chat.toolcalls import ToolCall, ToolCallAccumulator
 from oai_bridge.errors.invoke import raise_for_payload_error
 from oai_bridge.errors.kinds import MalformedResponseError, StreamIncompleteError, TruncatedToolCallError
 
-__all__ = ["ReasoningRenderer", "StreamEnd", "Usage", "final_finish_reason", "normalize_stream", "usage_from"]
+__all__ = [
+    "ReasoningRenderer",
+    "StreamEnd",
+    "StreamNormalizer",
+    "Usage",
+    "final_finish_reason",
+    "normalize_stream",
+    "usage_from",
+]
 
 THINK_OPEN = "<think>\n"
 THINK_CLOSE = "\n</think>"
@@ -117,6 +125,107 @@ def _render(pieces: list[tuple[str, str]], render: ReasoningRenderer) -> str:
     return "".join(render.reasoning(text) if kind == REASONING else render.text(text) for kind, text in pieces)
 
 
+class StreamNormalizer:
+    """SSE data strings -> Dify content, fed a batch at a time (`feed`), then one `finish`.
+
+    Per chunk this does one `json.loads`, an error check and dict lookups; the state lives in
+    locals for the whole batch. Raises (plain exceptions; the caller maps them) on an error
+    payload, a malformed chunk, or a stream that ends without a finish reason; what the batch
+    produced before the failure is already in `out`.
+
+    `start_in_reasoning`: the model always thinks first, and its template may have put the
+    opening `<think>` into the prompt (DeepSeek-R1 distills, QwQ), so content before `</think>`
+    is reasoning. Ignored once the server has sent reasoning in a field of its own.
+    """
+
+    __slots__ = (
+        "_calls",
+        "_field_reasoning",
+        "_finish_reason",
+        "_render",
+        "_splitter",
+        "_start_in_reasoning",
+        "_text_key",
+        "_usage",
+        "completion_mode",
+    )
+
+    def __init__(
+        self, *, completion_mode: bool = False, show_reasoning: bool = True, start_in_reasoning: bool = False
+    ) -> None:
+        self.completion_mode = completion_mode
+        self._text_key = "text" if completion_mode else "content"
+        self._start_in_reasoning = start_in_reasoning
+        self._splitter: ThinkSplitter | None = None  # created at the first content, see start_in_reasoning
+        self._field_reasoning = False
+        self._render = ReasoningRenderer(show=show_reasoning)
+        self._calls = ToolCallAccumulator()
+        self._finish_reason: str | None = None
+        self._usage: Usage | None = None
+
+    def feed(self, payloads: Iterable[str], out: list[str]) -> None:
+        """Append to `out` the content of each payload that has any, in order."""
+        render, calls, text_key = self._render, self._calls, self._text_key
+        completion_mode = self.completion_mode
+        loads = json.loads
+        for raw in payloads:
+            data = loads(raw)
+            if not isinstance(data, dict):
+                raise MalformedResponseError(f"stream chunk is not a JSON object: {raw[:200]!r}")
+            if "error" in data or data.get("object") == "error":
+                raise_for_payload_error(data)
+            if "usage" in data or "x_groq" in data:
+                self._usage = usage_from(data) or self._usage
+            choices = data.get("choices")
+            if not choices:
+                continue  # usage-only chunk (vLLM, llama.cpp, Ollama send `choices: []`)
+            choice = choices[0] if type(choices) is list else None
+            if type(choice) is not dict:
+                raise MalformedResponseError(f"stream chunk without a readable choice: {raw[:200]!r}")
+            delta = choice if completion_mode else choice.get("delta") or choice.get("message") or {}
+            if type(delta) is not dict:
+                raise MalformedResponseError(f"stream chunk with an unreadable delta: {raw[:200]!r}")
+            text = ""
+            for key in _REASONING_KEYS:
+                reasoning = delta.get(key)
+                if reasoning:
+                    self._field_reasoning = True
+                    text = render.reasoning(reasoning) if isinstance(reasoning, str) else ""
+                    break
+            content = delta.get(text_key)
+            if "refusal" in delta and isinstance(delta["refusal"], str):
+                content = (content or "") + delta["refusal"]  # OpenAI-style refusals are the answer
+            if content:
+                splitter = self._splitter
+                if splitter is None:
+                    splitter = self._splitter = ThinkSplitter(
+                        start_in_reasoning=self._start_in_reasoning and not self._field_reasoning
+                    )
+                text += _render(splitter.push(content), render)
+            tool_calls = delta.get("tool_calls")
+            if tool_calls:
+                calls.add(tool_calls)
+            if text:
+                out.append(text)
+            reason = choice.get("finish_reason")
+            if reason and self._finish_reason is None:
+                if reason in _FAILED_FINISH:
+                    raise_for_payload_error({"error": {"message": f"generation ended with finish_reason={reason!r}"}})
+                self._finish_reason = reason
+            if "usage" in choice:  # a few servers put usage inside the choice
+                self._usage = usage_from(choice) or self._usage
+
+    def finish(self) -> StreamEnd:
+        """The stream is over: the held-back text, the tool calls, the finish reason and usage."""
+        if self._finish_reason is None:
+            raise StreamIncompleteError("no finish_reason before the stream closed")
+        splitter, render = self._splitter, self._render
+        tail = (_render(splitter.finish(), render) if splitter else "") + render.close()
+        finished = self._calls.finish()
+        finish_reason = final_finish_reason(finished, self._finish_reason)
+        return StreamEnd(finish_reason=finish_reason, usage=self._usage, tool_calls=finished, text=tail)
+
+
 def normalize_stream(
     payloads: Iterable[str],
     *,
@@ -124,71 +233,15 @@ def normalize_stream(
     show_reasoning: bool = True,
     start_in_reasoning: bool = False,
 ) -> Iterator[str | StreamEnd]:
-    """Yield content strings as they arrive, then exactly one StreamEnd.
+    """Yield content strings as they arrive, then exactly one StreamEnd (see `StreamNormalizer`).
 
-    `payloads` are SSE data strings. Raises (plain exceptions; the caller maps them) on an error
-    payload, a malformed chunk, or a stream that ends without a finish reason.
-
-    `start_in_reasoning`: the model always thinks first, and its template may have put the
-    opening `<think>` into the prompt (DeepSeek-R1 distills, QwQ), so content before `</think>`
-    is reasoning. Ignored once the server has sent reasoning in a field of its own.
-    """
-    splitter: ThinkSplitter | None = None  # created at the first content, see start_in_reasoning
-    field_reasoning = False
-    render = ReasoningRenderer(show=show_reasoning)
-    calls = ToolCallAccumulator()
-    finish_reason: str | None = None
-    usage: Usage | None = None
-    loads = json.loads
-    text_key = "text" if completion_mode else "content"
-
+    `payloads` are SSE data strings, read one at a time."""
+    normalizer = StreamNormalizer(
+        completion_mode=completion_mode, show_reasoning=show_reasoning, start_in_reasoning=start_in_reasoning
+    )
+    out: list[str] = []
     for raw in payloads:
-        data = loads(raw)
-        if not isinstance(data, dict):
-            raise MalformedResponseError(f"stream chunk is not a JSON object: {raw[:200]!r}")
-        if "error" in data or data.get("object") == "error":
-            raise_for_payload_error(data)
-        if "usage" in data or "x_groq" in data:
-            usage = usage_from(data) or usage
-        choices = data.get("choices")
-        if not choices:
-            continue  # usage-only chunk (vLLM, llama.cpp, Ollama send `choices: []`)
-        choice = choices[0] if type(choices) is list else None
-        if type(choice) is not dict:
-            raise MalformedResponseError(f"stream chunk without a readable choice: {raw[:200]!r}")
-        delta = choice if completion_mode else choice.get("delta") or choice.get("message") or {}
-        if type(delta) is not dict:
-            raise MalformedResponseError(f"stream chunk with an unreadable delta: {raw[:200]!r}")
-        out = ""
-        for key in _REASONING_KEYS:
-            reasoning = delta.get(key)
-            if reasoning:
-                field_reasoning = True
-                out = render.reasoning(reasoning) if isinstance(reasoning, str) else ""
-                break
-        content = delta.get(text_key)
-        if "refusal" in delta and isinstance(delta["refusal"], str):
-            content = (content or "") + delta["refusal"]  # OpenAI-style refusals are the answer
-        if content:
-            if splitter is None:
-                splitter = ThinkSplitter(start_in_reasoning=start_in_reasoning and not field_reasoning)
-            out += _render(splitter.push(content), render)
-        tool_calls = delta.get("tool_calls")
-        if tool_calls:
-            calls.add(tool_calls)
+        normalizer.feed((raw,), out)
         if out:
-            yield out
-        reason = choice.get("finish_reason")
-        if reason and finish_reason is None:
-            if reason in _FAILED_FINISH:
-                raise_for_payload_error({"error": {"message": f"generation ended with finish_reason={reason!r}"}})
-            finish_reason = reason
-        if "usage" in choice:  # a few servers put usage inside the choice
-            usage = usage_from(choice) or usage
-
-    if finish_reason is None:
-        raise StreamIncompleteError("no finish_reason before the stream closed")
-    tail = (_render(splitter.finish(), render) if splitter else "") + render.close()
-    finished = calls.finish()
-    finish_reason = final_finish_reason(finished, finish_reason)
-    yield StreamEnd(finish_reason=finish_reason, usage=usage, tool_calls=finished, text=tail)
+            yield out.pop()
+    yield normalizer.finish()
