@@ -197,7 +197,7 @@ def build_chat_body(
     stream: bool = True,
 ) -> dict[str, Any]:
     """The /chat/completions body."""
-    dialect = dialect_for(settings.base_url)
+    dialect = dialect_for(settings.base_url, settings.detected.value("thinking_form"))
     body = _common_fields(settings, params, stop, stream)
     body["messages"] = build_messages(messages, vision=settings.vision != "off", echo_reasoning=dialect.echo_reasoning)
     if tools and settings.tool_calling != "off":

@@ -10,13 +10,13 @@ one extra round trip.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
 import httpx
 
-__all__ = ["DEEPSEEK", "GENERIC", "KNOWN_HOSTS", "Dialect", "dialect_for"]
+__all__ = ["DEEPSEEK", "GENERIC", "KNOWN_HOSTS", "THINKING_FORMS", "Dialect", "dialect_for"]
 
 
 def _frozen(value: dict[str, Any]) -> Mapping[str, Any]:
@@ -37,28 +37,28 @@ class Dialect:
     max_tokens_field: str = "max_tokens"
 
 
-# The thinking switch in every form servers read: `chat_template_kwargs` (vLLM, SGLang, llama.cpp:
-# Qwen3 `enable_thinking`, DeepSeek-V3.1 and Granite `thinking`), a top-level `enable_thinking`
-# (Xinference, some Qwen deployments), GLM/DeepSeek-style `thinking.type`, and `reasoning_effort`
-# (`none` turns thinking off on Ollama /v1 and OpenAI). Servers that reject one by name get it
-# dropped and remembered (dialects.learned); the rest ignore what they do not know.
+# The thinking switch in every form servers read, name -> (fields for On, fields for Off):
+# `chat_template_kwargs` (vLLM, SGLang, llama.cpp: Qwen3 `enable_thinking`, DeepSeek-V3.1 and
+# Granite `thinking`), a top-level `enable_thinking` (Xinference, some Qwen deployments),
+# GLM/DeepSeek-style `thinking.type`, and `reasoning_effort` (`none` turns thinking off on Ollama
+# /v1 and OpenAI). The generic dialect sends them all: servers that reject one by name get it
+# dropped and remembered (dialects.learned), the rest ignore what they do not know. Which one a
+# server honours is found at save where a small request can tell (`_detected_thinking_form`).
+THINKING_FORMS: Mapping[str, tuple[Mapping[str, Any], Mapping[str, Any]]] = _frozen(
+    {
+        "chat_template_kwargs": (
+            {"chat_template_kwargs": {"enable_thinking": True, "thinking": True}},
+            {"chat_template_kwargs": {"enable_thinking": False, "thinking": False}},
+        ),
+        "enable_thinking": ({"enable_thinking": True}, {"enable_thinking": False}),
+        "thinking_type": ({"thinking": {"type": "enabled"}}, {"thinking": {"type": "disabled"}}),
+        "reasoning_effort": ({}, {"reasoning_effort": "none"}),
+    }
+)
 GENERIC = Dialect(
     name="generic",
-    thinking_on=_frozen(
-        {
-            "chat_template_kwargs": {"enable_thinking": True, "thinking": True},
-            "enable_thinking": True,
-            "thinking": {"type": "enabled"},
-        }
-    ),
-    thinking_off=_frozen(
-        {
-            "chat_template_kwargs": {"enable_thinking": False, "thinking": False},
-            "enable_thinking": False,
-            "thinking": {"type": "disabled"},
-            "reasoning_effort": "none",
-        }
-    ),
+    thinking_on=_frozen({k: v for on, _ in THINKING_FORMS.values() for k, v in on.items()}),
+    thinking_off=_frozen({k: v for _, off in THINKING_FORMS.values() for k, v in off.items()}),
 )
 # api-docs.deepseek.com (thinking mode): `thinking.type`, and a 400 unless assistant tool-call
 # turns carry their `reasoning_content`.
@@ -78,10 +78,16 @@ KNOWN_HOSTS: Mapping[str, Dialect] = _frozen(
 )
 
 
-def dialect_for(base_url: str) -> Dialect:
-    """The dialect of the server at `base_url`: a known host's, else the generic one."""
+def dialect_for(base_url: str, thinking_form: str | None = None) -> Dialect:
+    """The dialect of the server at `base_url`: a known host's, else the generic one, which speaks
+    only `thinking_form` (detected at save) when that is known."""
     host = httpx.URL(base_url).host
     for suffix, dialect in KNOWN_HOSTS.items():
         if host == suffix or host.endswith("." + suffix):
             return dialect
+    if thinking_form in THINKING_FORMS:
+        on, off = THINKING_FORMS[thinking_form]
+        return replace(
+            GENERIC, name=f"generic/{thinking_form}", thinking_on=_frozen(dict(on)), thinking_off=_frozen(dict(off))
+        )
     return GENERIC

@@ -16,6 +16,8 @@ import struct
 import wave
 import zlib
 from collections.abc import Callable, Mapping
+from dataclasses import replace
+from types import MappingProxyType
 from typing import Any
 
 import httpx
@@ -31,11 +33,20 @@ from dify_plugin.entities.model.message import (
 
 from oai_bridge.chat.body import build_chat_body
 from oai_bridge.config.settings import Settings
+from oai_bridge.dialects.dialect import THINKING_FORMS
 from oai_bridge.errors.kinds import HTTPStatusError
 from oai_bridge.errors.wording import FEATURE_UNSUPPORTED, body_text, mentions
 from oai_bridge.transport.send import post_json
 
-__all__ = ["CHAT_CAPABILITIES", "PING_TOKENS", "accepted", "chat_request"]
+__all__ = [
+    "CHAT_CAPABILITIES",
+    "PING_TOKENS",
+    "accepted",
+    "answer_message",
+    "chat_request",
+    "shows_reasoning",
+    "thinking_form",
+]
 
 # Enough for an answer to start even behind a little reasoning; a cut-off answer still counts.
 PING_TOKENS = 16
@@ -109,6 +120,36 @@ def accepted(call: Callable[[], object]) -> bool | None:
     except (httpx.HTTPError, ValueError):
         return None
     return verdict is not False
+
+
+def answer_message(answer: Any) -> Mapping[str, Any]:
+    """The message of a chat answer ({} when there is none)."""
+    choices = answer.get("choices") if isinstance(answer, Mapping) else None
+    choice = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], Mapping) else {}
+    message = choice.get("message")
+    return message if isinstance(message, Mapping) else {}
+
+
+def shows_reasoning(message: Mapping[str, Any]) -> bool:
+    """Whether an answer carries reasoning: in a field of its own, or closed by `</think>`."""
+    content = message.get("content") if isinstance(message.get("content"), str) else ""
+    return bool(message.get("reasoning_content") or message.get("reasoning") or "</think>" in content)
+
+
+def thinking_form(settings: Settings) -> str | None:
+    """The form of the thinking switch this server honours: the first whose Off removes the
+    reasoning from a ping (asked only of a model seen reasoning). None when none does."""
+    for name in THINKING_FORMS:
+        detected = replace(
+            settings.detected, values=MappingProxyType({**settings.detected.values, "thinking_form": name})
+        )
+        trial = replace(settings, thinking="off", detected=detected)
+        try:
+            if not shows_reasoning(answer_message(chat_request(trial))):
+                return name
+        except (HTTPStatusError, httpx.HTTPError, ValueError):
+            continue  # this form is refused here: try the next
+    return None
 
 
 def _prompt_tokens(answer: Any) -> int | None:

@@ -33,7 +33,15 @@ from oai_bridge.chat.body import build_chat_body, build_completion_body
 from oai_bridge.config.findings import Findings
 from oai_bridge.config.settings import Settings
 from oai_bridge.config.urls import normalize_base_url
-from oai_bridge.discovery.capabilities import CHAT_CAPABILITIES, PING_TOKENS, accepted, chat_request
+from oai_bridge.discovery.capabilities import (
+    CHAT_CAPABILITIES,
+    PING_TOKENS,
+    accepted,
+    answer_message,
+    chat_request,
+    shows_reasoning,
+    thinking_form,
+)
 from oai_bridge.discovery.endpoint import context_from_card, find_base_url, native_context
 from oai_bridge.embeddings.embed import embed_texts
 from oai_bridge.embeddings.multimodal import detect_form
@@ -111,12 +119,16 @@ def kind_of(
 
 
 def _ping_chat(settings: Settings, found: Detection) -> None:
-    answer = chat_request(settings)
-    choice = ((answer.get("choices") if isinstance(answer, Mapping) else None) or [{}])[0] or {}
-    message = choice.get("message") or {}
+    message = answer_message(chat_request(settings))
     content = message.get("content") if isinstance(message.get("content"), str) else ""
     in_field = bool(message.get("reasoning_content") or message.get("reasoning"))
-    found.reasoning_seen = in_field or "</think>" in content
+    found.reasoning_seen = shows_reasoning(message)
+    if found.reasoning_seen:
+        # Which form of the thinking switch this server honours (a few pings, only for a model
+        # that was seen reasoning); the switch then speaks only that form.
+        form = thinking_form(replace(settings, timeout=min(settings.timeout, PROBE_TIMEOUT)))
+        if form:
+            found.values["thinking_form"] = form
     if content and not in_field:
         # Whether the template opens `<think>` in the prompt (the answer closes a tag it never
         # opened: DeepSeek-R1 distills, QwQ). Thinking = On reads a stream's start as reasoning

@@ -247,3 +247,32 @@ def test_save_time_requests_carry_extra_body_headers_and_the_thinking_switch(plu
         assert request.json["route"] == "gpu-pool"
         assert request.headers["x-gateway"] == "team-a"
         assert request.json["chat_template_kwargs"] == {"enable_thinking": False, "thinking": False}
+
+
+# --- 8. the thinking switch: which form a server honours is found at save ------------------------
+
+
+def test_the_thinking_form_a_server_honours_is_detected_and_then_used_alone(plugin, fake_server):
+    # A GLM-style gateway: it thinks unless `thinking: {"type": "disabled"}`, and ignores the rest.
+    def answer(request):
+        body = request.json or {}
+        if body.get("thinking") == {"type": "disabled"}:
+            return json_response(chat_completion("pong"))
+        return json_response(chat_completion("pong", reasoning_content="The user pings."))
+
+    fake_server.always(json_response({"object": "list", "data": [{"id": "m"}]}), path="/v1/models")
+    fake_server.always(answer, path="/v1/chat/completions")
+    saved = validate(plugin, fake_server, tool_calling="off", structured_output="off", vision="off", audio="off")
+    credentials = saved.raise_for_error().result["credentials"]
+    assert credentials["_detected_thinking_form"] == "thinking_type"
+    plugin.invoke(
+        "invoke_llm",
+        model="m",
+        credentials=dict(credentials, thinking="off"),
+        prompt_messages=USER,
+        model_parameters={"max_tokens": 8},
+        stream=False,
+    ).raise_for_error()
+    sent = fake_server.requests_to("/v1/chat/completions")[-1].json
+    assert sent["thinking"] == {"type": "disabled"}
+    assert not {"chat_template_kwargs", "enable_thinking", "reasoning_effort"} & set(sent)
