@@ -33,6 +33,10 @@ class Config:
     mm_images: int = 100
     conc_streams: int = 50
     conc_interval_ms: float = 10.0
+    knee_levels: tuple[int, ...] = (20, 40, 60, 80, 120, 160, 240, 320, 480)
+    """Section 9: the numbers of concurrent streams tried, in order, until one is below 95%."""
+    knee_tokens: int = 400
+    """Section 9: tokens per stream (4 s at 100/s); the measuring window is about 0.6 s shorter."""
 
     @classmethod
     def make(cls, quick: bool) -> Config:
@@ -40,7 +44,8 @@ class Config:
             return cls(
                 quick=True, inproc_reps=7, stdio_deltas=2000, stdio_reps=3, embed_texts=10_000, embed_reps=1,
                 embed_raw_float=False, conc_deltas=200, conc_reps=1, sat_deltas=1000, sat_reps=1, cold_reps=3,
-                rerank_reps=5, mm_reps=5, audio_reps=5, stt_reps=2,
+                rerank_reps=5, mm_reps=5, audio_reps=5, stt_reps=2, knee_levels=(20, 40, 80, 160, 320),
+                knee_tokens=250,
             )  # fmt: skip
         return cls(
             quick=False, inproc_reps=21, stdio_deltas=5000, stdio_reps=9, embed_texts=10_000, embed_reps=3,
@@ -70,6 +75,11 @@ class Config:
     def unpaced(self) -> Scenario:
         return Scenario(self.sat_deltas)
 
+    @property
+    def knee(self) -> Scenario:
+        """Section 9: one stream, paced like 4a (100 tokens/s)."""
+        return Scenario(self.knee_tokens, 0, self.conc_interval_ms)
+
 
 SHORT = Scenario(10)
 """The fixed-cost stream (row 1e) and the first request after a cold start (row 5c)."""
@@ -79,5 +89,5 @@ WARMUP = Scenario(20)
 
 def bench_models(cfg: Config) -> list[str]:
     """Every model id the run asks for (the server lists them on GET /models)."""
-    chats = (cfg.inproc_content, cfg.inproc_reasoning, SHORT, WARMUP, cfg.stdio, cfg.paced, cfg.unpaced)
+    chats = (cfg.inproc_content, cfg.inproc_reasoning, SHORT, WARMUP, cfg.stdio, cfg.paced, cfg.unpaced, cfg.knee)
     return [*(s.model for s in chats), EMBED_MODEL, RERANK_MODEL]

@@ -11,7 +11,7 @@ from typing import Any
 
 from bench.loopback import BenchServer
 from bench.payloads import Scenario, expected_content
-from tests.support.plugin_process import PluginProcess, SessionResult
+from tests.support.plugin_process import PendingSession, PluginProcess, SessionResult
 
 PROMPT = [{"role": "user", "content": "Write a long story about a fox."}]
 
@@ -39,6 +39,14 @@ def forget(proc: PluginProcess) -> None:
 
 def llm_request(proc: PluginProcess, model: str, credentials: dict[str, Any]) -> SessionResult:
     return proc.invoke("invoke_llm", model=model, credentials=credentials, prompt_messages=PROMPT, timeout=300)
+
+
+def start_llm_requests(proc: PluginProcess, model: str, credentials: dict[str, Any], n: int) -> list[PendingSession]:
+    """Send `n` streaming requests at once, without waiting for any (concurrent streams)."""
+    prompt = [{"role": "user", "content": "Go."}]
+    return [
+        proc.start_invoke("invoke_llm", model=model, credentials=credentials, prompt_messages=prompt) for _ in range(n)
+    ]
 
 
 def check_session(result: SessionResult, s: Scenario, who: str) -> None:

@@ -31,6 +31,7 @@ from bench.sections import (
     cold_start,
     concurrency,
     embeddings,
+    knee,
     log,
     multimodal,
     rerank,
@@ -48,6 +49,7 @@ SECTIONS: dict[str, Callable[[Context], None]] = {
     "6": rerank.run,
     "7": multimodal.run,
     "8": audio.run,
+    "9": knee.run,
 }
 
 

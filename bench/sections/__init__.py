@@ -11,6 +11,7 @@ notes to ``ctx.report``.
 | 6 | ``rerank`` | 6a |
 | 7 | ``multimodal`` | 7a |
 | 8 | ``audio`` | 8a–8b |
+| 9 | ``knee`` | 9a–9c |
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench.config import WARMUP
-from bench.driver import check_session, plugin_and_sdk, quiet_driver
+from bench.driver import check_session, plugin_and_sdk, quiet_driver, start_llm_requests
 from bench.payloads import Scenario
 from bench.procfs import proc_cpu
 from bench.report import compare, fnum, judged, median, paired
@@ -19,12 +19,7 @@ def _concurrent(proc: PluginProcess, creds: dict[str, Any], s: Scenario, streams
     plugin process's CPU over that time, in cores."""
     with quiet_driver(proc):
         c0 = proc_cpu(proc.pid)
-        pending = [
-            proc.start_invoke(
-                "invoke_llm", model=s.model, credentials=creds, prompt_messages=[{"role": "user", "content": "Go."}]
-            )
-            for _ in range(streams)
-        ]
+        pending = start_llm_requests(proc, s.model, creds, streams)
         results = [p.wait(timeout=300) for p in pending]
         c1 = proc_cpu(proc.pid)
     for result in results:
