@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv demo run run-check test lint llama-server litellm package keys verify doctor doctor-usage bench clean
+.PHONY: venv demo run run-check test lint llama-server litellm tts-peer package keys verify doctor doctor-usage bench clean
 
 # Prerequisites are made left to right, one at a time: a target's checks (run-check,
 # doctor-usage) answer before $(STAMP) creates .venv or installs anything.
@@ -56,6 +56,10 @@ llama-server: $(STAMP)
 ## litellm: install the LiteLLM proxy peer into its own venv in the cache (tests do this on demand)
 litellm: $(STAMP)
 	tests/peer/build_litellm.sh $(PY)
+
+## tts-peer: install the Piper text-to-speech peer (local-tts-studio) into its own venv in the cache
+tts-peer: $(STAMP)
+	tests/peer/build_tts_peer.sh $(PY)
 
 ## package: build dist/openai_compatible_bridge-<version>.difypkg like `dify plugin package` (reproducible);
 ##          with SIGN_KEY=keys/signing.private.pem also the signed dist/…-<version>.signed.difypkg

@@ -1,6 +1,6 @@
 """Shared fixtures: the plugin under Dify's stdio protocol, the real peers (llama-server,
-llama-cpp-python's server, a LiteLLM proxy in front of llama-server) and a scriptable fake HTTP
-server. Import helpers as ``from tests.support.fake_server import ...``.
+llama-cpp-python's server, a LiteLLM proxy in front of llama-server, a Piper text-to-speech
+server) and a scriptable fake HTTP server. Import helpers as ``from tests.support.fake_server import ...``.
 
 Environment knobs (all optional):
 * ``OAIB_PLUGIN_ROOT`` - run the plugin from another directory than this checkout.
@@ -24,6 +24,7 @@ if str(ROOT) not in sys.path:
 from tests.support import lcp_server as _lcp  # noqa: E402
 from tests.support import litellm_proxy as _litellm  # noqa: E402
 from tests.support import llama_server as _llama  # noqa: E402
+from tests.support import tts_peer as _tts  # noqa: E402
 from tests.support.fake_server import FakeServer  # noqa: E402
 from tests.support.peer_process import PeerServer  # noqa: E402
 from tests.support.plugin_process import PluginProcess, plugin_root  # noqa: E402
@@ -53,6 +54,7 @@ _PEERS = (
     ),
     _Peer(("lcp_server",), _lcp.ensure_built, "llama_cpp.server", "llama-cpp-python", 6, _lcp.LcpServerError),
     _Peer(("litellm_proxy",), _litellm.ensure_built, "LiteLLM proxy", "litellm[proxy]", 2, _litellm.LiteLLMError),
+    _Peer(("tts_peer",), _tts.ensure_built, "local-tts (Piper)", "local-tts-studio + piper-tts", 1, _tts.TtsPeerError),
 )
 _build_errors: dict[str, BaseException] = {}
 
@@ -131,6 +133,16 @@ def litellm_proxy(llama_server, tmp_path_factory: pytest.TempPathFactory) -> Ite
     with _litellm.LiteLLMProxy.start(
         upstream=llama_server.base_url, log_dir=tmp_path_factory.mktemp("litellm")
     ) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def tts_peer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_tts.TtsPeer]:
+    """One local-tts-studio (Piper, voice en_US-joe-medium) for the whole session:
+    ``.base_url`` (http://127.0.0.1:PORT/v1), ``.api_key`` (required), ``.log_tail()``. It speaks
+    wav/pcm only and ignores ``model``/``voice``. Fails (never skips) when it cannot be built."""
+    _raise_if_build_failed("tts_peer")
+    with _tts.TtsPeer.start(log_dir=tmp_path_factory.mktemp("local-tts")) as server:
         yield server
 
 
