@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dify_plugin.entities import I18nObject
-from dify_plugin.entities.model import AIModelEntity, FetchFrom, ModelPropertyKey, ModelType
+from dify_plugin.entities.model import AIModelEntity, ModelPropertyKey, ModelType
 
 from oai_bridge.audio.speech import WORKERS
 from oai_bridge.audio.transcribe import OPENAI_LIMIT_MB
 from oai_bridge.audio.voices import voice_options
 from oai_bridge.config.settings import Settings
+from oai_bridge.entity import model_entity
 
 __all__ = ["AUDIO_TYPES", "speech2text_schema", "tts_schema"]
 
@@ -18,32 +18,20 @@ UPLOAD_EXTENSIONS = "mp3,mp4,mpeg,mpga,m4a,wav,webm,flac,ogg,opus,aac"
 
 
 def speech2text_schema(settings: Settings) -> AIModelEntity:
-    return AIModelEntity(
-        model=settings.model,
-        label=I18nObject(en_US=settings.model),
-        model_type=ModelType.SPEECH2TEXT,
-        fetch_from=FetchFrom.CUSTOMIZABLE_MODEL,
-        model_properties={
-            ModelPropertyKey.FILE_UPLOAD_LIMIT: OPENAI_LIMIT_MB,
-            ModelPropertyKey.SUPPORTED_FILE_EXTENSIONS: UPLOAD_EXTENSIONS,
-        },
-        parameter_rules=[],
-    )
+    properties = {
+        ModelPropertyKey.FILE_UPLOAD_LIMIT: OPENAI_LIMIT_MB,
+        ModelPropertyKey.SUPPORTED_FILE_EXTENSIONS: UPLOAD_EXTENSIONS,
+    }
+    return model_entity(settings, ModelType.SPEECH2TEXT, properties)
 
 
 def tts_schema(settings: Settings) -> AIModelEntity:
     options = voice_options(settings)
-    return AIModelEntity(
-        model=settings.model,
-        label=I18nObject(en_US=settings.model),
-        model_type=ModelType.TTS,
-        fetch_from=FetchFrom.CUSTOMIZABLE_MODEL,
-        model_properties={
-            ModelPropertyKey.DEFAULT_VOICE: options[0]["value"],
-            ModelPropertyKey.VOICES: [{"mode": o["value"], "name": o["name"], "language": []} for o in options],
-            ModelPropertyKey.WORD_LIMIT: settings.tts_max_chars,
-            ModelPropertyKey.AUDIO_TYPE: AUDIO_TYPES[settings.tts_format],
-            ModelPropertyKey.MAX_WORKERS: WORKERS,
-        },
-        parameter_rules=[],
-    )
+    properties = {
+        ModelPropertyKey.DEFAULT_VOICE: options[0]["value"],
+        ModelPropertyKey.VOICES: [{"mode": o["value"], "name": o["name"], "language": []} for o in options],
+        ModelPropertyKey.WORD_LIMIT: settings.tts_max_chars,
+        ModelPropertyKey.AUDIO_TYPE: AUDIO_TYPES[settings.tts_format],
+        ModelPropertyKey.MAX_WORKERS: WORKERS,
+    }
+    return model_entity(settings, ModelType.TTS, properties)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dify_plugin.entities import I18nObject
 from dify_plugin.entities.model import (
     AIModelEntity,
-    FetchFrom,
     ModelFeature,
     ModelPropertyKey,
     ModelType,
@@ -14,6 +13,7 @@ from dify_plugin.entities.model import (
 )
 
 from oai_bridge.config.settings import Settings
+from oai_bridge.entity import model_entity
 
 __all__ = ["llm_schema", "parameter_rules"]
 
@@ -52,10 +52,6 @@ _TEXT: dict[str, tuple[str, str, str, str]] = {
 def _text(key: str) -> I18nObject:
     en, zh, ja, pt = _TEXT[key]
     return I18nObject(en_US=en, zh_Hans=zh, ja_JP=ja, pt_BR=pt)
-
-
-def _label(text: str) -> I18nObject:
-    return I18nObject(en_US=text)
 
 
 # name -> (label key, type, min, max, help key or None, use_template): every parameter Dify may send
@@ -114,13 +110,11 @@ def llm_schema(settings: Settings) -> AIModelEntity:
         if (chat or name == "thinking") and settings.capability(name):
             features += declared
     ctx = settings.effective_context_size
-    return AIModelEntity(
-        model=settings.model,
-        label=_label(settings.model),
-        model_type=ModelType.LLM,
+    # `mode` is required by workflows ("model.mode Field required" reports with LM Studio).
+    return model_entity(
+        settings,
+        ModelType.LLM,
+        {ModelPropertyKey.MODE: settings.mode, ModelPropertyKey.CONTEXT_SIZE: ctx},
         features=features,
-        fetch_from=FetchFrom.CUSTOMIZABLE_MODEL,
-        # `mode` is required by workflows ("model.mode Field required" reports with LM Studio).
-        model_properties={ModelPropertyKey.MODE: settings.mode, ModelPropertyKey.CONTEXT_SIZE: ctx},
-        parameter_rules=parameter_rules(settings, max_tokens=settings.max_tokens or ctx),
+        rules=parameter_rules(settings, max_tokens=settings.max_tokens or ctx),
     )

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dify_plugin.entities import I18nObject
-from dify_plugin.entities.model import AIModelEntity, FetchFrom, ModelFeature, ModelPropertyKey, ModelType
+from dify_plugin.entities.model import AIModelEntity, ModelFeature, ModelPropertyKey, ModelType
 
 from oai_bridge.config.settings import Settings
 from oai_bridge.embeddings.embed import PARALLEL_BATCHES
 from oai_bridge.embeddings.multimodal import takes_images
+from oai_bridge.entity import model_entity
 
 __all__ = ["embedding_schema", "texts_per_call"]
 
@@ -28,16 +28,10 @@ def texts_per_call(settings: Settings) -> int:
 
 
 def embedding_schema(settings: Settings) -> AIModelEntity:
-    return AIModelEntity(
-        model=settings.model,
-        label=I18nObject(en_US=settings.model),
-        model_type=ModelType.TEXT_EMBEDDING,
-        # Dify offers images (multimodal embeddings) only to models declaring vision.
-        features=[ModelFeature.VISION] if takes_images(settings) else [],
-        fetch_from=FetchFrom.CUSTOMIZABLE_MODEL,
-        model_properties={
-            ModelPropertyKey.CONTEXT_SIZE: settings.effective_context_size,
-            ModelPropertyKey.MAX_CHUNKS: texts_per_call(settings),
-        },
-        parameter_rules=[],
-    )
+    # Dify offers images (multimodal embeddings) only to models declaring vision.
+    features = [ModelFeature.VISION] if takes_images(settings) else []
+    properties = {
+        ModelPropertyKey.CONTEXT_SIZE: settings.effective_context_size,
+        ModelPropertyKey.MAX_CHUNKS: texts_per_call(settings),
+    }
+    return model_entity(settings, ModelType.TEXT_EMBEDDING, properties, features=features)

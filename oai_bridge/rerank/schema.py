@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dify_plugin.entities import I18nObject
-from dify_plugin.entities.model import AIModelEntity, FetchFrom, ModelFeature, ModelPropertyKey, ModelType
+from dify_plugin.entities.model import AIModelEntity, ModelFeature, ModelPropertyKey, ModelType
 
 from oai_bridge.config.settings import Settings
+from oai_bridge.entity import model_entity
 
 __all__ = ["rerank_schema", "takes_images"]
 
@@ -18,12 +18,7 @@ def takes_images(settings: Settings) -> bool:
 def rerank_schema(settings: Settings) -> AIModelEntity:
     """Dify offers image documents (multimodal rerank) only to models declaring `vision`."""
     ctx = settings.known_context_size
-    return AIModelEntity(
-        model=settings.model,
-        label=I18nObject(en_US=settings.model),
-        model_type=ModelType.RERANK,
-        features=[ModelFeature.VISION] if takes_images(settings) else [],
-        fetch_from=FetchFrom.CUSTOMIZABLE_MODEL,
-        model_properties={ModelPropertyKey.CONTEXT_SIZE: ctx} if ctx else {},
-        parameter_rules=[],
+    properties = {ModelPropertyKey.CONTEXT_SIZE: ctx} if ctx else {}
+    return model_entity(
+        settings, ModelType.RERANK, properties, features=[ModelFeature.VISION] if takes_images(settings) else []
     )
