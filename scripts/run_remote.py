@@ -33,6 +33,9 @@ MISSING_ENV = (
 # What the SDK logs when the connection fails (dify_plugin 0.10.2 core/server/tcp/request_reader.py).
 _REFUSED_KEY = re.compile(r"handshake failed|invalid key", re.I)
 _NO_CONNECTION = re.compile(r"Failed to connect to (\S+?):(\d+)")
+# The daemon closes the socket when it refuses the key; the SDK may hit the closed socket with its
+# next write before it reads the refusal, and then says only this.
+_CLOSED_AT_HANDSHAKE = re.compile(r"Failed to write data|Broken pipe|Connection reset", re.I)
 _CONNECTED = re.compile(r"Connected to \S+:\d+")
 
 
@@ -93,9 +96,10 @@ def check_env(root: Path = ROOT, environ: dict[str, str] | None = None) -> tuple
 def _failure(line: str, address: str, connected: bool) -> str | None:
     """The one line to print when the plugin's output shows a failed debug connection. Once a
     connection worked, a lost one is left to the SDK, which reconnects (Dify restarting)."""
-    if _REFUSED_KEY.search(line):
+    if _REFUSED_KEY.search(line) or (not connected and _CLOSED_AT_HANDSHAKE.search(line)):
         return (
-            f"Dify's plugin daemon at {address} refused the debugging key (handshake failed, invalid key): "
+            f"Dify's plugin daemon at {address} refused the debugging key (it closed the connection at the "
+            "handshake): "
             f"copy the current key shown {WHERE} into REMOTE_INSTALL_KEY in .env; it belongs to one workspace "
             "and changes when it is regenerated."
         )
