@@ -71,7 +71,9 @@ def test_invoke_llm_chat(plugin, creds, stream):
     # llama-server reports real usage; the tiny model always spends the whole budget or stops
     assert usage["prompt_tokens"] > 5 and 0 < usage["completion_tokens"] <= 12
     if stream:
-        assert len(result.chunks) > 3  # chunk by chunk, not buffered
+        # streamed: text pieces, then the final chunk. How many pieces depends on timing: tokens
+        # that arrive together travel together (issue 15.1; tests/e2e/test_frames.py paces them)
+        assert len(result.chunks) >= 2 and result.chunks[0]["delta"]["message"]["content"]
         assert result.finish_reason in ("length", "stop")
 
 
