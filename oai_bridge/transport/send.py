@@ -74,7 +74,8 @@ def sdk_errors() -> Iterator[None]:
 def decode_json(response: httpx.Response) -> Any:
     """The JSON of a 2xx answer; an HTML page (a web UI, a proxy's sign-in page) is named as such."""
     kind = response.headers.get("content-type", "")
-    if "html" in kind or looks_like_html(response.text[:200]):
+    # Only the head is decoded to look: the body may be megabytes of vectors.
+    if "html" in kind or looks_like_html(response.content[:200].decode("utf-8", "replace")):
         raise UnexpectedContentError("an HTML page", "a JSON answer", str(response.request.url))
     return json.loads(response.content)
 
