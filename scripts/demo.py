@@ -25,7 +25,7 @@ if str(ROOT) not in sys.path:
 
 from tests.support import llama_server  # noqa: E402
 from tests.support.plugin_process import PluginProcess  # noqa: E402
-from tests.support.prompts import NUDGE, USER, WEATHER_TOOL  # noqa: E402
+from tests.support.prompts import NUDGE, USER, WEATHER_TOOL, tool_call_request  # noqa: E402
 
 WIDTH = 100
 QUERY = "What is the capital of France?"
@@ -160,17 +160,7 @@ def tool_call(plugin: PluginProcess, creds: dict) -> None:
     section("4. A tool call (invoke_llm with tools: what an agent node gets)")
     result = result_of(
         "The tool call",
-        plugin.invoke(
-            "invoke_llm",
-            model="tiny",
-            credentials=dict(creds, extra_body=json.dumps(NUDGE)),
-            prompt_messages=USER,
-            model_parameters={"max_tokens": 300, "temperature": 0},
-            tools=[WEATHER_TOOL],
-            stop=["</tool_call>"],
-            stream=True,
-            timeout=180,
-        ),
+        plugin.invoke("invoke_llm", timeout=180, **tool_call_request("tiny", creds, stream=True)),
     )
     show("tool offered", f"{WEATHER_TOOL['name']}(city: Paris|Rome, unit: c|f)")
     show("extra body fields", f"{json.dumps(NUDGE)}  (steers the random model into a call)")

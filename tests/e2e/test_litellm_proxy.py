@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests.support.litellm_proxy import CHAT_MODEL, DOWN_MODEL, EMBED_MODEL
-from tests.support.prompts import CHAT, NUDGE, USER, WEATHER_TOOL
+from tests.support.prompts import CHAT, USER, tool_call_request
 
 pytestmark = [pytest.mark.llama, pytest.mark.timeout(600)]
 
@@ -140,16 +140,7 @@ def test_answer_through_the_proxy_is_the_upstream_answer(plugin, creds, llama_se
 
 @pytest.mark.parametrize("stream", [True, False])
 def test_tool_call(plugin, creds, stream):
-    result = plugin.invoke(
-        "invoke_llm",
-        model=CHAT_MODEL,
-        credentials=dict(creds, extra_body=json.dumps(NUDGE)),
-        prompt_messages=USER,
-        model_parameters={"max_tokens": 300, "temperature": 0},
-        tools=[WEATHER_TOOL],
-        stop=["</tool_call>"],
-        stream=stream,
-    ).raise_for_error()
+    result = plugin.invoke("invoke_llm", **tool_call_request(CHAT_MODEL, creds, stream=stream)).raise_for_error()
     calls = result.tool_calls
     assert len(calls) == 1
     assert calls[0]["function"]["name"] == "get_weather"

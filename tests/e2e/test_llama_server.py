@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.support.prompts import CHAT, NUDGE, USER, WEATHER_TOOL
+from tests.support.prompts import CHAT, NUDGE, USER, WEATHER_TOOL, tool_call_request
 
 pytestmark = [pytest.mark.llama, pytest.mark.timeout(600)]
 
@@ -122,17 +122,7 @@ def test_stop_sequences_reach_the_server(plugin, creds):
 
 @pytest.mark.parametrize("stream", [True, False])
 def test_tool_call_is_assembled_and_valid(plugin, creds, stream):
-    result = plugin.invoke(
-        "invoke_llm",
-        model="tiny",
-        credentials=dict(creds, extra_body=json.dumps(NUDGE)),
-        prompt_messages=USER,
-        # the grammar lets the tiny model pad arguments with whitespace tokens: leave room
-        model_parameters={"max_tokens": 300, "temperature": 0},
-        tools=[WEATHER_TOOL],
-        stop=["</tool_call>"],
-        stream=stream,
-    ).raise_for_error()
+    result = plugin.invoke("invoke_llm", **tool_call_request("tiny", creds, stream=stream)).raise_for_error()
     calls = result.tool_calls
     assert len(calls) == 1
     assert calls[0]["function"]["name"] == "get_weather"

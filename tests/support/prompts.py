@@ -3,6 +3,8 @@ test_llama_cpp_python.py), and ``make demo`` (scripts/demo.py) uses."""
 
 from __future__ import annotations
 
+import json
+
 USER = [{"role": "user", "content": "What is the weather in Paris?"}]
 CHAT = [{"role": "system", "content": "Answer briefly."}, *USER]
 WEATHER_TOOL = {
@@ -22,3 +24,17 @@ WEATHER_TOOL = {
 # llama.cpp's tool grammar then forces a schema-valid call (tests/peer/ README of the peer).
 # Sent as the model's Extra request body fields; stop at "</tool_call>".
 NUDGE = {"logit_bias": {"459": 100}}
+
+
+def tool_call_request(model: str, creds: dict, *, stream: bool) -> dict:
+    """The `invoke_llm` arguments that make the tiny model call WEATHER_TOOL: the nudge, room for
+    the grammar's whitespace padding, and the stop at the end of the call block."""
+    return {
+        "model": model,
+        "credentials": dict(creds, extra_body=json.dumps(NUDGE)),
+        "prompt_messages": USER,
+        "model_parameters": {"max_tokens": 300, "temperature": 0},
+        "tools": [WEATHER_TOOL],
+        "stop": ["</tool_call>"],
+        "stream": stream,
+    }
