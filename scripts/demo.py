@@ -25,7 +25,7 @@ if str(ROOT) not in sys.path:
 
 from tests.support import llama_server  # noqa: E402
 from tests.support.plugin_process import PluginProcess  # noqa: E402
-from tests.support.prompts import NUDGE, USER, WEATHER_TOOL, tool_call_request  # noqa: E402
+from tests.support.prompts import ANSWER_SCHEMA, NUDGE, USER, WEATHER_TOOL, structured_request, tool_call_request  # noqa: E402
 
 WIDTH = 100
 QUERY = "What is the capital of France?"
@@ -35,15 +35,6 @@ DOCS = [
     "Berlin is the capital of Germany.",
     "The weather in Paris is sunny today.",
 ]
-ANSWER_SCHEMA = {
-    "name": "answer",
-    "schema": {
-        "type": "object",
-        "properties": {"sunny": {"type": "boolean"}},
-        "required": ["sunny"],
-        "additionalProperties": False,
-    },
-}
 
 
 class DemoFailure(Exception):
@@ -177,19 +168,7 @@ def structured(plugin: PluginProcess, creds: dict) -> None:
     section("5. A structured answer (response_format json_schema)")
     result = result_of(
         "The structured answer",
-        plugin.invoke(
-            "invoke_llm",
-            model="tiny",
-            credentials=creds,
-            prompt_messages=USER,
-            model_parameters={
-                "max_tokens": 100,
-                "temperature": 0,
-                "response_format": "json_schema",
-                "json_schema": json.dumps(ANSWER_SCHEMA),
-            },
-            stream=False,
-        ),
+        plugin.invoke("invoke_llm", **structured_request("tiny", creds, max_tokens=100)),
     )
     show("schema", json.dumps(ANSWER_SCHEMA["schema"]["properties"]))
     try:

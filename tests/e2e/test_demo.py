@@ -59,7 +59,7 @@ def test_make_demo_shows_every_model_action_and_exits_0() -> None:
     # a streamed answer with usage, a tool call, a structured answer, embeddings, a rerank
     assert re.search(r"usage +prompt_tokens=\d+ completion_tokens=\d+ total_tokens=\d+", out), out
     assert re.search(r'tool call +id=\S+ get_weather\(\{"city": "(Paris|Rome)", "unit": "[cf]"\}\)', out), out
-    assert re.search(r'answer \(parsed JSON\) +\{"sunny": (true|false)\}', out), out
+    assert re.search(r'answer \(parsed JSON\) +\{"ok": (true|false)\}', out), out
     assert re.search(r"vectors +3, of 64 numbers each", out), out
     assert len(re.findall(r"#\d score +-?\d+\.\d{4}  ", out)) == 3, out
     # what it says about the tiny model, and that it cleaned up

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests.support.litellm_proxy import CHAT_MODEL, DOWN_MODEL, EMBED_MODEL
-from tests.support.prompts import CHAT, USER, tool_call_request
+from tests.support.prompts import CHAT, USER, structured_request, tool_call_request
 
 pytestmark = [pytest.mark.llama, pytest.mark.timeout(600)]
 
@@ -152,27 +152,7 @@ def test_tool_call(plugin, creds, stream):
 
 
 def test_structured_output(plugin, creds):
-    schema = {
-        "name": "answer",
-        "schema": {
-            "type": "object",
-            "properties": {"ok": {"type": "boolean"}},
-            "required": ["ok"],
-            "additionalProperties": False,
-        },
-    }
-    result = plugin.invoke(
-        "invoke_llm",
-        model=CHAT_MODEL,
-        credentials=creds,
-        prompt_messages=USER,
-        model_parameters={
-            "max_tokens": 40,
-            "temperature": 0,
-            "response_format": "json_schema",
-            "json_schema": json.dumps(schema),
-        },
-    ).raise_for_error()
+    result = plugin.invoke("invoke_llm", **structured_request(CHAT_MODEL, creds)).raise_for_error()
     assert isinstance(json.loads(result.text)["ok"], bool)
 
 

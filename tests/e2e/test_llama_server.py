@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.support.prompts import CHAT, NUDGE, USER, WEATHER_TOOL, tool_call_request
+from tests.support.prompts import CHAT, NUDGE, USER, WEATHER_TOOL, structured_request, tool_call_request
 
 pytestmark = [pytest.mark.llama, pytest.mark.timeout(600)]
 
@@ -151,27 +151,7 @@ def test_tool_call_cut_off_by_max_tokens_is_an_error_not_a_broken_call(plugin, c
 
 
 def test_json_schema_response_format(plugin, creds):
-    schema = {
-        "name": "answer",
-        "schema": {
-            "type": "object",
-            "properties": {"ok": {"type": "boolean"}},
-            "required": ["ok"],
-            "additionalProperties": False,
-        },
-    }
-    result = plugin.invoke(
-        "invoke_llm",
-        model="tiny",
-        credentials=creds,
-        prompt_messages=USER,
-        model_parameters={
-            "max_tokens": 40,
-            "temperature": 0,
-            "response_format": "json_schema",
-            "json_schema": json.dumps(schema),
-        },
-    ).raise_for_error()
+    result = plugin.invoke("invoke_llm", **structured_request("tiny", creds)).raise_for_error()
     assert isinstance(json.loads(result.text)["ok"], bool)
 
 

@@ -38,3 +38,31 @@ def tool_call_request(model: str, creds: dict, *, stream: bool) -> dict:
         "stop": ["</tool_call>"],
         "stream": stream,
     }
+
+
+# A one-field JSON schema: llama.cpp turns it into a grammar, so even random weights answer it.
+ANSWER_SCHEMA = {
+    "name": "answer",
+    "schema": {
+        "type": "object",
+        "properties": {"ok": {"type": "boolean"}},
+        "required": ["ok"],
+        "additionalProperties": False,
+    },
+}
+
+
+def structured_request(model: str, creds: dict, *, max_tokens: int = 40) -> dict:
+    """The blocking `invoke_llm` arguments for an answer constrained to ANSWER_SCHEMA."""
+    return {
+        "model": model,
+        "credentials": creds,
+        "prompt_messages": USER,
+        "model_parameters": {
+            "max_tokens": max_tokens,
+            "temperature": 0,
+            "response_format": "json_schema",
+            "json_schema": json.dumps(ANSWER_SCHEMA),
+        },
+        "stream": False,
+    }
