@@ -206,6 +206,8 @@ def build_chat_body(
     if response_format:
         body["response_format"] = response_format
     body.update(thinking_fields(settings.thinking, dialect))
+    if dialect.max_tokens_field != "max_tokens" and "max_tokens" in body:
+        body[dialect.max_tokens_field] = body.pop("max_tokens")
     body.update(settings.extra_body)
     return body
 

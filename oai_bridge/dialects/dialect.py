@@ -70,7 +70,10 @@ DEEPSEEK = Dialect(
 )
 # Mistral answers 422 to any field it does not know: switch nothing it would refuse.
 MISTRAL = Dialect(name="mistral")
-OPENAI = Dialect(name="openai", thinking_off=_frozen({"reasoning_effort": "minimal"}))
+# OpenAI's chat API names the limit max_completion_tokens (its reasoning models refuse max_tokens).
+OPENAI = Dialect(
+    name="openai", thinking_off=_frozen({"reasoning_effort": "minimal"}), max_tokens_field="max_completion_tokens"
+)
 
 # Host suffix -> dialect.
 KNOWN_HOSTS: Mapping[str, Dialect] = _frozen(

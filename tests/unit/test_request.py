@@ -470,3 +470,14 @@ def test_completion_prompt_for_several_messages_is_a_transcript_ending_with_assi
 def test_completion_body_has_no_messages_or_tools() -> None:
     body = build_completion_body(settings(), [UserPromptMessage(content="Hi")], {}, stop=["\n"], stream=False)
     assert body == {"model": "my-model", "stop": ["\n"], "prompt": "Hi"}
+
+
+def test_openai_gets_max_completion_tokens_from_its_dialect() -> None:
+    from oai_bridge.chat.body import build_chat_body
+    from oai_bridge.config.settings import parse_settings
+
+    params = {"max_tokens": 64}
+    openai_body = build_chat_body(parse_settings("o4-mini", {"base_url": "https://api.openai.com/v1"}), [], params)
+    other_body = build_chat_body(parse_settings("m", {"base_url": "http://localhost:8000/v1"}), [], params)
+    assert openai_body["max_completion_tokens"] == 64 and "max_tokens" not in openai_body
+    assert other_body["max_tokens"] == 64 and "max_completion_tokens" not in other_body
