@@ -87,7 +87,8 @@ def test_the_plugins_pool_uses_it_and_still_drops_connections_the_server_closed(
             settings = settings_for("m", {"base_url": server.base_url, "max_retries": "0"})
             server.add(Response(200, [("content-type", "application/json")], b'{"n": 1}'))
             # Announced as keep-alive, then closed by the server while idle.
-            server.add(Raw([b'HTTP/1.1 200 OK\\r\\ncontent-type: application/json\\r\\ncontent-length: 8\\r\\n\\r\\n{"n": 2}']))
+            head = b"HTTP/1.1 200 OK\\r\\ncontent-type: application/json\\r\\ncontent-length: 8\\r\\n\\r\\n"
+            server.add(Raw([head + b'{"n": 2}']))
             server.add(Response(200, [("content-type", "application/json")], b'{"n": 3}'))
             answers = []
             for _ in range(3):
