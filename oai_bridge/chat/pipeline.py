@@ -25,7 +25,7 @@ from oai_bridge.chat.events import StreamEnd, StreamNormalizer, Usage
 from oai_bridge.config.settings import Settings
 from oai_bridge.errors.kinds import ConnectionDroppedError
 from oai_bridge.tokens import estimate_text
-from oai_bridge.transport.retry import is_stall, retrying
+from oai_bridge.transport.retry import call, is_stall
 from oai_bridge.transport.send import open_stream, release
 from oai_bridge.transport.sse import LineSplitter, SSEParser
 
@@ -177,7 +177,7 @@ def stream_events(
     """Text pieces as they arrive, then one StreamEnd whose usage is always complete: the
     server's counts, and an estimate only for a side it did not report (`prompt_tokens` is
     called only then)."""
-    response, rest, events, head = retrying(settings)(_open_until_output, settings, path, body)
+    response, rest, events, head = call(settings, lambda: _open_until_output(settings, path, body))
     produced: list[str] = []  # what reached Dify: the completion estimate when the server sends none
     # The first output went through the retry; the rest is read apart from delivery (a reader is
     # started only if the stream goes on after its first output).

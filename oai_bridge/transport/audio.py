@@ -14,7 +14,7 @@ import httpx
 
 from oai_bridge.config.settings import Settings
 from oai_bridge.transport.clients import openai_client, request_headers
-from oai_bridge.transport.retry import retrying
+from oai_bridge.transport.retry import call
 from oai_bridge.transport.send import sdk_errors
 
 __all__ = ["open_speech", "transcription"]
@@ -27,16 +27,18 @@ def transcription(
     the file object and rewinds it for a retry; nothing is read into memory."""
     client = openai_client(settings)
     headers = request_headers(settings)
-    for attempt in retrying(settings):
-        with attempt, sdk_errors():
-            raw = client.audio.transcriptions.with_raw_response.create(
+
+    def send() -> httpx.Response:
+        with sdk_errors():
+            return client.audio.transcriptions.with_raw_response.create(
                 file=file,
                 model=settings.endpoint_model,
                 extra_body=dict(settings.extra_body) or None,
                 extra_headers=headers,
                 **(fields or {}),  # type: ignore[arg-type]
-            )
-    return raw.http_response
+            ).http_response
+
+    return call(settings, send)
 
 
 def open_speech(settings: Settings, text: str, voice: str) -> httpx.Response:
@@ -44,8 +46,9 @@ def open_speech(settings: Settings, text: str, voice: str) -> httpx.Response:
     `iter_bytes` and closes it). Retried only here, before any audio was passed on."""
     client = openai_client(settings)
     headers = request_headers(settings)
-    for attempt in retrying(settings):
-        with attempt, sdk_errors():
+
+    def send() -> httpx.Response:
+        with sdk_errors():
             manager: Any = client.audio.speech.with_streaming_response.create(
                 model=settings.endpoint_model,
                 input=text,
@@ -54,5 +57,6 @@ def open_speech(settings: Settings, text: str, voice: str) -> httpx.Response:
                 extra_body=dict(settings.extra_body) or None,
                 extra_headers=headers,
             )
-            response = manager.__enter__().http_response
-    return response
+            return manager.__enter__().http_response
+
+    return call(settings, send)

@@ -22,7 +22,7 @@ from tenacity import RetryCallState, Retrying
 from oai_bridge.config.settings import Settings
 from oai_bridge.errors.kinds import ConnectionDroppedError, HTTPStatusError, StreamIncompleteError, causes
 
-__all__ = ["MAX_RETRY_AFTER", "is_stall", "retry_after", "retrying"]
+__all__ = ["MAX_RETRY_AFTER", "call", "is_stall", "retry_after", "retrying"]
 
 logger = logging.getLogger(__name__)
 
@@ -87,10 +87,17 @@ def _log_retry(state: RetryCallState) -> None:
     logger.warning("request failed (%s), retry %d in %.1f s", reason, state.attempt_number, delay)
 
 
-def retrying(settings: Settings, retryable: Callable[[BaseException], bool] = lambda exc: True) -> Retrying:
+def _always(exc: BaseException) -> bool:
+    return True
+
+
+def retrying(
+    settings: Settings, retryable: Callable[[BaseException], bool] = _always, *, started: float | None = None
+) -> Retrying:
     """A fresh retry loop for one logical call. `retryable` narrows it further (a stream that has
-    already produced output must not be retried)."""
-    deadline = time.monotonic() + settings.timeout
+    already produced output must not be retried); `started` is when the call began (monotonic),
+    for the `timeout` budget, if before now."""
+    deadline = (time.monotonic() if started is None else started) + settings.timeout
 
     def stop(state: RetryCallState) -> bool:
         if state.attempt_number > settings.max_retries:
@@ -111,3 +118,23 @@ def retrying(settings: Settings, retryable: Callable[[BaseException], bool] = la
         before_sleep=_log_retry,
         reraise=True,
     )
+
+
+def call[T](settings: Settings, fn: Callable[[], T], retryable: Callable[[BaseException], bool] = _always) -> T:
+    """`fn()` under the retry policy, as `retrying(settings, retryable)(fn)` would run it. The
+    policy's machinery (tenacity's per-call state) is only built once an attempt has failed in a
+    retryable way: a call that succeeds at once, nearly every one, costs nothing extra."""
+    started = time.monotonic()
+    try:
+        return fn()
+    except Exception as exc:  # judged here: re-raised unless the policy retries it
+        if settings.max_retries < 1 or not (_is_retryable(exc) and retryable(exc)):
+            raise
+        failed: list[BaseException] = [exc]
+
+    def attempt() -> T:
+        if failed:  # the policy's first attempt is the one that has just failed
+            raise failed.pop()
+        return fn()
+
+    return retrying(settings, retryable, started=started)(attempt)

@@ -14,7 +14,7 @@ plugin's own (`errors.kinds`) right here, so nothing above depends on the SDK.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -26,10 +26,10 @@ from oai_bridge.dialects import learned
 from oai_bridge.errors.kinds import HTTPStatusError, ModelNotFoundError, UnexpectedContentError
 from oai_bridge.errors.wording import MODEL_NOT_FOUND, body_text, looks_like_html
 from oai_bridge.transport.clients import openai_client, request_headers, timeout_for
-from oai_bridge.transport.retry import retrying
+from oai_bridge.transport.retry import call
 
 if TYPE_CHECKING:
-    import openai
+    pass
 
 __all__ = [
     "DISCOVERY_TIMEOUT",
@@ -80,24 +80,6 @@ def decode_json(response: httpx.Response) -> Any:
     return json.loads(response.content)
 
 
-def _stream_opener(client: openai.OpenAI, path: str) -> Callable[..., Any] | None:
-    """The SDK's streaming-response method for a path (public API; fields it does not type travel
-    in extra_body), or None for paths it has no resource for."""
-    if path == "/chat/completions":
-        return lambda body, **options: client.chat.completions.with_streaming_response.create(
-            model=body["model"], messages=body["messages"], extra_body=_rest(body, "model", "messages"), **options
-        )
-    if path == "/completions":
-        return lambda body, **options: client.completions.with_streaming_response.create(
-            model=body["model"], prompt=body["prompt"], extra_body=_rest(body, "model", "prompt"), **options
-        )
-    return None
-
-
-def _rest(body: dict[str, Any], *typed: str) -> dict[str, Any]:
-    return {key: value for key, value in body.items() if key not in typed}
-
-
 def _once(settings: Settings, path: str, body: dict[str, Any], *, stream: bool, bound: float | None) -> httpx.Response:
     """One request (plus a retry without a field the server refused by name), no retry policy."""
     client = openai_client(settings)
@@ -107,15 +89,11 @@ def _once(settings: Settings, path: str, body: dict[str, Any], *, stream: bool, 
     for _ in range(learned.MAX_FALLBACKS + 1):
         try:
             with sdk_errors():
-                opener = _stream_opener(client, path) if stream else None
-                if opener is not None:
-                    return (
-                        opener(body, timeout=timeout_for(settings, bound), extra_headers=headers)
-                        .__enter__()
-                        .http_response
-                    )
                 options: Any = {"timeout": timeout_for(settings, bound), "headers": headers}
-                return client.post(path, cast_to=httpx.Response, body=body, options=options)
+                # The body is already the wire JSON: `post` sends it as is (the typed resource
+                # methods would walk every message to transform it); with `stream=True` the
+                # response comes back with its body unread.
+                return client.post(path, cast_to=httpx.Response, body=body, options=options, stream=stream)
         except HTTPStatusError as exc:
             fixed = learned.fallback(endpoint, body, exc.status, exc.body)
             if fixed is None:
@@ -139,10 +117,7 @@ def _explain_unknown_model(settings: Settings, exc: HTTPStatusError) -> None:
 def post_json(settings: Settings, path: str, body: dict[str, Any], *, bound: float | None = None) -> Any:
     """POST `body` and return the decoded JSON answer, after retries. `bound` caps the wait below
     the model's timeout (detection)."""
-    for attempt in retrying(settings):
-        with attempt:
-            response = _once(settings, path, body, stream=False, bound=bound)
-    return decode_json(response)
+    return decode_json(call(settings, lambda: _once(settings, path, body, stream=False, bound=bound)))
 
 
 def open_stream(settings: Settings, path: str, body: dict[str, Any], *, bound: float | None = None) -> httpx.Response:
