@@ -3,12 +3,13 @@
 from dify_plugin import DifyPluginEnv, Plugin
 from gevent import spawn_later
 
-from oai_bridge.transport.clients import warm_up
+from oai_bridge.runtime import warm_up
 
 plugin = Plugin(DifyPluginEnv())
 
 if __name__ == "__main__":
     # The openai SDK is imported on first use so the plugin reaches the daemon's start-up
-    # heartbeat quickly; load it right after, before users' first requests.
-    spawn_later(1.0, warm_up)
+    # heartbeat quickly; load it (and make the request workers) right after, before users'
+    # first requests.
+    spawn_later(1.0, warm_up, plugin)
     plugin.run()

@@ -33,7 +33,7 @@ class Config:
     mm_images: int = 100
     conc_streams: int = 50
     conc_interval_ms: float = 10.0
-    knee_levels: tuple[int, ...] = (20, 40, 60, 80, 120, 160, 240, 320, 480)
+    knee_levels: tuple[int, ...] = (20, 40, 60, 80, 100, 120, 140, 160, 200, 240, 320, 480)
     """Section 9: the numbers of concurrent streams tried, in order, until one is below 95%."""
     knee_tokens: int = 400
     """Section 9: tokens per stream (4 s at 100/s); the measuring window is about 0.6 s shorter."""
@@ -44,7 +44,7 @@ class Config:
             return cls(
                 quick=True, inproc_reps=7, stdio_deltas=2000, stdio_reps=3, embed_texts=10_000, embed_reps=1,
                 embed_raw_float=False, conc_deltas=200, conc_reps=1, sat_deltas=1000, sat_reps=1, cold_reps=3,
-                rerank_reps=5, mm_reps=5, audio_reps=5, stt_reps=2, knee_levels=(20, 40, 80, 160, 320),
+                rerank_reps=5, mm_reps=5, audio_reps=5, stt_reps=2, knee_levels=(20, 40, 80, 120, 160, 240),
                 knee_tokens=250,
             )  # fmt: skip
         return cls(
