@@ -7,28 +7,15 @@ Run in a fresh interpreter that imports `dify_plugin` first, as the plugin does 
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
-
 import pytest
+
+from tests.support.patched import run_patched
 
 pytestmark = pytest.mark.timeout(60)
 
 
-def _run(code: str) -> str:
-    out = subprocess.run(
-        [sys.executable, "-c", "import dify_plugin\n" + textwrap.dedent(code)],
-        capture_output=True,
-        text=True,
-        timeout=50,
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
-    return out.stdout
-
-
 def test_answers_like_httpcore_without_yielding_to_the_hub() -> None:
-    out = _run(
+    lines = run_patched(
         """
         import socket, greenlet
         from httpcore._utils import is_socket_readable as httpcore_check
@@ -57,7 +44,7 @@ def test_answers_like_httpcore_without_yielding_to_the_hub() -> None:
         print(gevent_switches, len(switches))
         """
     )
-    states, counts = out.strip().splitlines()
+    states, counts = lines
     assert states == str(
         {
             "idle": (False, False),
@@ -74,7 +61,7 @@ def test_answers_like_httpcore_without_yielding_to_the_hub() -> None:
 def test_the_plugins_pool_uses_it_and_still_drops_connections_the_server_closed() -> None:
     """After the first pooled client is made, httpcore's streams ask `socket_readable`; a keep-alive
     connection the server closed while idle is not reused (the next request succeeds on a new one)."""
-    out = _run(
+    lines = run_patched(
         """
         import time
         import httpcore._backends.sync as sync
@@ -99,6 +86,6 @@ def test_the_plugins_pool_uses_it_and_still_drops_connections_the_server_closed(
         print([a["n"] for a in answers], connections[0] == connections[1], connections[1] != connections[2])
         """
     )
-    installed, result = out.strip().splitlines()
+    installed, result = lines
     assert installed == "True"
     assert result == "[1, 2, 3] True True"

@@ -3,28 +3,15 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
-
 import pytest
+
+from tests.support.patched import run_patched
 
 pytestmark = pytest.mark.timeout(60)
 
 
-def _run(code: str) -> list[str]:
-    out = subprocess.run(
-        [sys.executable, "-c", "import dify_plugin\n" + textwrap.dedent(code)],
-        capture_output=True,
-        text=True,
-        timeout=50,
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
-    return out.stdout.strip().splitlines()
-
-
 def test_ip_literals_answer_at_once_while_the_hub_is_busy_and_names_are_remembered() -> None:
-    lines = _run(
+    lines = run_patched(
         """
         import _socket, socket, time, gevent
         from oai_bridge.transport import resolver
