@@ -56,8 +56,9 @@ def test_ip_literals_answer_at_once_while_the_hub_is_busy_and_names_are_remember
     installed, times, answers = lines
     assert installed == "True True"
     before, after = map(float, times.split())
-    assert before > 0.02, "gevent's thread resolver no longer waits on a busy hub: this module may be unnecessary"
-    assert after < 0.005
+    # Measured here: ~0.1 s before, ~0.00002 s after.
+    assert before > 0.04, "gevent's thread resolver no longer waits on a busy hub: this module may be unnecessary"
+    assert after < 0.01
     assert answers == "True ['localhost'] True"  # literals never reach gevent's resolver; a name once
 
 

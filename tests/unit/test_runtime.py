@@ -48,8 +48,9 @@ def _last_start(warm: bool) -> float:
 
 def test_a_burst_on_a_busy_process_starts_at_once_with_workers_made_ahead() -> None:
     cold, warm = _last_start(False), _last_start(True)
-    assert cold > 0.4, "making a worker no longer waits on a busy hub: prewarming may be unnecessary"
-    assert warm < 0.1
+    # Measured here: the last of 40 started after ~1.6 s cold, ~0.01 s warm.
+    assert cold > 0.5, "making a worker no longer waits on a busy hub: prewarming may be unnecessary"
+    assert warm < 0.25
 
 
 def test_anything_but_a_thread_pool_is_left_alone() -> None:
