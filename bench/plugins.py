@@ -8,6 +8,9 @@ classes:
 * ``sdk_rerank`` - only a rerank model type, the SDK's ``OAICompatRerankModel``.
 * ``minimal_stt`` - only a speech-to-text model type whose class answers without reading the file:
   what the SDK's own transport of an upload (hex in a JSON line) costs the plugin process.
+* ``stdio_rerank``, ``stdio_embed`` - a rerank class that ranks the documents by the bench server's
+  own score function, and an embedding class that returns 1,024-float vectors for multimodal
+  input, both without any HTTP: what Dify's stdio runtime alone costs for the same call.
 
 The provider name stays ``openai_compatible_bridge`` so the same requests address all three.
 """
@@ -123,11 +126,75 @@ class MinimalSpeech2TextModel(Speech2TextModel):
         return {}
 """
 
-KINDS = ("minimal", "sdk_llm", "sdk_rerank", "minimal_stt")
+_STDIO_RERANK = """\
+import sys
+
+sys.path.append({repo!r})
+
+from dify_plugin import RerankModel
+from dify_plugin.entities.model.rerank import RerankDocument, RerankResult
+
+from bench.payloads import rerank_score
+
+
+class StdioRerankModel(RerankModel):
+    def _invoke(self, model, credentials, query, docs, score_threshold=None, top_n=None, user=None):
+        ranked = sorted(range(len(docs)), key=lambda i: rerank_score(docs[i]), reverse=True)
+        return RerankResult(
+            model=model, docs=[RerankDocument(index=i, text=docs[i], score=rerank_score(docs[i])) for i in ranked]
+        )
+
+    def validate_credentials(self, model, credentials) -> None:
+        return None
+
+    @property
+    def _invoke_error_mapping(self) -> dict:
+        return {{}}
+"""
+
+_STDIO_EMBED = """\
+import sys
+from decimal import Decimal
+
+sys.path.append({repo!r})
+
+from dify_plugin import TextEmbeddingModel
+from dify_plugin.entities.model.text_embedding import EmbeddingUsage, MultiModalEmbeddingResult
+
+from bench.payloads import embedding_vectors
+
+_VECTORS = embedding_vectors(128)
+_FREE = dict(unit_price=Decimal(0), price_unit=Decimal(0), total_price=Decimal(0), currency="USD", latency=0.0)
+
+
+class StdioTextEmbeddingModel(TextEmbeddingModel):
+    def _invoke(self, model, credentials, texts, user=None, input_type=None):
+        raise NotImplementedError
+
+    def _invoke_multimodal(self, model, credentials, documents, user=None, input_type=None):
+        vectors = [_VECTORS[i % len(_VECTORS)] for i in range(len(documents))]
+        return MultiModalEmbeddingResult(
+            model=model, embeddings=vectors, usage=EmbeddingUsage(tokens=0, total_tokens=0, **_FREE)
+        )
+
+    def get_num_tokens(self, model, credentials, texts) -> list[int]:
+        return [0 for _ in texts]
+
+    def validate_credentials(self, model, credentials) -> None:
+        return None
+
+    @property
+    def _invoke_error_mapping(self) -> dict:
+        return {{}}
+"""
+
+KINDS = ("minimal", "sdk_llm", "sdk_rerank", "minimal_stt", "stdio_rerank", "stdio_embed")
 # Single-model-type plugins: kind -> (model type, source path, class module).
 _SINGLE = {
     "sdk_rerank": ("rerank", "models/rerank/rerank.py", _SDK_RERANK),
     "minimal_stt": ("speech2text", "models/speech2text/speech2text.py", _MINIMAL_STT),
+    "stdio_rerank": ("rerank", "models/rerank/rerank.py", _STDIO_RERANK),
+    "stdio_embed": ("text-embedding", "models/text_embedding/text_embedding.py", _STDIO_EMBED),
 }
 
 

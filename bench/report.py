@@ -76,6 +76,22 @@ def compare(
     return Row(key, measurement, cell(floor), cell(sdk), cell(plugin), ratio(floor), ratio(sdk))
 
 
+def stdio_share_row(key: str, wall: dict[str, list[float]], what: str) -> Row:
+    """Info row for a floor that never crosses Dify's stdio runtime (`wall["raw"]`): the plugin
+    against that floor plus the stdio runtime alone (`wall["stdio"]`, a plugin whose class `what`
+    without HTTP), paired repetition by repetition. Wall seconds in, ms shown."""
+    both = [(r + s) * 1000 for r, s in zip(wall["raw"], wall["stdio"], strict=True)]
+    row = compare(
+        key,
+        f"… the same, against the floor plus Dify's stdio runtime alone (SDK column: a plugin whose class {what} "
+        "without HTTP, ms; floor column: their sum)",
+        [w * 1000 for w in wall["plugin"]],
+        floor=both,
+    )
+    row.sdk = fnum(median([s * 1000 for s in wall["stdio"]]), 1)
+    return replace(row, target="info")
+
+
 def judged(row: Row, target: str, ok: bool) -> Row:
     """The row with the issue's target for it, and whether the median ratios meet it."""
     return replace(row, target=target, result="**PASS**" if ok else "**FAIL**")

@@ -79,6 +79,10 @@ class Plugins:
     """The SDK's `OAICompatRerankModel`, alone, in a plugin with this plugin's manifest."""
     minimal_stt_root: Path
     """A speech-to-text class that answers without reading the upload (the SDK's transport alone)."""
+    stdio_rerank_root: Path
+    """A rerank class that ranks without HTTP (Dify's stdio runtime alone, for section 6)."""
+    stdio_embed_root: Path
+    """A multimodal embedding class that answers without HTTP (the same, for section 7)."""
 
 
 def _target(tmp: Path, commit: str | None, plugin_root: Path | None) -> Target:
@@ -112,4 +116,6 @@ def plugins(commit: str | None, plugin_root: Path | None) -> Iterator[Plugins]:
             make_plugin(Path(tmp) / "sdk_llm", "sdk_llm", target.root),
             make_plugin(Path(tmp) / "sdk_rerank", "sdk_rerank", target.root),
             make_plugin(Path(tmp) / "minimal_stt", "minimal_stt", target.root),
+            make_plugin(Path(tmp) / "stdio_rerank", "stdio_rerank", target.root),
+            make_plugin(Path(tmp) / "stdio_embed", "stdio_embed", target.root),
         )

@@ -14,7 +14,7 @@ import httpx
 from bench.config import EMBED_MODEL
 from bench.driver import quiet_driver
 from bench.payloads import EMBEDDING_DIM, png_data_uris
-from bench.report import compare, judged, paired
+from bench.report import compare, judged, paired, stdio_share_row
 from bench.sections import Context, log, rotated
 from tests.support.plugin_process import PluginProcess, SessionResult
 
@@ -62,11 +62,13 @@ def run(ctx: Context) -> None:
     cfg, server, report = ctx.cfg, ctx.server, ctx.report
     images = png_data_uris(cfg.mm_images)
     parallel = int(ctx.target.constant("oai_bridge.embeddings.embed", "PARALLEL_BATCHES", 1))
-    wall: dict[str, list[float]] = {"raw": [], "plugin": []}
+    wall: dict[str, list[float]] = {"raw": [], "stdio": [], "plugin": []}
     with (
         PluginProcess(root=ctx.target.root) as proc,
+        PluginProcess(root=ctx.plugins.stdio_embed_root) as stdio,
         httpx.Client(base_url=server.base_url, timeout=120) as client,
     ):
+        stdio.wait_heartbeat()
         proc.wait_heartbeat()
         creds = {"base_url": server.base_url}
         saved = proc.invoke(
@@ -80,6 +82,7 @@ def run(ctx: Context) -> None:
         _check(_embed(proc, creds, images), len(images))  # warm-up: every pooled connection opened
         requests = server.stats()["multimodal_embeddings"] - before
         _raw(client, images, parallel)
+        _check(_embed(stdio, {"base_url": server.base_url}, images), len(images))
         log(
             f"7. multimodal embeddings: {len(images)} images, {requests} requests per plugin call, {parallel} at a "
             f"time (the plugin's PARALLEL_BATCHES); {cfg.mm_reps} interleaved repetitions"
@@ -89,11 +92,12 @@ def run(ctx: Context) -> None:
                 if name == "raw":
                     wall["raw"].append(_raw(client, images, parallel))
                     continue
-                with quiet_driver(proc):
-                    result = _embed(proc, creds, images)
+                runner, runner_creds = (proc, creds) if name == "plugin" else (stdio, {"base_url": server.base_url})
+                with quiet_driver(runner):
+                    result = _embed(runner, runner_creds, images)
                 _check(result, len(images))
                 assert result.elapsed is not None
-                wall["plugin"].append(result.elapsed)
+                wall[name].append(result.elapsed)
     report.raw["multimodal"] = {"wall": wall, "requests": requests, "parallel": parallel}
     ratio = paired(wall["plugin"], wall["raw"])
     row = compare(
@@ -105,3 +109,4 @@ def run(ctx: Context) -> None:
         floor=[w * 1000 for w in wall["raw"]],
     )
     report.add(judged(row, "≤ 1.2× floor", ratio.median <= 1.2))
+    report.add(stdio_share_row("7b", wall, f"returns {len(images)} vectors of the same size"))

@@ -14,7 +14,7 @@ import httpx
 from bench.config import RERANK_MODEL
 from bench.driver import quiet_driver
 from bench.payloads import embedding_texts, rerank_score
-from bench.report import compare, judged, paired
+from bench.report import compare, judged, paired, stdio_share_row
 from bench.sections import Context, log, rotated
 from tests.support.plugin_process import PluginProcess, SessionResult
 
@@ -71,10 +71,11 @@ def run(ctx: Context) -> None:
     cfg, server, report = ctx.cfg, ctx.server, ctx.report
     docs = embedding_texts(cfg.rerank_docs)
     parallel = int(ctx.target.constant("oai_bridge.rerank.run", "MAX_PARALLEL_BATCHES", 1))
-    wall: dict[str, list[float]] = {"raw": [], "sdk": [], "plugin": []}
+    wall: dict[str, list[float]] = {"raw": [], "stdio": [], "sdk": [], "plugin": []}
     with (
         PluginProcess(root=ctx.target.root) as plug,
         PluginProcess(root=ctx.plugins.sdk_rerank_root) as sdk,
+        PluginProcess(root=ctx.plugins.stdio_rerank_root) as stdio,
         httpx.Client(base_url=server.base_url, timeout=120) as client,
     ):
         running: dict[str, tuple[PluginProcess, dict[str, Any]]] = {}
@@ -87,6 +88,9 @@ def run(ctx: Context) -> None:
                 "validate_model_credentials", model=RERANK_MODEL, model_type="rerank", credentials=creds, timeout=120
             ).result
             running[name] = (proc, dict(saved.get("credentials") or creds))
+        stdio.wait_heartbeat()
+        running["stdio"] = (stdio, {"base_url": server.base_url})
+        _check(_rerank(*running["stdio"], docs), docs, "stdio")
         before = server.stats()
         _check(_rerank(*running["plugin"], docs), docs, "plugin")  # warm-up, and the batches it sends
         seen = _batches_since(ctx, before)
@@ -126,6 +130,7 @@ def run(ctx: Context) -> None:
     )
     row.vs_sdk = f"{vs_sdk.text()} = {speedup:.1f}× faster"
     report.add(judged(row, "≤ 1.2× floor and ≥ 5× faster than SDK", vs_floor.median <= 1.2 and speedup >= 5))
+    report.add(stdio_share_row("6b", wall, f"ranks the same {len(docs):,} documents"))
     report.notes.append(
         "Section 6: the loopback server scores instantly (a fixed function of each document's number), so the "
         "rows show client-side cost only: request building, JSON both ways, the stdio frames of 1,000 ranked "
