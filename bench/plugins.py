@@ -8,9 +8,8 @@ classes:
 * ``sdk_rerank`` - only a rerank model type, the SDK's ``OAICompatRerankModel``.
 * ``minimal_stt`` - only a speech-to-text model type whose class answers without reading the file:
   what the SDK's own transport of an upload (hex in a JSON line) costs the plugin process.
-* ``stdio_rerank``, ``stdio_embed`` - a rerank class that ranks the documents by the bench server's
-  own score function, and an embedding class that returns 1,024-float vectors for multimodal
-  input, both without any HTTP: what Dify's stdio runtime alone costs for the same call.
+* ``stdio_rerank``, ``stdio_embed`` - the classes of ``bench.stdio_floors``, which answer the
+  rerank and multimodal-embedding calls without any HTTP: what Dify's stdio runtime alone costs.
 
 The provider name stays ``openai_compatible_bridge`` so the same requests address all three.
 """
@@ -131,61 +130,23 @@ import sys
 
 sys.path.append({repo!r})
 
-from dify_plugin import RerankModel
-from dify_plugin.entities.model.rerank import RerankDocument, RerankResult
-
-from bench.payloads import rerank_score
+from bench.stdio_floors import StdioRerankModel
 
 
-class StdioRerankModel(RerankModel):
-    def _invoke(self, model, credentials, query, docs, score_threshold=None, top_n=None, user=None):
-        ranked = sorted(range(len(docs)), key=lambda i: rerank_score(docs[i]), reverse=True)
-        return RerankResult(
-            model=model, docs=[RerankDocument(index=i, text=docs[i], score=rerank_score(docs[i])) for i in ranked]
-        )
-
-    def validate_credentials(self, model, credentials) -> None:
-        return None
-
-    @property
-    def _invoke_error_mapping(self) -> dict:
-        return {{}}
+class BenchStdioRerankModel(StdioRerankModel):
+    pass
 """
 
 _STDIO_EMBED = """\
 import sys
-from decimal import Decimal
 
 sys.path.append({repo!r})
 
-from dify_plugin import TextEmbeddingModel
-from dify_plugin.entities.model.text_embedding import EmbeddingUsage, MultiModalEmbeddingResult
-
-from bench.payloads import embedding_vectors
-
-_VECTORS = embedding_vectors(128)
-_FREE = dict(unit_price=Decimal(0), price_unit=Decimal(0), total_price=Decimal(0), currency="USD", latency=0.0)
+from bench.stdio_floors import StdioTextEmbeddingModel
 
 
-class StdioTextEmbeddingModel(TextEmbeddingModel):
-    def _invoke(self, model, credentials, texts, user=None, input_type=None):
-        raise NotImplementedError
-
-    def _invoke_multimodal(self, model, credentials, documents, user=None, input_type=None):
-        vectors = [_VECTORS[i % len(_VECTORS)] for i in range(len(documents))]
-        return MultiModalEmbeddingResult(
-            model=model, embeddings=vectors, usage=EmbeddingUsage(tokens=0, total_tokens=0, **_FREE)
-        )
-
-    def get_num_tokens(self, model, credentials, texts) -> list[int]:
-        return [0 for _ in texts]
-
-    def validate_credentials(self, model, credentials) -> None:
-        return None
-
-    @property
-    def _invoke_error_mapping(self) -> dict:
-        return {{}}
+class BenchStdioTextEmbeddingModel(StdioTextEmbeddingModel):
+    pass
 """
 
 KINDS = ("minimal", "sdk_llm", "sdk_rerank", "minimal_stt", "stdio_rerank", "stdio_embed")

@@ -22,7 +22,7 @@ from tenacity import RetryCallState, Retrying
 from oai_bridge.config.settings import Settings
 from oai_bridge.errors.kinds import ConnectionDroppedError, HTTPStatusError, StreamIncompleteError, causes
 
-__all__ = ["MAX_RETRY_AFTER", "call", "is_stall", "retry_after", "retrying"]
+__all__ = ["MAX_RETRY_AFTER", "call", "is_stall", "retry_after"]
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ def _always(exc: BaseException) -> bool:
     return True
 
 
-def retrying(
+def _retrying(
     settings: Settings, retryable: Callable[[BaseException], bool] = _always, *, started: float | None = None
 ) -> Retrying:
     """A fresh retry loop for one logical call. `retryable` narrows it further (a stream that has
@@ -121,7 +121,7 @@ def retrying(
 
 
 def call[T](settings: Settings, fn: Callable[[], T], retryable: Callable[[BaseException], bool] = _always) -> T:
-    """`fn()` under the retry policy, as `retrying(settings, retryable)(fn)` would run it. The
+    """`fn()` under the retry policy, as `_retrying(settings, retryable)(fn)` would run it. The
     policy's machinery (tenacity's per-call state) is only built once an attempt has failed in a
     retryable way: a call that succeeds at once, nearly every one, costs nothing extra."""
     started = time.monotonic()
@@ -137,4 +137,4 @@ def call[T](settings: Settings, fn: Callable[[], T], retryable: Callable[[BaseEx
             raise failed.pop()
         return fn()
 
-    return retrying(settings, retryable, started=started)(attempt)
+    return _retrying(settings, retryable, started=started)(attempt)
