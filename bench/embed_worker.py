@@ -59,6 +59,12 @@ def _max_chunks(model: object, credentials: dict) -> int:
 def _plugin(base_url: str) -> tuple[Embed, int]:
     from models.text_embedding.text_embedding import BridgeTextEmbeddingModel
 
+    try:  # the plugin's process tuning, installed as its main.py does (older commits: by the first client)
+        from oai_bridge.runtime import install_tuning
+    except ImportError:
+        pass
+    else:
+        install_tuning()
     credentials = {"base_url": base_url}
     BridgeTextEmbeddingModel([]).validate_credentials(MODEL, credentials)  # Dify saves what it adds
 

@@ -38,6 +38,13 @@ from bench.baselines import TOKENIZER_CALLS, BaselineLargeLanguageModel, llm_cre
 from bench.payloads import Scenario, expected_content, expected_reasoning
 from models.llm.llm import BridgeLargeLanguageModel
 
+try:  # the plugin's process tuning, installed as its main.py does (older commits: by the first client)
+    from oai_bridge.runtime import install_tuning
+except ImportError:
+    pass
+else:
+    install_tuning()
+
 PROMPT = "Write a long story about a fox."
 
 Runner = Callable[[str, list[str]], float | None]

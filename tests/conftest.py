@@ -5,9 +5,18 @@ server) and a scriptable fake HTTP server. Import helpers as ``from tests.suppor
 Environment knobs (all optional):
 * ``OAIB_PLUGIN_ROOT`` - run the plugin from another directory than this checkout.
 * ``OAIB_CACHE`` - cache root for the peers' builds (see tests/peer/build_*.sh).
+
+The test process is gevent-patched here, before anything else is imported, exactly as the plugin
+is (its main.py imports dify_plugin first, whose import patches): one test file alone and the
+whole suite run under the same concurrency.
+
+Tests marked ``canary`` check that what a workaround works around is still there; their failures
+are summarised apart from regressions.
 """
 
 from __future__ import annotations
+
+import dify_plugin  # noqa: F401  # isort: skip  # first: gevent-patches the process
 
 import contextlib
 import sys
@@ -231,6 +240,19 @@ def fake_server_factory() -> Iterator[Callable[[], FakeServer]]:
     finally:
         for server in made:
             server.stop()
+
+
+# -- canaries: a workaround may no longer be needed ----------------------------------------
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    canaries = [r for r in terminalreporter.stats.get("failed", []) if "canary" in r.keywords]
+    if not canaries:
+        return
+    terminalreporter.section("canaries (not regressions)", sep="=", yellow=True)
+    for report in canaries:
+        terminalreporter.write_line(
+            f"{report.nodeid}: a workaround may no longer be needed: the library no longer does what it works "
+            "around. Check the release, then remove the workaround and this test."
+        )
 
 
 # -- failure reports: attach what the plugin and the peers said ----------------------------

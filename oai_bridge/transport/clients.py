@@ -18,7 +18,6 @@ import httpx
 
 from oai_bridge.config.settings import Settings
 from oai_bridge.config.urls import display_url, normalize_base_url
-from oai_bridge.transport import idle_check, resolver
 
 if TYPE_CHECKING:
     import openai
@@ -70,10 +69,8 @@ def _log_redirect(response: httpx.Response) -> None:
 def _http_client(verify: bool) -> httpx.Client:
     client = _http_clients.get(verify)
     if client is None or client.is_closed:
-        # Under gevent (the SDK's runtime): a warm pool and new connections that stay cheap
-        # when the process is busy.
-        idle_check.install()
-        resolver.install()
+        # Under gevent, what keeps this pool cheap when the process is busy (idle checks, name
+        # resolution) is installed once by `runtime.start`, not here.
         client = httpx.Client(
             verify=verify,
             # Many concurrent streams through one plugin process share this pool.

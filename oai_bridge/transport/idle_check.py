@@ -9,12 +9,15 @@ response headers instead of 0.04 s (`bench` section 9, measured with the raw cli
 machine), and the plugin fell far behind the tokens it was offered.
 
 A zero-timeout poll never blocks, so the operating system's own `poll` is the right tool even
-under gevent: `install()` makes httpcore's sync network streams use it. Without gevent's patch,
-or with an httpcore that has moved the check, nothing is changed.
+under gevent: `install()` (from `runtime.install_tuning`) makes httpcore's sync network streams
+use it. Without gevent's patch, or with an httpcore that has moved the check or changed its
+arguments, nothing is changed; if a call through it fails anyway, httpcore's own check answers and
+is put back.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 import select
 import socket
@@ -52,17 +55,50 @@ def socket_readable(sock: socket.socket | None) -> bool:
     return bool(poller.poll(0))
 
 
-def install() -> bool:
-    """Use `socket_readable` for httpcore's idle checks when gevent has patched `select`.
-    True when installed."""
+def _guarded(original: Callable[..., bool]) -> Callable[..., bool]:
+    """`socket_readable` in httpcore's place. On any failure httpcore's own function answers that
+    call; when the failure says httpcore now passes something else (other arguments, another
+    type), it takes its place back for good."""
+
+    def is_socket_readable(*args: Any, **kwargs: Any) -> bool:
+        try:
+            return socket_readable(*args, **kwargs)
+        except (TypeError, AttributeError):
+            _restore(original)
+            return original(*args, **kwargs)
+        except Exception:  # noqa: BLE001 - any other failure: the library's own answer
+            return original(*args, **kwargs)
+
+    is_socket_readable.original = original  # type: ignore[attr-defined]  # for _restore and the tests
+    return is_socket_readable
+
+
+def _restore(original: Callable[..., bool]) -> None:
+    from httpcore._backends import sync
+
+    if getattr(sync.is_socket_readable, "original", None) is original:
+        sync.is_socket_readable = original
+        logger.warning(
+            "httpcore's idle-connection check no longer takes what the plugin's replacement expects; "
+            "httpcore's own check is used from now on"
+        )
+
+
+def install() -> None:
+    """Answer httpcore's idle checks with `socket_readable` (once). Raises `RuntimeError` saying
+    why when it cannot (gevent has not patched `select`, or httpcore moved or changed the check);
+    httpcore's own check then stays."""
     if _os_poll() is None:
-        return False
+        raise RuntimeError("gevent has not patched select: httpcore's check does not yield")
+    from httpcore._backends import sync
+
+    current = getattr(sync, "is_socket_readable", None)
+    if getattr(current, "original", None) is not None:
+        return  # installed already
+    if not callable(current):
+        raise RuntimeError("httpcore._backends.sync has no is_socket_readable")
     try:
-        from httpcore._backends import sync
-    except ImportError:
-        return False
-    if not callable(getattr(sync, "is_socket_readable", None)):
-        logger.debug("httpcore has no sync.is_socket_readable; its idle checks stay as they are")
-        return False
-    sync.is_socket_readable = socket_readable
-    return True
+        inspect.signature(current).bind(None)
+    except (TypeError, ValueError) as exc:
+        raise RuntimeError(f"httpcore's is_socket_readable takes other arguments now: {exc}") from exc
+    sync.is_socket_readable = _guarded(current)

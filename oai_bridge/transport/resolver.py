@@ -7,8 +7,10 @@ the hub idle, 99 ms with it busy, the same with a 10× shorter GIL switch interv
 new streams queued behind each other for seconds.
 
 `QuickResolver` answers IP literals in place (`AI_NUMERICHOST`: no lookup, nothing that blocks)
-and remembers the answers for names for `NAME_TTL` seconds (aiohttp's default DNS cache), so a
-burst of connections to one server resolves it once. Everything else goes to gevent's resolver.
+and remembers the answers for names for `NAME_TTL` seconds (aiohttp's default DNS cache); a
+burst of connections to one server resolves it once (single flight: the connections that arrive
+while the name is being looked up wait for that lookup). Everything else, and any failure of its
+own, goes to gevent's resolver.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import ipaddress
 import threading
 import time
 from typing import Any
+
+from oai_bridge.singleflight import SingleFlight
 
 __all__ = ["NAME_TTL", "QuickResolver", "install"]
 
@@ -46,38 +50,41 @@ class QuickResolver:
         self._ttl = ttl
         self._clock = clock
         self._names: dict[tuple[Any, ...], tuple[float, Any]] = {}
+        self._lookups: SingleFlight[tuple[Any, ...], Any] = SingleFlight()
 
     def getaddrinfo(  # socket's own parameter names
         self, host: Any, port: Any, family: int = 0, type: int = 0, proto: int = 0, flags: int = 0
     ) -> Any:
         if _is_ip_literal(host):
-            return _socket.getaddrinfo(host, port, family, type, proto, flags | _socket.AI_NUMERICHOST)
+            try:
+                return _socket.getaddrinfo(host, port, family, type, proto, flags | _socket.AI_NUMERICHOST)
+            except Exception:  # noqa: BLE001 - gevent's resolver answers (or words the error) instead
+                return self.inner.getaddrinfo(host, port, family, type, proto, flags)
         key = (host, port, family, type, proto, flags)
-        now = self._clock()
         hit = self._names.get(key)
-        if hit is not None and hit[0] > now:
+        if hit is not None and hit[0] > self._clock():
             return hit[1]
-        answer = self.inner.getaddrinfo(host, port, family, type, proto, flags)
+        return self._lookups.run(key, lambda: self._look_up(key))
+
+    def _look_up(self, key: tuple[Any, ...]) -> Any:
+        answer = self.inner.getaddrinfo(*key)
         if len(self._names) >= _MAX_NAMES:
             self._names.clear()
-        self._names[key] = (now + self._ttl, answer)
+        self._names[key] = (self._clock() + self._ttl, answer)
         return answer
 
     def __getattr__(self, name: str) -> Any:  # gethostbyname, getnameinfo, close, …
         return getattr(self.inner, name)
 
 
-def install() -> bool:
-    """Put a `QuickResolver` in front of this thread's gevent resolver (once). False without
-    gevent's socket patch, where the OS resolver is called directly anyway."""
-    try:
-        from gevent import get_hub, monkey
-    except ImportError:
-        return False
+def install() -> None:
+    """Put a `QuickResolver` in front of this thread's gevent resolver (once). Raises
+    `RuntimeError` without gevent's socket patch (the OS resolver is called directly then)."""
+    from gevent import get_hub, monkey
+
     if not monkey.is_module_patched("socket"):
-        return False
+        raise RuntimeError("gevent has not patched socket: names are resolved by the OS directly")
     hub = get_hub()
     with _lock:
         if not isinstance(hub.resolver, QuickResolver):
             hub.resolver = QuickResolver(hub.resolver)
-    return True

@@ -22,12 +22,15 @@ from tenacity import RetryCallState, Retrying
 from oai_bridge.config.settings import Settings
 from oai_bridge.errors.kinds import ConnectionDroppedError, HTTPStatusError, StreamIncompleteError, causes
 
-__all__ = ["MAX_RETRY_AFTER", "call", "is_stall", "retry_after"]
+__all__ = ["MAX_RETRY_AFTER", "call", "is_stall", "retry_after", "sleep"]
 
 logger = logging.getLogger(__name__)
 
 MAX_RETRY_AFTER = 30.0
 _RETRY_STATUSES = frozenset({429, 502, 503, 504})
+
+sleep: Callable[[float], None] = time.sleep
+"""The pause between attempts (looked up at each pause: tests record the waits instead)."""
 
 
 def is_stall(exc: BaseException) -> bool:
@@ -116,6 +119,7 @@ def _retrying(
         ),
         wait=_wait,
         before_sleep=_log_retry,
+        sleep=lambda seconds: sleep(seconds),
         reraise=True,
     )
 

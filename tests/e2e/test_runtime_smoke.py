@@ -81,3 +81,45 @@ def test_unreachable_server_gives_invoke_error(plugin: PluginProcess, closed_por
     assert result.elapsed < 15, f"took {result.elapsed:.1f}s to report a refused connection"
     assert not [s for s in result.stream if s.get("delta", {}).get("message", {}).get("content")]
     assert plugin.alive, plugin.describe()
+
+
+def _tuning_logs(proc: PluginProcess) -> list[tuple[str, str]]:
+    return [
+        (str(log.get("level")), str(log.get("message")))
+        for log in proc.logs
+        if str(log.get("message")).startswith("process tuning")
+    ]
+
+
+def test_the_process_tuning_is_installed_at_start_and_said_once(plugin_factory: Callable[..., PluginProcess]) -> None:
+    """main.py installs every tuning (oai_bridge/runtime.py) in the real SDK process: one INFO
+    line, no WARNING (a patch that could not be installed is named at WARNING)."""
+    proc = plugin_factory()
+    proc.wait_for(lambda: _tuning_logs(proc), timeout=60, what="the process tuning's log line")
+    assert _tuning_logs(proc) == [
+        (
+            "INFO",
+            "process tuning installed: httpcore idle-connection check by the OS's poll; IP literals resolved "
+            "in place, names remembered; 256 request workers made ahead",
+        )
+    ], proc.describe()
+
+
+def test_the_tuning_switch_leaves_the_libraries_as_released(
+    plugin_factory: Callable[..., PluginProcess], closed_port: int
+) -> None:
+    proc = plugin_factory(env={"OAI_BRIDGE_TUNING": "off"})
+    proc.wait_for(lambda: _tuning_logs(proc), timeout=60, what="the process tuning's log line")
+    assert _tuning_logs(proc) == [
+        ("INFO", "process tuning off (OAI_BRIDGE_TUNING=off): httpcore, gevent and the SDK behave as released")
+    ], proc.describe()
+    result = proc.invoke(
+        "invoke_llm",
+        model="some-model",
+        credentials={"base_url": f"http://127.0.0.1:{closed_port}/v1", "mode": "chat"},
+        prompt_messages=[{"role": "user", "content": "Hello"}],
+        model_parameters={"max_tokens": 8},
+        stream=True,
+        timeout=30,
+    )
+    assert result.error_type == "InvokeConnectionError", proc.describe(result)
