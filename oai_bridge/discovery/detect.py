@@ -47,6 +47,7 @@ from oai_bridge.embeddings.embed import embed_texts
 from oai_bridge.embeddings.multimodal import detect_form
 from oai_bridge.errors.kinds import HTTPStatusError
 from oai_bridge.rerank.run import detect_route, route_findings, takes_image_documents
+from oai_bridge.singleflight import SingleFlight
 from oai_bridge.transport.send import open_stream, post_json, release
 from oai_bridge.transport.sse import iter_lines, iter_sse_data
 
@@ -251,29 +252,44 @@ def save_findings(credentials: dict[str, Any], found: Detection) -> None:
 
 _lazy_lock = threading.Lock()
 # (model kind, base URL, model, key) -> (findings, time they stop being valid)
-_lazy: dict[tuple[str, str, str, str | None], tuple[Findings, float]] = {}
+_LazyKey = tuple[str, str, str, str | None]
+_lazy: dict[_LazyKey, tuple[Findings, float]] = {}
+# Concurrent first calls of one model wait for one detection.
+_lazy_flights: SingleFlight[_LazyKey, Findings] = SingleFlight()
 # An endpoint that is down is asked again after this long, not on every schema request.
 RETRY_DETECTION_AFTER = 60.0
+
+
+def _lazy_cached(key: _LazyKey) -> Findings | None:
+    with _lazy_lock:
+        cached = _lazy.get(key)
+    return cached[0] if cached and cached[1] > time.monotonic() else None
 
 
 def lazy_detected(settings: Settings, kind: ModelKind) -> Findings:
     """Findings for a model saved without them (a Dify version that did not keep what validation
     returned): detected once per process, with short timeouts, and cached; empty while the
-    endpoint is unreachable (asked again after RETRY_DETECTION_AFTER seconds). An optimisation
-    only: every answer is also correct without it."""
+    endpoint is unreachable (asked again after RETRY_DETECTION_AFTER seconds). Calls that arrive
+    while it runs wait for that one detection. An optimisation only: every answer is also correct
+    without it."""
     if settings.detected or not (auto_capabilities(settings, kind) or kind in _PING_FINDINGS):
         return settings.detected
     key = (kind, normalize_base_url(settings.base_url), settings.endpoint_model, settings.api_key)
-    now = time.monotonic()
-    with _lazy_lock:
-        cached = _lazy.get(key)
-        if cached and cached[1] > now:
-            return cached[0]
+    cached = _lazy_cached(key)
+    if cached is not None:
+        return cached
+    return _lazy_flights.run(key, lambda: _detect_lazily(settings, kind, key))
+
+
+def _detect_lazily(settings: Settings, kind: ModelKind, key: _LazyKey) -> Findings:
+    cached = _lazy_cached(key)  # a detection that ended between the caller's look and this flight
+    if cached is not None:
+        return cached
     quick = replace(settings, timeout=min(settings.timeout, PROBE_TIMEOUT))
     try:
         findings, expires = detect(quick, kind).findings, float("inf")
     except Exception:  # noqa: BLE001 - unreachable now: remember briefly, try again later
-        findings, expires = Findings(), now + RETRY_DETECTION_AFTER
+        findings, expires = Findings(), time.monotonic() + RETRY_DETECTION_AFTER
     with _lazy_lock:
         _lazy[key] = (findings, expires)
     return findings
