@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv demo run run-check test lint llama-server litellm tts-peer package keys verify doctor doctor-usage bench clean
+.PHONY: venv demo run run-check test lint typecheck llama-server litellm tts-peer package keys verify doctor doctor-usage bench clean
 
 # Prerequisites are made left to right, one at a time: a target's checks (run-check,
 # doctor-usage) answer before $(STAMP) creates .venv or installs anything.
@@ -41,13 +41,17 @@ run-check:
 	@command -v $(CHECK_PY) >/dev/null 2>&1 || { echo "Python 3.12 is required (Dify runs plugins on 3.12): install it or set PYTHON=/path/to/python3.12"; exit 1; }
 	@$(CHECK_PY) scripts/run_remote.py --check
 
-## test: lint, then every test (unit, stdio end-to-end, the real llama-server peer, remote debug)
-test: $(STAMP) lint
+## test: lint and type checks, then every test (unit, stdio end-to-end, the real llama-server peer, remote debug)
+test: $(STAMP) lint typecheck
 	$(PY) -m pytest
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+
+## typecheck: mypy over oai_bridge, models, scripts and main.py (configured in pyproject.toml)
+typecheck: $(STAMP)
+	$(PY) -m mypy
 
 ## llama-server: build the real peer server into the cache (tests do this on demand)
 llama-server: $(STAMP)
@@ -87,4 +91,4 @@ bench: $(STAMP)
 	$(PY) -m bench.run $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache dist
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache dist

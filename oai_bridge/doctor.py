@@ -69,8 +69,8 @@ def _report(base_url: str, model: str, model_type: str, found: Detection, elapse
         lines.append(f"  Vector size         {found.dimensions}")
     for name, value in sorted(found.features.items()):
         lines.append(f"  {_LABELS.get(name, name):<19} {_yes_no(value)}")
-    for name, value in sorted(found.values.items()):
-        lines.append(f"  {name:<19} {value}")
+    for name, text in sorted(found.values.items()):
+        lines.append(f"  {name:<19} {text}")
     if kind == "chat":
         lines.append(f"  Usage in streams    {_yes_no(found.streamed_usage)}")
         lines.append(f"  Reasoning           {'seen' if found.reasoning_seen else 'not seen in a short answer'}")

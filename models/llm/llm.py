@@ -91,7 +91,8 @@ class BridgeLargeLanguageModel(BridgeModel, LargeLanguageModel):
     ) -> int:
         return estimate_messages(prompt_messages, tools)
 
-    def validate_credentials(self, model: str, credentials: dict) -> None:  # type: ignore[override]
+    # Dify passes a dict and saves what validation writes into it (the findings); the SDK says Mapping.
+    def validate_credentials(self, model: str, credentials: dict) -> None:  # type: ignore[override]  # see above
         """Detect what the endpoint supports with small real requests and save it with the model."""
         validate_and_save(model, credentials, lambda settings: kind_of(settings, "llm"))
 

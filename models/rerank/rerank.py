@@ -74,7 +74,8 @@ class BridgeRerankModel(BridgeModel, RerankModel):
         logger.debug("rerank of %d documents used %d tokens", len(sent), tokens)
         return [RerankDocument(index=index, text=texts[index], score=score) for index, score in ranked]
 
-    def validate_credentials(self, model: str, credentials: dict) -> None:  # type: ignore[override]
+    # Dify passes a dict and saves what validation writes into it (the findings); the SDK says Mapping.
+    def validate_credentials(self, model: str, credentials: dict) -> None:  # type: ignore[override]  # see above
         """Rerank two documents for real; save the corrected base URL, the rerank path and shape
         that answered, whether its scores are logits and whether it takes images, with the model."""
         validate_and_save(model, credentials, lambda settings: "rerank")

@@ -22,7 +22,8 @@ class BridgeSpeech2TextModel(BridgeModel, Speech2TextModel):
         with translated_errors(url=settings.base_url, secrets=settings.secrets):
             return transcribe(settings, file)
 
-    def validate_credentials(self, model: str, credentials: dict) -> None:  # type: ignore[override]
+    # Dify passes a dict and saves what validation writes into it (the findings); the SDK says Mapping.
+    def validate_credentials(self, model: str, credentials: dict) -> None:  # type: ignore[override]  # see above
         """Transcribe a half-second tone the plugin makes itself (nothing is downloaded); save
         the corrected base URL with the model."""
         validate_and_save(model, credentials, lambda settings: "speech2text")

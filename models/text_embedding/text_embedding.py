@@ -69,7 +69,8 @@ class BridgeTextEmbeddingModel(BridgeModel, TextEmbeddingModel):
     def get_num_tokens(self, model: str, credentials: dict, texts: list[str]) -> list[int]:
         return [estimate_text(text) for text in texts]
 
-    def validate_credentials(self, model: str, credentials: dict) -> None:  # type: ignore[override]
+    # Dify passes a dict and saves what validation writes into it (the findings); the SDK says Mapping.
+    def validate_credentials(self, model: str, credentials: dict) -> None:  # type: ignore[override]  # see above
         """Embed one text for real; save the corrected base URL, the context size the server
         reports, the vector size (which sizes `max_chunks`) and the image form it takes."""
         validate_and_save(model, credentials, lambda settings: "embedding")

@@ -4,7 +4,7 @@ as they arrive)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Mapping
 
 from dify_plugin import TTSModel
 from dify_plugin.entities.model import AIModelEntity
@@ -25,7 +25,7 @@ class BridgeTTSModel(BridgeModel, TTSModel):
         content_text: str,
         voice: str,
         user: str | None = None,
-    ) -> Iterator[bytes]:
+    ) -> Generator[bytes]:
         del tenant_id, user
         settings = settings_for(model, credentials)
         with translated_errors(url=settings.base_url, secrets=settings.secrets):
@@ -35,7 +35,8 @@ class BridgeTTSModel(BridgeModel, TTSModel):
         del language  # servers do not say which language a voice speaks: offer all of them
         return voice_options(settings_for(model, credentials))
 
-    def validate_credentials(self, model: str, credentials: dict) -> None:  # type: ignore[override]
+    # Dify passes a dict and saves what validation writes into it (the findings); the SDK says Mapping.
+    def validate_credentials(self, model: str, credentials: dict) -> None:  # type: ignore[override]  # see above
         """Find the base URL and the server's voices (unless the form names them), then speak a
         short sentence; save both with the model."""
         validate_and_save(model, credentials, lambda settings: "tts")

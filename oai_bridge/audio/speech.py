@@ -13,7 +13,7 @@ import json
 import queue
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -66,7 +66,7 @@ def pieces(chunk: bytes, size: int = MAX_PIECE) -> Iterator[bytes]:
         yield chunk[start : start + size]
 
 
-def synthesize(settings: Settings, text: str, voice: str) -> Iterator[bytes]:
+def synthesize(settings: Settings, text: str, voice: str) -> Generator[bytes]:
     """The audio of `text` as an iterator of pieces, in order. Empty text is refused at once;
     errors while iterating are InvokeError subclasses."""
     parts = split_text(text or "", settings.tts_max_chars)
@@ -75,7 +75,7 @@ def synthesize(settings: Settings, text: str, voice: str) -> Iterator[bytes]:
     return _in_order(settings, parts, voice)
 
 
-def _in_order(settings: Settings, parts: list[str], voice: str) -> Iterator[bytes]:
+def _in_order(settings: Settings, parts: list[str], voice: str) -> Generator[bytes]:
     stop = threading.Event()
     queues: list[queue.Queue[Any]] = [queue.Queue() for _ in parts]
     pool = ThreadPoolExecutor(max_workers=min(WORKERS, len(parts)), thread_name_prefix="tts")

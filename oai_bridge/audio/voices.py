@@ -40,10 +40,14 @@ def parse_voices(data: Any) -> list[tuple[str, str]]:
         elif isinstance(item, Mapping):
             value = item.get("id") or item.get("voice_id") or item.get("name")
             if isinstance(value, str) and value.strip():
-                name = item.get("name") if isinstance(item.get("name"), str) else value
+                name = item.get("name")
+                if not isinstance(name, str):
+                    name = value
                 out.append((value.strip(), name.strip() or value.strip()))
-    seen: set[str] = set()
-    return [pair for pair in out if not (pair[0] in seen or seen.add(pair[0]))]
+    first: dict[str, tuple[str, str]] = {}  # the first pair of each value, in order
+    for pair in out:
+        first.setdefault(pair[0], pair)
+    return list(first.values())
 
 
 def discover_voices(settings: Settings) -> list[tuple[str, str]]:

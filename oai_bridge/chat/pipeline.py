@@ -12,8 +12,9 @@ The model class adapts what this yields to Dify's chunks and does nothing else.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from itertools import chain
 from queue import SimpleQueue
 from threading import Thread
@@ -131,7 +132,7 @@ def _read(events: Iterator[Event], put: Callable[[object], None], stopped: list[
             put(_Raised(exc))
 
 
-def delivered(events: Iterator[Event]) -> Iterator[Event]:
+def delivered(events: Iterator[Event]) -> Generator[Event]:
     """`events`, read by a reader of their own (a thread; a greenlet under the SDK's gevent) and
     delivered as they are ready: the first wait blocks, then everything already queued goes out
     with it, consecutive text pieces joined into ONE. A consumer that keeps up gets every piece
@@ -192,7 +193,7 @@ def stream_events(
                 assert isinstance(event, StreamEnd)
                 usage = event.usage or Usage(None, None)
                 text = "".join(produced) + event.text
-                event.usage = usage.completed(prompt_tokens, lambda text=text: estimate_text(text))
+                event.usage = usage.completed(prompt_tokens, partial(estimate_text, text))
                 yield event
                 break
         release(response, rest)  # the reader stopped at the StreamEnd: what is left is drained here

@@ -148,7 +148,7 @@ def _tri_state(credentials: Mapping[str, Any], key: str) -> TriState:
     raw = {"true": "on", "false": "off"}.get(raw, raw)
     if raw not in ("auto", "on", "off"):
         raise SettingsError(f"`{key}` must be auto, on or off, got {raw!r}.")
-    return raw  # type: ignore[return-value]
+    return raw  # type: ignore[return-value]  # one of TriState's values: checked just above
 
 
 def _json_object(credentials: Mapping[str, Any], key: str, *, secret: bool) -> dict[str, Any]:
@@ -222,7 +222,7 @@ def parse_settings(model: str, credentials: Mapping[str, Any]) -> Settings:
         base_url=base_url,
         api_key=_text(credentials, "api_key") or None,
         endpoint_model=_text(credentials, "endpoint_model_name") or model,
-        mode=mode,  # type: ignore[arg-type]
+        mode=mode,  # type: ignore[arg-type]  # "chat" or "completion": checked above
         context_size=_positive_int(credentials, "context_size", default=None),
         max_tokens=_positive_int(credentials, "max_tokens", default=None),
         tool_calling=_tri_state(credentials, "tool_calling"),
@@ -241,8 +241,9 @@ def parse_settings(model: str, credentials: Mapping[str, Any]) -> Settings:
         dimensions=_positive_int(credentials, "dimensions", default=None),
         query_prefix=str(credentials.get("query_prefix") or ""),
         document_prefix=str(credentials.get("document_prefix") or ""),
-        score_scale=_choice(credentials, "score_scale", ("auto", "served", "sigmoid")),  # type: ignore[arg-type]
-        multimodal_input=_choice(  # type: ignore[arg-type]
+        # _choice returns one of the values it is given: ScoreScale's, MultimodalInput's.
+        score_scale=_choice(credentials, "score_scale", ("auto", "served", "sigmoid")),  # type: ignore[arg-type]  # see above
+        multimodal_input=_choice(  # type: ignore[arg-type]  # see above
             credentials, "multimodal_input", ("auto", "off", "messages", "jina")
         ),
         # --- audio ---

@@ -88,7 +88,7 @@ def dialect_for(base_url: str, thinking_form: str | None = None) -> Dialect:
     for suffix, dialect in KNOWN_HOSTS.items():
         if host == suffix or host.endswith("." + suffix):
             return dialect
-    if thinking_form in THINKING_FORMS:
+    if thinking_form is not None and thinking_form in THINKING_FORMS:
         on, off = THINKING_FORMS[thinking_form]
         return replace(
             GENERIC, name=f"generic/{thinking_form}", thinking_on=_frozen(dict(on)), thinking_off=_frozen(dict(off))

@@ -132,7 +132,9 @@ def answer_message(answer: Any) -> Mapping[str, Any]:
 
 def shows_reasoning(message: Mapping[str, Any]) -> bool:
     """Whether an answer carries reasoning: in a field of its own, or closed by `</think>`."""
-    content = message.get("content") if isinstance(message.get("content"), str) else ""
+    content = message.get("content")
+    if not isinstance(content, str):
+        content = ""
     return bool(message.get("reasoning_content") or message.get("reasoning") or "</think>" in content)
 
 

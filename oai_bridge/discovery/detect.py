@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from functools import partial
 from io import BytesIO
 from types import MappingProxyType
 from typing import Any, Literal
@@ -211,8 +212,7 @@ def detect(settings: Settings, kind: ModelKind, *, doctor: bool = False) -> Dete
     if found.context_size is None and kind in _CONTEXT_KINDS:
         found.context_size = native_context(quick, base)
     jobs: dict[str, Callable[[], bool | None]] = {
-        name: (lambda check=_CAPABILITIES[kind][name]: accepted(lambda: check(quick)))
-        for name in auto_capabilities(settings, kind)
+        name: partial(_probe, _CAPABILITIES[kind][name], quick) for name in auto_capabilities(settings, kind)
     }
     if doctor and kind == "chat":
         jobs["streamed_usage"] = lambda: _streamed_usage(quick)
@@ -223,6 +223,10 @@ def detect(settings: Settings, kind: ModelKind, *, doctor: bool = False) -> Dete
         found.streamed_usage = results.pop("streamed_usage", None)
         found.features.update({name: value for name, value in results.items() if value is not None})
     return found
+
+
+def _probe(check: Callable[[Settings], object], settings: Settings) -> bool | None:
+    return accepted(lambda: check(settings))
 
 
 def _streamed_usage(settings: Settings) -> bool | None:

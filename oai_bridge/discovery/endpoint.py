@@ -29,7 +29,9 @@ def find_base_url(settings: Settings) -> tuple[str, list[dict[str, Any]]]:
 def context_from_card(card: Mapping[str, Any]) -> int | None:
     """The context size a model card reports: vLLM/SGLang `max_model_len`, OpenRouter and LM Studio
     `context_length`/`max_context_length`, llama.cpp `meta.n_ctx` (per slot) or `meta.n_ctx_train`."""
-    meta = card.get("meta") if isinstance(card.get("meta"), Mapping) else {}
+    meta = card.get("meta")
+    if not isinstance(meta, Mapping):
+        meta = {}
     for value in (
         card.get("max_model_len"),
         card.get("context_length"),

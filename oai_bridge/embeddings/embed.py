@@ -46,7 +46,7 @@ def prepare_texts(texts: Sequence[str], prefix: str, *, max_tokens: int | None =
     return out
 
 
-def batches(texts: Sequence[str], size: int) -> Iterator[tuple[int, Sequence[str]]]:
+def batches[T](texts: Sequence[T], size: int) -> Iterator[tuple[int, Sequence[T]]]:
     """(offset, slice) pairs of at most `size` texts."""
     for start in range(0, len(texts), size):
         yield start, texts[start : start + size]
@@ -87,7 +87,8 @@ def parse_embeddings(data: Any, expected: int) -> tuple[list[list[float]], int |
         vectors[index] = _vector(item.get("embedding"))
     usage = data.get("usage")
     tokens = usage.get("prompt_tokens") or usage.get("total_tokens") if isinstance(usage, Mapping) else None
-    return vectors, tokens if isinstance(tokens, int) else None  # type: ignore[return-value]
+    # Every slot was filled (one vector per index, the count checked above).
+    return vectors, tokens if isinstance(tokens, int) else None  # type: ignore[return-value]  # see above
 
 
 # Server batches in flight at once for one Dify call (under gevent these are greenlets); the

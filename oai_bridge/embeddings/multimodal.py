@@ -107,6 +107,7 @@ def embed_parts(settings: Settings, parts: Sequence[Part], prefix: str = "") -> 
         )
     prepared = iter(texts)
     parts = [(kind, next(prepared) if kind == "text" else content) for kind, content in parts]
+    jobs: list[tuple[int, Sequence[Part], dict[str, Any]]]
     if form == "messages":  # one input per request
         jobs = [(i, parts[i : i + 1], _messages_body(settings, parts[i])) for i in range(len(parts))]
     else:

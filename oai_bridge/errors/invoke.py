@@ -24,6 +24,7 @@ import re
 import ssl
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
+from types import UnionType
 from typing import Any
 
 import httpx
@@ -189,7 +190,7 @@ def raise_for_payload_error(data: Mapping[str, Any]) -> None:
     raise InvokeServerUnavailableError(f"The server reported an error during generation: {message}")
 
 
-def _cause_of(exc: BaseException, kinds: type[BaseException] | tuple[type[BaseException], ...]) -> BaseException | None:
+def _cause_of(exc: BaseException, kinds: type[BaseException] | UnionType) -> BaseException | None:
     return next((cause for cause in causes(exc) if isinstance(cause, kinds)), None)
 
 

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 from dify_plugin.errors.model import InvokeBadRequestError
@@ -156,7 +156,7 @@ def _route(settings: Settings) -> tuple[Route, str]:
     them (an endpoint unreachable at lazy detection) detected here, so the real error is raised."""
     path, shape = settings.detected.value("rerank_path"), settings.detected.value("rerank_shape")
     if path and shape in SHAPES:
-        return Route(path, shape), settings.detected.value("rerank_scores") or PROBABILITIES  # type: ignore[arg-type]
+        return Route(path, shape), settings.detected.value("rerank_scores") or PROBABILITIES
     route, scores = detect_route(settings)
     return route, route_findings(route, scores)["rerank_scores"]
 
@@ -250,5 +250,5 @@ def rerank_documents(
         with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_BATCHES, len(parts))) as pool:
             results = list(pool.map(run, parts))
     pairs = [pair for batch, _ in results for pair in batch]
-    scale = "sigmoid" if uses_sigmoid(settings, scores) else "served"
+    scale: Literal["sigmoid", "served"] = "sigmoid" if uses_sigmoid(settings, scores) else "served"
     return rank(pairs, top_n=top_n, score_threshold=score_threshold, scale=scale), sum(t for _, t in results)

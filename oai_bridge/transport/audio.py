@@ -30,12 +30,14 @@ def transcription(
 
     def send() -> httpx.Response:
         with sdk_errors():
-            return client.audio.transcriptions.with_raw_response.create(
+            # The optional fields (language, prompt, response_format) come as one dict, which the
+            # SDK's per-format overloads cannot match.
+            return client.audio.transcriptions.with_raw_response.create(  # type: ignore[call-overload]  # see above
                 file=file,
                 model=settings.endpoint_model,
                 extra_body=dict(settings.extra_body) or None,
                 extra_headers=headers,
-                **(fields or {}),  # type: ignore[arg-type]
+                **(fields or {}),
             ).http_response
 
     return call(settings, send)
@@ -53,7 +55,8 @@ def open_speech(settings: Settings, text: str, voice: str) -> httpx.Response:
                 model=settings.endpoint_model,
                 input=text,
                 voice=voice,
-                response_format=settings.tts_format,  # type: ignore[arg-type]
+                # The form's format: servers speak more than the SDK's literals (pcm, wav, …).
+                response_format=settings.tts_format,  # type: ignore[arg-type]  # see above
                 extra_body=dict(settings.extra_body) or None,
                 extra_headers=headers,
             )

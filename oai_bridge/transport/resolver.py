@@ -90,4 +90,6 @@ def install() -> None:
     hub = get_hub()
     with _lock:
         if not isinstance(hub.resolver, QuickResolver):
-            hub.resolver = QuickResolver(hub.resolver)
+            # A stand-in with the same methods (delegated), not a subclass: AbstractResolver's own
+            # methods would shadow the delegation.
+            hub.resolver = QuickResolver(hub.resolver)  # type: ignore[assignment]  # see above

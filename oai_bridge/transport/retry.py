@@ -114,7 +114,8 @@ def _retrying(
         retry=lambda state: bool(
             state.outcome
             and state.outcome.failed
-            and _is_retryable(exc := state.outcome.exception())
+            and (exc := state.outcome.exception()) is not None
+            and _is_retryable(exc)
             and retryable(exc)
         ),
         wait=_wait,

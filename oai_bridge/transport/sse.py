@@ -104,12 +104,12 @@ class SSEParser:
         mode = self._mode
         if mode != _SSE:
             if mode == _JSON:
-                self._data.extend(lines)  # type: ignore[union-attr]
+                self._data.extend(lines)  # type: ignore[union-attr]  # a list of lines in JSON mode
                 return
             lines = self._head(lines)
             if self._mode != _SSE:
                 return
-        data: str | None = self._data  # type: ignore[assignment]
+        data: str | None = self._data  # type: ignore[assignment]  # a str or None in SSE mode
         event = self._event
         for line in lines:
             if not line:
@@ -159,12 +159,12 @@ class SSEParser:
             return
         self.done = True
         if self._mode == _JSON:
-            out.append("\n".join(self._data).strip())  # type: ignore[arg-type]
+            out.append("\n".join(self._data).strip())  # type: ignore[arg-type]  # lines in JSON mode
         elif self._mode == _SSE:
             if self._event == "error":
-                raise SSEError(self._data or "")  # type: ignore[arg-type]
+                raise SSEError(self._data or "")  # type: ignore[arg-type]  # a str or None in SSE mode
             if self._data:
-                out.append(self._data)  # type: ignore[arg-type]
+                out.append(self._data)  # type: ignore[arg-type]  # a str in SSE mode
 
 
 def iter_sse_data(lines: Iterable[str]) -> Iterator[str]:

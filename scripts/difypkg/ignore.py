@@ -52,9 +52,10 @@ def _go_glob_regex(pattern: str) -> re.Pattern[str] | None:
                     return None
                 hi = lo
                 if i < n and pattern[i] == "-":
-                    hi, i = _class_char(pattern, i + 1)
-                    if hi is None:
+                    upper, i = _class_char(pattern, i + 1)
+                    if upper is None:
                         return None
+                    hi = upper
                 count += 1
                 if lo <= hi:  # Go accepts lo > hi: a range that matches nothing
                     items.append(re.escape(lo) if lo == hi else f"{re.escape(lo)}-{re.escape(hi)}")

@@ -4,6 +4,7 @@ test_llama_cpp_python.py), and ``make demo`` (scripts/demo.py) uses."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 USER = [{"role": "user", "content": "What is the weather in Paris?"}]
 CHAT = [{"role": "system", "content": "Answer briefly."}, *USER]
@@ -41,7 +42,7 @@ def tool_call_request(model: str, creds: dict, *, stream: bool) -> dict:
 
 
 # A one-field JSON schema: llama.cpp turns it into a grammar, so even random weights answer it.
-ANSWER_SCHEMA = {
+ANSWER_SCHEMA: dict[str, Any] = {
     "name": "answer",
     "schema": {
         "type": "object",
