@@ -90,3 +90,36 @@ def test_readme_explains_upgrading() -> None:
     text = section[1].split("\n## ", 1)[0]
     for needed in ("_detected_", "save it again", "nothing breaks"):
         assert needed in text, f"the Upgrading section does not mention {needed!r}"
+
+
+# -- libraries whose internals a process tuning touches (oai_bridge/runtime.py) ------------------
+TUNED = {
+    "dify_plugin": "IOServer.executer",
+    "httpcore": "is_socket_readable",
+    "gevent": "resolver",
+}
+
+
+def test_each_library_a_tuning_reaches_into_is_declared_with_a_bounded_range_the_tests_run() -> None:
+    """The tests (test_idle_check, test_resolver, test_runtime) prove the installed version; the
+    range declared for users must hold it, be bounded above, and not pin one release."""
+    from importlib.metadata import version
+
+    from packaging.requirements import Requirement
+
+    lines = (ROOT / "requirements.txt").read_text(encoding="utf-8").splitlines()
+    declared = {
+        Requirement(line).name.replace("-", "_"): (i, Requirement(line))
+        for i, line in enumerate(lines)
+        if line.strip() and not line.startswith("#")
+    }
+    for name, patched in TUNED.items():
+        assert name in declared, f"{name} is not declared in requirements.txt"
+        index, requirement = declared[name]
+        specs = {spec.operator for spec in requirement.specifier}
+        assert specs == {">=", "<"}, f"{requirement}: a lower bound and an upper bound, no pin"
+        assert requirement.specifier.contains(version(name)), (
+            f"the tests run {name} {version(name)}, outside {requirement}"
+        )
+        comment = "\n".join(line for line in lines[max(0, index - 3) : index] if line.startswith("#"))
+        assert patched in comment, f"the comment above {requirement} names what the plugin patches ({patched})"
