@@ -15,6 +15,12 @@ Each patch falls back to the library's own behaviour: one that cannot be install
 says what was installed. `OAI_BRIDGE_TUNING=off` in the plugin's environment installs none of it
 (for diagnosing: the libraries then behave exactly as released).
 
+Why the `openai` SDK is loaded after the first heartbeat, not before: its import is about 0.5 s
+of CPU (measured here, 94% of what the first request costs more than later ones), and in one
+process it shares the GIL with the start-up, so loading it in a second thread from the start
+delayed the heartbeat by about as much (bench row 5a at 1.67× the minimal plugin, over its 1.3×
+bound) and a first request still waited for it.
+
 Why prewarm: the SDK runs each request on a worker of its `ThreadPoolExecutor` (greenlets under
 gevent) and makes a new worker when none is idle. Starting a worker waits until the hub has run it
 once; in a busy process (many streams) that is one pass over everything the hub has to do, tens
