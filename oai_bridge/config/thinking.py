@@ -36,8 +36,8 @@ class ThinkingChoice:
     show_reasoning: bool
     """Whether reasoning the server sends reaches Dify (as `<think>`)."""
     start_in_reasoning: bool
-    """Whether a stream's start is read as reasoning before any tag (Thinking = On and a template
-    that opens `<think>` in the prompt; see `chat.think`)."""
+    """Whether a stream's start is read as reasoning before any tag (On, and a template that opens
+    `<think>` in the prompt; see `chat.think`)."""
     per_call: tuple[str, ...] = ()
     """The app's parameters that set this choice (empty: the form's value as saved)."""
 
@@ -64,6 +64,13 @@ def _effort(value: Any) -> str | None:
     return text
 
 
+def _tag_in_prompt(settings: Settings) -> bool:
+    """Whether the template opens `<think>` in the prompt: as detected at save; unknown, only a
+    form saved On says so (the user's word that the model always thinks), not an app's On."""
+    found = settings.detected.value("think_in_prompt")
+    return found == "true" if found is not None else settings.thinking == "on"
+
+
 def thinking_choice(settings: Settings, params: Mapping[str, Any] | None = None) -> ThinkingChoice:
     """The thinking of one call: `enable_thinking` replaces the form's Thinking; an effort of
     `none` alone means Off; an explicit Off wins over any other effort (which is then not sent)."""
@@ -86,6 +93,6 @@ def thinking_choice(settings: Settings, params: Mapping[str, Any] | None = None)
         effort=effort,
         # Auto: shown when the server was seen reasoning (or nothing was detected).
         show_reasoning=settings.capability("thinking") if mode == "auto" else mode == "on",
-        start_in_reasoning=mode == "on" and settings.detected.value("think_in_prompt") != "false",
+        start_in_reasoning=mode == "on" and _tag_in_prompt(settings),
         per_call=per_call,
     )

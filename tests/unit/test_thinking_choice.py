@@ -40,6 +40,10 @@ def test_per_call_on_on_an_auto_model_shows_reasoning_even_where_detection_saw_n
 def test_per_call_on_reads_the_start_as_reasoning_only_where_the_template_opens_the_tag() -> None:
     assert thinking_choice(form(_detected_think_in_prompt="true"), {"enable_thinking": True}).start_in_reasoning
     assert not thinking_choice(form(_detected_think_in_prompt="false"), {"enable_thinking": True}).start_in_reasoning
+    # Unknown: the form's On is the user's word that the model always thinks; an app's On is not.
+    assert thinking_choice(form(thinking="on")).start_in_reasoning
+    assert thinking_choice(form(thinking="on"), {"enable_thinking": True}).start_in_reasoning
+    assert not thinking_choice(form(thinking="auto"), {"enable_thinking": True}).start_in_reasoning
 
 
 def test_an_effort_is_kept_beside_the_mode_and_none_alone_means_off() -> None:
