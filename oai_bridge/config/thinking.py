@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from oai_bridge.config.settings import Settings, TriState
+from oai_bridge.config.settings import Settings, SettingsError, TriState
 
 __all__ = ["EFFORTS", "ENABLE_THINKING", "REASONING_EFFORT", "ThinkingChoice", "thinking_choice"]
 
@@ -52,7 +52,7 @@ def _enable(value: Any) -> bool | None:
         return False
     if not text:
         return None
-    raise ValueError(f"`{ENABLE_THINKING}` must be true or false, got {text[:20]!r}.")
+    raise SettingsError(f"`{ENABLE_THINKING}` must be true or false, got {text[:20]!r}.")
 
 
 def _effort(value: Any) -> str | None:
@@ -60,7 +60,7 @@ def _effort(value: Any) -> str | None:
     if not text:
         return None
     if text not in EFFORTS:
-        raise ValueError(f"`{REASONING_EFFORT}` must be one of {', '.join(EFFORTS)}, got {text[:20]!r}.")
+        raise SettingsError(f"`{REASONING_EFFORT}` must be one of {', '.join(EFFORTS)}, got {text[:20]!r}.")
     return text
 
 

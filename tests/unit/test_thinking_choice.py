@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from oai_bridge.config.settings import Settings, parse_settings
+from oai_bridge.config.settings import Settings, SettingsError, parse_settings
 from oai_bridge.config.thinking import EFFORTS, thinking_choice
 
 
@@ -70,5 +70,5 @@ def test_values_arrive_as_dify_or_an_export_writes_them() -> None:
     [({"enable_thinking": "maybe"}, "enable_thinking"), ({"reasoning_effort": "max"}, "reasoning_effort")],
 )
 def test_bad_values_are_refused_naming_the_parameter(params: dict[str, Any], named: str) -> None:
-    with pytest.raises(ValueError, match=named):
+    with pytest.raises(SettingsError, match=named):  # Dify shows "Model settings: ..."
         thinking_choice(form(), params)
