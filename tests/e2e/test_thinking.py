@@ -282,3 +282,16 @@ def test_a_refused_choice_is_shed_and_said_once_per_value(plugin, fake_server):
     lines = dropped_lines(plugin, fake_server)
     assert len(lines) == 2 and '"low"' in lines[1]
     assert len(fake_server.requests_to("/v1/chat/completions")) == 4  # one refusal, three answers
+
+
+@pytest.mark.parametrize(("thinking", "offered"), [("auto", True), ("on", True), ("off", False)])
+def test_dify_is_offered_the_per_app_choice_unless_the_model_never_thinks(plugin, thinking, offered):
+    credentials = {"base_url": "http://127.0.0.1:9/v1", "thinking": thinking, "_detected_context_size": "8192"}
+    schema = plugin.invoke("get_ai_model_schemas", model="qwen3", credentials=credentials).raise_for_error()
+    rules = {rule["name"]: rule for rule in schema.result["model_schema"]["parameter_rules"]}
+    assert ("enable_thinking" in rules, "reasoning_effort" in rules) == (offered, offered)
+    if offered:
+        assert (rules["enable_thinking"]["type"], rules["enable_thinking"]["default"]) == ("boolean", None)
+        assert rules["enable_thinking"]["label"]["en_US"] == "Thinking mode"
+        assert {"none", "minimal", "low", "medium", "high"} <= set(rules["reasoning_effort"]["options"])
+        assert rules["reasoning_effort"]["default"] is None
