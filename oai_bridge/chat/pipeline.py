@@ -68,8 +68,8 @@ def _events(settings: Settings, texts: Iterator[str], thinking: ThinkingChoice) 
         completion_mode=settings.mode == "completion",
         show_reasoning=thinking.show_reasoning,
         # Thinking = On (the form's or the app's): a stream that starts without a tag is reasoning
-        # only when the model's template opens `<think>` in the prompt (detected at save; unknown
-        # keeps that reading).
+        # only when the model's template opens `<think>` in the prompt (detected at save; unknown,
+        # only the form's On keeps that reading).
         start_in_reasoning=thinking.start_in_reasoning,
     )
     split, parse, normalize = splitter.feed, parser.feed, normalizer.feed

@@ -58,7 +58,7 @@ _TEXT: dict[str, tuple[str, str, str, str]] = {
         "Raciocínio ligado ou desligado para este app, enviado na forma que o servidor aceita. Sem valor: a "
         "configuração Avançado: raciocínio do modelo.",
     ),
-    "Reasoning effort": ("Reasoning effort", "推理工作", "推論の労力", "Esforço de raciocínio"),
+    "Reasoning effort": ("Reasoning effort", "推理工作", "推論の度合い", "Esforço de raciocínio"),
     "reasoning_effort help": (
         "How much the model reasons, for models that read reasoning_effort (OpenAI, gpt-oss, Ollama); "
         "none turns thinking off. Unset: the server's default.",

@@ -20,8 +20,8 @@ __all__ = ["EFFORTS", "ENABLE_THINKING", "REASONING_EFFORT", "ThinkingChoice", "
 
 ENABLE_THINKING = "enable_thinking"
 REASONING_EFFORT = "reasoning_effort"
-# The levels the official plugin offers (OpenAI's: `none` from gpt-5.1, `minimal` from gpt-5,
-# `xhigh` from gpt-5.4; Ollama /v1 and vLLM read low/medium/high, Ollama `none` as off).
+# The levels the official plugin offers (OpenAI's, from `none` to `xhigh`); which of them a
+# model takes is the server's business, as it is there.
 EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
 
 
