@@ -1,7 +1,7 @@
-"""Pooled clients: one `httpx.Client` per TLS setting (verify or not, and a model's own CA) serves every endpoint, and one `openai.OpenAI`
-per endpoint's settings sits on top of it with the SDK's own retries off (the plugin's one retry
-policy is `transport.retry`). Dify creates a model instance per request, so pools live here, at
-module level, to be reused.
+"""Pooled clients: one `httpx.Client` per TLS setting (verify or not, and a model's own CA) serves
+every endpoint, and one `openai.OpenAI` per endpoint's settings sits on top of it with the SDK's
+own retries off (the plugin's one retry policy is `transport.retry`). Dify creates a model
+instance per request, so pools live here, at module level, to be reused.
 
 `openai` is imported on first use: it is most of the plugin's start-up time, and Dify waits for
 the plugin's first heartbeat; `warm_up()` loads it just after start, before users' first requests.
@@ -114,7 +114,8 @@ def openai_client(settings: Settings, base_url: str | None = None) -> openai.Ope
     import openai
 
     root = normalize_base_url(base_url or settings.base_url)
-    key = (root, settings.api_key, settings.extra_headers, settings.timeout, settings.verify_tls, settings.ca_certificate)
+    tls = (settings.verify_tls, settings.ca_certificate)
+    key = (root, settings.api_key, settings.extra_headers, settings.timeout, tls)
     with _lock:
         client = _openai_clients.get(key)
         if client is not None:
