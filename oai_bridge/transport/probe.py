@@ -22,7 +22,7 @@ __all__ = ["PROBE_TIMEOUT", "wrong_scheme"]
 
 logger = logging.getLogger(__name__)
 
-PROBE_TIMEOUT = 3.0
+PROBE_TIMEOUT = 2.0
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 # The failures each scheme's mix-up ends in, and the scheme to try instead.
 _SUSPECT = {

@@ -167,3 +167,41 @@ def test_a_dns_server_that_does_not_answer_is_retried_as_before() -> None:
     asked, message = _resolver_run(socket.EAI_AGAIN)
     assert asked == "3"
     assert message.startswith("InvokeConnectionError Could not look up 'model-box.internal'")
+
+
+def test_the_tls_error_is_found_under_httpx_and_httpcores_wrappers(front: TLSFront) -> None:
+    """httpcore's pool re-raises its ConnectError `from None`: the ssl error is only its argument
+    and suppressed context. If this starts failing, httpx keeps the chain again and
+    `errors.connection.under` may go back to plain `causes`."""
+    import ssl
+
+    from oai_bridge.errors.connection import Failure, failure_of, under
+    from oai_bridge.errors.kinds import causes
+
+    with pytest.raises(Exception) as caught:
+        post_json(settings(front.origin + "/v1", max_retries="0"), "/chat/completions", BODY)
+    assert not [e for e in causes(caught.value) if isinstance(e, ssl.SSLError)]
+    assert [e for e in under(caught.value) if isinstance(e, ssl.SSLCertVerificationError)]
+    assert failure_of(caught.value) is Failure.UNTRUSTED_CERTIFICATE
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: self-signed certificate",
+            "UNTRUSTED_CERTIFICATE",
+        ),
+        ("[Errno -2] Name or service not known", "NO_SUCH_NAME"),
+        ("[Errno -3] Temporary failure in name resolution", "DNS_TEMPORARY"),
+        ("[SSL: WRONG_VERSION_NUMBER] wrong version number", "TLS"),
+        ("[Errno 111] Connection refused", None),
+    ],
+)
+def test_only_the_message_is_enough_when_nothing_is_chained(text: str, expected: str | None) -> None:
+    import httpx
+
+    from oai_bridge.errors.connection import failure_of
+
+    found = failure_of(httpx.ConnectError(text))
+    assert (found.name if found else None) == expected
