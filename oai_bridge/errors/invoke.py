@@ -208,9 +208,9 @@ def _innermost_text(exc: BaseException) -> str:
 
 def _host(url: str) -> str:
     try:
-        return httpx.URL(url).host or url
+        return httpx.URL(url.strip()).host or "the Base URL's host"
     except httpx.InvalidURL:
-        return url
+        return "the Base URL's host"
 
 
 def _connection_error(exc: BaseException, url: str) -> InvokeError:

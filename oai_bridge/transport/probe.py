@@ -43,8 +43,9 @@ def _answers(url: httpx.URL) -> bool:
 def wrong_scheme(base_url: str, exc: BaseException) -> WrongSchemeError | None:
     """A `WrongSchemeError` when `exc` (a failed call to `base_url`) looks like a scheme mix-up and
     the port answers in the other scheme; None otherwise."""
+    base_url = base_url.strip()
     try:
-        url = httpx.URL(base_url.strip())
+        url = httpx.URL(base_url)
     except httpx.InvalidURL:
         return None
     suspect = _SUSPECT.get(url.scheme)
