@@ -207,10 +207,12 @@ def _innermost_text(exc: BaseException) -> str:
 
 
 def _host(url: str) -> str:
+    """The host of `url`, quoted, for a message."""
     try:
-        return httpx.URL(url.strip()).host or "the Base URL's host"
+        host = httpx.URL(url.strip()).host
     except httpx.InvalidURL:
-        return "the Base URL's host"
+        host = ""
+    return repr(host) if host else "of the Base URL"
 
 
 def _connection_error(exc: BaseException, url: str) -> InvokeError:
@@ -227,14 +229,15 @@ def _connection_error(exc: BaseException, url: str) -> InvokeError:
         )
     if failure is Failure.NO_SUCH_NAME:
         return InvokeConnectionError(
-            f"The host name {_host(url)!r} does not exist ({_innermost_text(exc)}). Check its spelling in the "
+            f"The host name {_host(url)} does not exist ({_innermost_text(exc)}). Check its spelling in the "
             "base URL. A name only the Docker host knows (its /etc/hosts) is unknown inside Dify's containers: "
             "use the server's IP address or a name your DNS serves."
         )
     if failure is Failure.DNS_TEMPORARY:
         return InvokeConnectionError(
-            f"Could not look up {_host(url)!r}: the DNS server did not answer ({_innermost_text(exc)}). Check "
-            "the network and DNS settings of the machine or container running the plugin."
+            f"Could not look up the host name {_host(url)}: the DNS server did not answer "
+            f"({_innermost_text(exc)}). Check the network and DNS settings of the machine or container running "
+            "the plugin."
         )
     if failure is Failure.TLS:
         return InvokeConnectionError(

@@ -166,7 +166,7 @@ def test_a_dns_server_that_does_not_answer_is_retried_as_before() -> None:
 
     asked, message = _resolver_run(socket.EAI_AGAIN)
     assert asked == "3"
-    assert message.startswith("InvokeConnectionError Could not look up 'model-box.internal'")
+    assert message.startswith("InvokeConnectionError Could not look up the host name 'model-box.internal'")
 
 
 def test_the_tls_error_is_found_under_httpx_and_httpcores_wrappers(front: TLSFront) -> None:
