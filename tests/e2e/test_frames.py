@@ -70,14 +70,17 @@ def test_events_sent_as_separate_http_chunks_in_one_burst_travel_in_fewer_frames
 
 
 def test_events_that_arrive_apart_keep_one_frame_each(plugin, fake_server):
+    # 0.2 s apart: far longer than the plugin needs for an event even on a busy machine, so the
+    # frames show how events arrived, not how loaded the machine was.
+    gap = 0.2
     pieces: list = [sse_body([chat_chunk(role="assistant", content="")], done=False)]
     for word in WORDS:
-        pieces += [Delay(0.03), sse_body([chat_chunk(word)], done=False)]
-    pieces += [Delay(0.03), sse_body([chat_chunk(finish_reason="stop"), USAGE])]
+        pieces += [Delay(gap), sse_body([chat_chunk(word)], done=False)]
+    pieces += [Delay(gap), sse_body([chat_chunk(finish_reason="stop"), USAGE])]
     fake_server.always(Response(pieces=pieces))
     result = chat(plugin, fake_server)
     assert result.error is None, result.error
     assert text_frames(result) == WORDS  # one frame per event, none held back
     # ... and each went out as it came: the frames are spread over the pieces' delays
     times = result.stream_times[: len(WORDS)]
-    assert times[-1] - times[0] >= 0.03 * (len(WORDS) - 1) * 0.8
+    assert times[-1] - times[0] >= gap * (len(WORDS) - 1) * 0.8

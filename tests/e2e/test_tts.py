@@ -173,7 +173,7 @@ def test_long_text_is_split_at_sentence_ends_and_parts_come_back_in_order(plugin
 
 
 def test_first_audio_reaches_dify_before_the_whole_text_is_synthesised(plugin, speech_server):
-    server = speech_server(tail_delay=1.5)
+    server = speech_server(tail_delay=3.0)  # the slack below (2 s) outlasts a busy machine's stalls
     result = tts(plugin, server.base_url, "Hello there. How are you today?", tts_max_chars="20")
     assert audio_of(result) == audio_for("Hello there.") + audio_for("How are you today?")
     first_frame = result.sent_at + result.stream_times[0]
