@@ -123,11 +123,12 @@ def warm_up(plugin: Any, tuning: Tuning | None) -> None:
     log what the process tuning did."""
     from oai_bridge.transport.clients import warm_up as load_sdk
 
-    load_sdk()
-    if tuning is None:
-        return
-    tuning.attempt(f"{IDLE_WORKERS} request workers made ahead", lambda: prewarm_workers(sdk_executor(plugin)))
-    tuning.log()
+    try:
+        load_sdk()
+    finally:  # the workers and the log line even if the SDK failed to load (each request then says why)
+        if tuning is not None:
+            tuning.attempt(f"{IDLE_WORKERS} request workers made ahead", lambda: prewarm_workers(sdk_executor(plugin)))
+            tuning.log()
 
 
 def start(plugin: Any, environ: Mapping[str, str] = os.environ) -> Tuning | None:

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 import pytest
 import yaml
 
-from tests.support.plugin_process import PluginProcess, plugin_root
+from tests.support.plugin_process import PluginProcess, SessionResult, plugin_root
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -59,17 +59,21 @@ def test_starts_with_manifest_heartbeat_and_clean_stdout(
     assert events <= {"heartbeat", "log"}, events
 
 
-@pytest.mark.parametrize("stream", [True, False], ids=["stream", "blocking"])
-def test_unreachable_server_gives_invoke_error(plugin: PluginProcess, closed_port: int, stream: bool) -> None:
-    result = plugin.invoke(
+def ask_closed_port(plugin: PluginProcess, port: int, stream: bool = True) -> SessionResult:
+    return plugin.invoke(
         "invoke_llm",
         model="some-model",
-        credentials={"base_url": f"http://127.0.0.1:{closed_port}/v1", "mode": "chat"},
+        credentials={"base_url": f"http://127.0.0.1:{port}/v1", "mode": "chat"},
         prompt_messages=[{"role": "user", "content": "Hello"}],
         model_parameters={"max_tokens": 8},
         stream=stream,
         timeout=30,
     )
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "blocking"])
+def test_unreachable_server_gives_invoke_error(plugin: PluginProcess, closed_port: int, stream: bool) -> None:
+    result = ask_closed_port(plugin, closed_port, stream)
     details = f"{result.messages}\n{plugin.describe()}"
     assert result.ended, details
     assert result.error is not None, f"expected an error session message\n{details}"
@@ -113,13 +117,5 @@ def test_the_tuning_switch_leaves_the_libraries_as_released(
     assert _tuning_logs(proc) == [
         ("INFO", "process tuning off (OAI_BRIDGE_TUNING=off): httpcore, gevent and the SDK behave as released")
     ], proc.describe()
-    result = proc.invoke(
-        "invoke_llm",
-        model="some-model",
-        credentials={"base_url": f"http://127.0.0.1:{closed_port}/v1", "mode": "chat"},
-        prompt_messages=[{"role": "user", "content": "Hello"}],
-        model_parameters={"max_tokens": 8},
-        stream=True,
-        timeout=30,
-    )
+    result = ask_closed_port(proc, closed_port)
     assert result.error_type == "InvokeConnectionError", proc.describe(result)
