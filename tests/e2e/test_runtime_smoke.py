@@ -13,7 +13,7 @@ from tests.support.plugin_process import PluginProcess, SessionResult, plugin_ro
 
 pytestmark = pytest.mark.timeout(90)
 
-# dify_plugin.errors.model (not imported here: importing dify_plugin gevent-patches pytest)
+# dify_plugin.errors.model's classes, by name (what the plugin sends over stdio)
 INVOKE_ERRORS = {
     "InvokeError",
     "InvokeConnectionError",

@@ -91,8 +91,8 @@ class PluginSessionError(AssertionError):
 def read_pipe(fd: int, should_stop: Any = None, poll: float = 0.2) -> Iterator[bytes]:
     """Yield what arrives on ``fd`` until EOF (or until ``should_stop()`` is true).
 
-    The test process may be gevent-patched (importing dify_plugin - which unit tests do at
-    collection - runs ``monkey.patch_all``), and then threads are greenlets: a plain blocking
+    The test process is gevent-patched (tests/conftest.py imports dify_plugin first, which runs
+    ``monkey.patch_all``, as the plugin does), so threads are greenlets: a plain blocking
     ``os.read`` would freeze every other "thread", fake servers included. ``select`` is patched
     and cooperative, so wait with it and only read what is ready."""
     while True:
