@@ -34,6 +34,7 @@ DROPPABLE_FIELDS = (
     "seed",
     "top_k",
     "logit_bias",
+    "truncate_prompt_tokens",  # vLLM's, asked of a rerank server after a too-long refusal
 )
 # How many rejected fields one call may shed (each costs one round trip, once per endpoint).
 MAX_FALLBACKS = 4
