@@ -73,7 +73,8 @@ def azure_like(server: FakeServer) -> FakeServer:
     """Every model type's endpoint under the deployment; everything else 404 as Azure says it."""
     at = DEPLOYMENT
     server.always(_chat, path=f"{at}/chat/completions")
-    completion = {"id": "c", "object": "text_completion", "choices": [{"index": 0, "text": "ok", "finish_reason": "stop"}]}
+    choice = {"index": 0, "text": "ok", "finish_reason": "stop"}
+    completion = {"id": "c", "object": "text_completion", "choices": [choice]}
     server.always(json_response(completion), path=f"{at}/completions")
     server.always(_embeddings, path=f"{at}/embeddings")
     server.always(_rerank, path=f"{at}/rerank")
@@ -93,46 +94,68 @@ def validate(plugin, creds, model_type):
 
 def calls(plugin, creds):
     """One real call of each model type with the saved credentials of that type."""
-    yield "llm", plugin.invoke(
-        "invoke_llm",
-        model="d",
-        credentials=creds["llm"],
-        prompt_messages=[{"role": "user", "content": "hi"}],
-        model_parameters={"max_tokens": 8},
-        stream=True,
+    yield (
+        "llm",
+        plugin.invoke(
+            "invoke_llm",
+            model="d",
+            credentials=creds["llm"],
+            prompt_messages=[{"role": "user", "content": "hi"}],
+            model_parameters={"max_tokens": 8},
+            stream=True,
+        ),
     )
-    yield "completion", plugin.invoke(
-        "invoke_llm",
-        model="d",
-        credentials=creds["completion"],
-        prompt_messages=[{"role": "user", "content": "hi"}],
-        model_parameters={"max_tokens": 8},
-        stream=False,
+    yield (
+        "completion",
+        plugin.invoke(
+            "invoke_llm",
+            model="d",
+            credentials=creds["completion"],
+            prompt_messages=[{"role": "user", "content": "hi"}],
+            model_parameters={"max_tokens": 8},
+            stream=False,
+        ),
     )
-    yield "text-embedding", plugin.invoke(
-        "invoke_text_embedding", model="d", credentials=creds["text-embedding"], texts=["a"], input_type="document"
+    yield (
+        "text-embedding",
+        plugin.invoke(
+            "invoke_text_embedding", model="d", credentials=creds["text-embedding"], texts=["a"], input_type="document"
+        ),
     )
-    yield "rerank", plugin.invoke(
-        "invoke_rerank",
-        model="d",
-        model_type="rerank",
-        credentials=creds["rerank"],
-        query="q",
-        docs=["a", "b"],
-        top_n=None,
-        score_threshold=None,
+    yield (
+        "rerank",
+        plugin.invoke(
+            "invoke_rerank",
+            model="d",
+            model_type="rerank",
+            credentials=creds["rerank"],
+            query="q",
+            docs=["a", "b"],
+            top_n=None,
+            score_threshold=None,
+        ),
     )
-    yield "speech2text", plugin.invoke(
-        "invoke_speech2text", model="d", model_type="speech2text", file=_wav().hex(), credentials=creds["speech2text"]
+    yield (
+        "speech2text",
+        plugin.invoke(
+            "invoke_speech2text",
+            model="d",
+            model_type="speech2text",
+            file=_wav().hex(),
+            credentials=creds["speech2text"],
+        ),
     )
-    yield "tts", plugin.invoke(
-        "invoke_tts",
-        model="d",
-        model_type="tts",
-        tenant_id="t",
-        content_text="Hi.",
-        voice="alloy",
-        credentials=creds["tts"],
+    yield (
+        "tts",
+        plugin.invoke(
+            "invoke_tts",
+            model="d",
+            model_type="tts",
+            tenant_id="t",
+            content_text="Hi.",
+            voice="alloy",
+            credentials=creds["tts"],
+        ),
     )
 
 
