@@ -20,6 +20,7 @@ __all__ = [
     "MODEL_NOT_FOUND",
     "RERANK_PAIR_TOO_LONG",
     "SERVER_FAULT",
+    "STATED_INPUT_TOKENS",
     "STATED_TOKEN_LIMIT",
     "UPLOAD_TOO_LARGE",
     "VALIDATION_ERROR",
@@ -87,6 +88,12 @@ STATED_TOKEN_LIMIT = (
     re.compile(r"current batch size:?\s*(\d+)", re.I),
     re.compile(r"maximum context length is (\d+)", re.I),
     re.compile(r"must have less than (\d+) tokens", re.I),
+)
+# The tokens the server counted in the input it refused, in the same three servers' words.
+STATED_INPUT_TOKENS = (
+    re.compile(r"input \((\d+) tokens\)", re.I),
+    re.compile(r"you requested (\d+) tokens", re.I),
+    re.compile(r"tokens\. Given: (\d+)", re.I),
 )
 # Servers that refuse a key with another status than 401/403, known by the `type` of their error
 # body: that type -> what it means.

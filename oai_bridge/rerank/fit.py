@@ -3,20 +3,22 @@
 In order: the server's own truncation where its shape offers it (`shapes.SERVER_TRUNCATION`),
 then the plugin cuts each over-long document to the token limit the server states (its refusal's
 words, `errors.wording.STATED_TOKEN_LIMIT`, else the context saved at detection), leaving room
-for the query, and once more at half that cut. A cut document is scored on its head; Dify still
-gets its whole text back (results carry indices, not the text sent).
+for the query, and once more at half that cut. Cuts use the offline estimate (`oai_bridge.tokens`),
+scaled up when the refusal says the server counted more tokens than estimated. A cut document is
+scored on its head; Dify still gets its whole text back (results carry indices, not the text sent).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from oai_bridge.errors.wording import STATED_TOKEN_LIMIT
+from oai_bridge.errors.wording import STATED_INPUT_TOKENS, STATED_TOKEN_LIMIT
 from oai_bridge.rerank.shapes import SERVER_TRUNCATION, Document, Shape
 from oai_bridge.tokens import estimate_text, truncate_to_tokens
 
-__all__ = ["PAIR_OVERHEAD", "Fit", "fitted", "next_fit", "stated_limit"]
+__all__ = ["PAIR_OVERHEAD", "Fit", "fitted", "next_fit", "stated"]
 
 # A cross-encoder reads `[CLS] query [SEP] [SEP] document [SEP]`: four tokens besides the texts.
 PAIR_OVERHEAD = 4
@@ -27,24 +29,30 @@ MIN_DOCUMENT_TOKENS = 8
 @dataclass(frozen=True)
 class Fit:
     """How one batch is sent: with the server's truncation fields, and cut to `limit` tokens a
-    pair (halved on the retry) by the plugin. The default sends documents as they are."""
+    pair (halved on the retry) by the plugin, `scale` server tokens counted per estimated one. The
+    default sends documents as they are."""
 
     server: bool = False
     limit: int | None = None
+    scale: float = 1.0
     smaller: bool = False
 
     def budget(self, query: Document) -> int | None:
-        """Tokens a document may keep; None when the plugin does not cut."""
+        """Estimated tokens a document may keep; None when the plugin does not cut."""
         if self.limit is None:
             return None
-        room = self.limit - (estimate_text(query) if isinstance(query, str) else 0) - PAIR_OVERHEAD
+        room = int((self.limit - PAIR_OVERHEAD) / self.scale) - _tokens(query)
         room = room // 2 if self.smaller else room
         return room if room >= MIN_DOCUMENT_TOKENS else None
 
 
-def stated_limit(text: str) -> int | None:
-    """The tokens a pair may have, as a refusal states it; None when it does not say."""
-    for pattern in STATED_TOKEN_LIMIT:
+def _tokens(document: Document) -> int:
+    return estimate_text(document) if isinstance(document, str) else 0
+
+
+def stated(patterns: tuple[re.Pattern[str], ...], text: str) -> int | None:
+    """The first number one of `patterns` finds in a refusal; None when it says none."""
+    for pattern in patterns:
         if match := pattern.search(text):
             return int(match.group(1)) or None
     return None
@@ -66,19 +74,23 @@ def fitted(fit: Fit, query: Document, documents: Sequence[Document]) -> tuple[li
 def next_fit(
     fit: Fit, shape: Shape, refusal: str, known_context: int | None, query: Document, documents: Sequence[Document]
 ) -> Fit | None:
-    """What to try after `refusal` ("too long") under `fit`; None when nothing is left to try.
-    A cut that would change no document is skipped."""
+    """What to try after `refusal` ("too long") of `documents` sent under `fit`; None when nothing
+    is left to try. A cut that would change no document is skipped."""
     _, always = SERVER_TRUNCATION[shape]
     if not fit.server and not always:
         return replace(fit, server=True)
+    # The server's count of the refused input against the estimate of the longest pair sent.
+    counted = stated(STATED_INPUT_TOKENS, refusal)
+    longest = max((_tokens(d) for d in fitted(fit, query, documents)[0]), default=0)
+    scale = max(fit.scale, counted / (_tokens(query) + longest + PAIR_OVERHEAD)) if counted and longest else fit.scale
     steps: list[Fit] = []
     if fit.limit is None:
-        limit = stated_limit(refusal) or known_context
+        limit = stated(STATED_TOKEN_LIMIT, refusal) or known_context
         if limit is None:
             return None
-        steps = [replace(fit, limit=limit), replace(fit, limit=limit, smaller=True)]
+        steps = [replace(fit, limit=limit, scale=scale), replace(fit, limit=limit, scale=scale, smaller=True)]
     elif not fit.smaller:
-        steps = [replace(fit, smaller=True)]
+        steps = [replace(fit, scale=scale, smaller=True)]
     for step in steps:
         budget = step.budget(query)
         if budget is not None and any(_over(d, budget) for d in documents):
