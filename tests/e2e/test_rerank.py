@@ -49,6 +49,7 @@ class RerankServer:
     logits: bool = False
     answer_override: tuple[int, str] | None = None  # (status, raw body) for every rerank call
     listed: tuple[str, ...] | None = None  # what GET /v1/models lists (a gateway's other models)
+    too_long_words: str | None = None  # a refusal of a too-long document that states no numbers
     requests: list[tuple[str, dict, dict]] = field(default_factory=list)  # (path, headers, body)
 
     def __post_init__(self) -> None:
@@ -159,6 +160,8 @@ class RerankServer:
 
     def too_long(self, tokens: int) -> tuple[int, Any]:
         """A pair longer than the model takes, in each server's words."""
+        if self.too_long_words:
+            return 400, {"error": {"message": self.too_long_words, "code": 400}}
         if self.flavor in ("vllm", "vllm_score"):  # vLLM's pooling validation (a 400 `VLLMValidationError`)
             message = (
                 f"This model's maximum context length is 512 tokens. However, you requested {tokens} tokens "
@@ -378,8 +381,8 @@ def test_bad_input_and_bad_answers_get_the_right_error(plugin, server):
 
 
 def test_a_document_too_long_is_named_when_nothing_makes_it_fit(plugin, server):
-    # No truncation on the server, and the plugin's estimate says the document already fits.
-    srv = server("xinference", max_chars=100)
+    # No truncation on the server, no limit stated and none saved: nothing to cut to.
+    srv = server("xinference", max_chars=100, too_long_words="the document is too long for this reranker")
     creds = saved(plugin, {"base_url": srv.base_url})
     docs = ["short"] * 4 + ["x" * 300] + ["short"]
     result = rerank(plugin, creds, docs=docs)
