@@ -59,7 +59,8 @@ def _report(base_url: str, model: str, model_type: str, found: Detection, elapse
     dify_type, kind, form = TYPES[model_type]
     # What to type into Dify: the API root found, with the query string given (credential-like
     # values masked: the user has them).
-    entered = display_url(with_query(found.base_url, base_query(base_url)))
+    corrected = with_query(found.base_url, base_query(base_url))
+    entered = display_url(corrected)
     lines = [f"Endpoint: {found.base_url}   model: {model}   type: {model_type}", ""]
     if found.models is None:
         lines.append("  Models listed       (the server lists none at /models)")
@@ -89,7 +90,7 @@ def _report(base_url: str, model: str, model_type: str, found: Detection, elapse
         lines.append(f"                      from Dify running in Docker: {inside}")
     lines.append("  API key             (your key, or empty if the server needs none)")
     lines += [f"  {name:<19} {value}" for name, value in form.items()]
-    if base_url.strip().rstrip("/") != entered:
+    if base_url.strip().rstrip("/") != corrected:
         lines.append(f"  (the base URL you gave, {display_url(base_url)}, was corrected)")
     return lines
 

@@ -112,8 +112,10 @@ def _explain_unknown_model(settings: Settings, exc: HTTPStatusError, *, probe: b
     said_unknown = bool(MODEL_NOT_FOUND.search(body_text(exc.body)))
     if exc.status != 404 and not (400 <= exc.status < 500 and said_unknown):
         return
-    if (probe and not said_unknown) or is_deployment_not_found(exc.body):
-        return  # Azure's own words say what is missing
+    if probe and not said_unknown:
+        return
+    if is_deployment_not_found(exc.body):
+        return  # Azure's own words say what is missing (the deployment in the base URL)
     ids = list_models(settings)
     if said_unknown or (ids is not None and settings.endpoint_model not in ids):
         raise ModelNotFoundError(settings.endpoint_model, ids or [], body_text(exc.body)[:200], url=exc.url) from None
