@@ -50,6 +50,7 @@ class RerankServer:
     answer_override: tuple[int, str] | None = None  # (status, raw body) for every rerank call
     listed: tuple[str, ...] | None = None  # what GET /v1/models lists (a gateway's other models)
     too_long_words: str | None = None  # a refusal of a too-long document that states no numbers
+    strict: bool = False  # refuses any field it does not know, naming it (FastAPI `extra_forbidden`)
     requests: list[tuple[str, dict, dict]] = field(default_factory=list)  # (path, headers, body)
 
     def __post_init__(self) -> None:
@@ -105,6 +106,10 @@ class RerankServer:
             return 401, {"message": "invalid api token"}
         if self.answer_override:
             return self.answer_override
+        extra = sorted(set(body) - {"model", "query", "documents", "top_n", "texts", "text_1", "text_2"})
+        if self.strict and extra:
+            detail = [{"type": "extra_forbidden", "loc": ["body", extra[0]], "msg": "Extra inputs are not permitted"}]
+            return 422, {"detail": detail}
         if flavor == "tei" or (flavor == "llamacpp" and "texts" in body):
             if "texts" not in body:
                 return 422, "Failed to deserialize the JSON body into the target type: missing field `texts` at line 1"
@@ -567,3 +572,19 @@ def test_tei_is_asked_to_truncate(plugin, server):
     result = rerank(plugin, creds, docs=docs).result["docs"]
     assert result[0] == {"index": 1, "text": LONG, "score": pytest.approx(result[0]["score"])}
     assert [b["truncate"] for _, _, b in srv.rerank_calls()[count:]] == [True]
+
+
+def test_a_server_that_refuses_the_truncation_field_gets_documents_cut_by_the_plugin(plugin, server):
+    # Not vLLM: it refuses `truncate_prompt_tokens` by name, and states its limit in vLLM's words.
+    srv = server("jina", max_chars=2000, strict=True)
+    creds = saved(plugin, {"base_url": srv.base_url})
+    docs = ["Bananas are yellow.", LONG]
+    count = len(srv.rerank_calls())
+    result = rerank(plugin, creds, docs=docs).result["docs"]
+    assert [d["index"] for d in result] == [1, 0] and result[0]["text"] == LONG
+    sent = [body["documents"][1] for _, _, body in srv.rerank_calls()[count:]]
+    assert sent[0] == LONG and len(sent[-1]) <= 2000 and LONG.startswith(sent[-1])  # scored on its head
+    assert any("scored on its beginning" in str(log.get("message")) for log in plugin.logs)
+    count = len(srv.rerank_calls())
+    rerank(plugin, creds, docs=docs).raise_for_error()
+    assert len(srv.rerank_calls()) - count == 1  # what fits is remembered: cut at once
