@@ -92,8 +92,8 @@ def candidate_routes(settings: Settings) -> list[Route]:
 
 
 def _post(settings: Settings, route: Route, body: dict[str, Any], *, probe: bool = False) -> Any:
-    """`probe`: the request tries whether the route exists (a 404 is then a missing path, never
-    explained as an unknown model: the search goes on)."""
+    """`probe`: the request tries whether the route exists (a 404 that does not name the model is
+    then a missing path, not explained with the server's model list: the search goes on)."""
     return post_json(settings, server_root(settings) + route.path, body, probe=probe)
 
 

@@ -10,11 +10,11 @@ import pytest
 
 from oai_bridge.config.settings import SettingsError, parse_settings
 from oai_bridge.embeddings.media import bare_base64, image_uri
-from oai_bridge.errors.kinds import MalformedResponseError
+from oai_bridge.errors.kinds import HTTPStatusError, MalformedResponseError
 from oai_bridge.errors.wording import STATED_INPUT_TOKENS, STATED_TOKEN_LIMIT
 from oai_bridge.rerank.fit import PAIR_OVERHEAD, Fit, fitted, next_fit, stated
 from oai_bridge.rerank.ranking import looks_like_logits, rank, sigmoid, uses_sigmoid
-from oai_bridge.rerank.run import Route, candidate_routes, route_findings, server_root
+from oai_bridge.rerank.run import Route, _kind_of_refusal, candidate_routes, route_findings, server_root
 from oai_bridge.rerank.shapes import build_body, document_part, parse_scores, parse_tokens
 from oai_bridge.tokens import estimate_text
 
@@ -253,3 +253,17 @@ def test_images_and_documents_that_fit_are_never_cut():
     fit = Fit(server=True, limit=64)
     assert fitted(fit, "q", [image, "fits"]) == ([image, "fits"], 0)
     assert next_fit(Fit(server=True), "jina", LLAMA_REFUSAL, None, "q", [image, "fits"]) is None
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "kind"),
+    [
+        (413, {"error": TEI_REFUSAL, "error_type": "Validation"}, "context"),  # TEI words both with 413
+        (413, {"error": "batch size 40 > maximum allowed batch size 32", "error_type": "Validation"}, "batch"),
+        (500, {"error": {"code": 500, "message": LLAMA_REFUSAL, "type": "server_error"}}, "context"),
+        (400, {"error": {"message": VLLM_REFUSAL, "type": "BadRequestError", "code": 400}}, "context"),
+        (400, {"error": {"message": "unknown field", "code": 400}}, None),
+    ],
+)
+def test_a_too_long_document_is_told_from_a_too_large_batch(status, body, kind):
+    assert _kind_of_refusal(HTTPStatusError(status, body)) == kind
