@@ -17,7 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 from dify_plugin.errors.model import InvokeError
 
 from oai_bridge.config.settings import SettingsError, parse_settings
-from oai_bridge.config.urls import base_query, display_url, with_query
+from oai_bridge.config.urls import base_query, display_url, secret_query_values, with_query
 from oai_bridge.discovery.detect import Detection, ModelKind, detect
 from oai_bridge.errors.invoke import to_invoke_error
 
@@ -111,7 +111,8 @@ def diagnose(
     except SettingsError as exc:
         return False, f"Settings problem: {exc}"
     except Exception as exc:  # noqa: BLE001 - every failure is reported in words, like the plugin does
-        error: InvokeError = to_invoke_error(exc, url=base_url, secrets=(api_key or "",))
+        secrets = (api_key or "", *secret_query_values(base_query(base_url)))
+        error: InvokeError = to_invoke_error(exc, url=base_url, secrets=secrets)
         return False, f"FAILED ({type(error).__name__}): {error}\nSaving this model in Dify would fail the same way."
     return True, "\n".join(_report(base_url, model, model_type, found, elapsed))
 

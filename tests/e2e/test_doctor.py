@@ -89,3 +89,11 @@ def test_doctor_keeps_the_query_string_and_tells_what_to_enter(fake_server):
     assert fake_server.requests and all(
         r.query == {"api-version": ["2024-10-21"], "code": ["fn-doctor-secret"]} for r in fake_server.requests
     )
+
+
+def test_doctor_failure_shows_no_credential_from_the_query_string(fake_server):
+    fake_server.always(Response(200, [("Content-Type", "text/html")], "<html><title>Sign in</title></html>"))
+    typed = f"{fake_server.origin}/v1?key=sk-doctor-query-secret"
+    done = run_doctor("--base-url", typed, "--model", "m", "--type", "embedding")
+    assert done.returncode == 1 and "HTML page" in done.stdout
+    assert "sk-doctor-query-secret" not in done.stdout + done.stderr
