@@ -20,6 +20,7 @@ __all__ = [
     "TextTooLongError",
     "TruncatedToolCallError",
     "UnexpectedContentError",
+    "WrongSchemeError",
     "causes",
 ]
 
@@ -80,6 +81,18 @@ class ModelNotFoundError(Exception):
         self.available = available
         self.detail = detail
         self.url = url
+
+
+class WrongSchemeError(Exception):
+    """A connection failed because the port speaks the other protocol: `speaks` is "http" (plain
+    HTTP behind an https:// URL) or "https" (TLS behind an http:// URL), as a probe after the
+    failure found."""
+
+    def __init__(self, url: str, speaks: str, detail: str = "") -> None:
+        super().__init__(f"{url} speaks {speaks}")
+        self.url = url
+        self.speaks = speaks
+        self.detail = detail
 
 
 class TextTooLongError(ValueError):
