@@ -4,6 +4,7 @@ and the query string (Azure's `api-version`) that goes with every request."""
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 __all__ = ["base_query", "display_url", "normalize_base_url", "secret_query_values", "with_query"]
@@ -35,6 +36,7 @@ def _split(url: str) -> tuple[str, str]:
     return urlunsplit(parts._replace(query="", fragment="")), parts.query
 
 
+@lru_cache(maxsize=256)  # called for every request, with a handful of distinct URLs
 def normalize_base_url(url: str) -> str:
     """Strip whitespace, the query string (see `base_query`), trailing slashes and a pasted
     endpoint path; keep everything else as typed.
