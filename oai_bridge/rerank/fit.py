@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import TypeGuard
 
 from oai_bridge.errors.wording import STATED_INPUT_TOKENS, STATED_TOKEN_LIMIT
 from oai_bridge.rerank.shapes import SERVER_TRUNCATION, Document, Shape
@@ -58,7 +59,8 @@ def stated(patterns: tuple[re.Pattern[str], ...], text: str) -> int | None:
     return None
 
 
-def _over(document: Document, budget: int) -> bool:
+def _over(document: Document, budget: int) -> TypeGuard[str]:
+    """A text document longer than `budget` (images never are)."""
     return isinstance(document, str) and estimate_text(document) > budget
 
 
@@ -67,7 +69,7 @@ def fitted(fit: Fit, query: Document, documents: Sequence[Document]) -> tuple[li
     budget = fit.budget(query)
     if budget is None:
         return list(documents), 0
-    sent = [truncate_to_tokens(d, budget) if _over(d, budget) else d for d in documents]  # type: ignore[arg-type]
+    sent = [truncate_to_tokens(d, budget) if _over(d, budget) else d for d in documents]
     return sent, sum(1 for d in documents if _over(d, budget))
 
 
