@@ -98,3 +98,19 @@ def test_the_switch_turns_tuning_off() -> None:
     assert tuning_enabled({TUNING_ENV: "on"})
     for off in ("off", "OFF", "0", "false", "no", " off "):
         assert not tuning_enabled({TUNING_ENV: off})
+
+
+@pytest.mark.parametrize(("switch", "patched"), [("on", "True True"), ("off", "False False")])
+def test_start_installs_the_patches_unless_switched_off(switch: str, patched: str) -> None:
+    lines = run_patched(
+        f"""
+        import gevent, httpcore._utils, httpcore._backends.sync as sync
+        from oai_bridge import runtime
+        from oai_bridge.transport.resolver import QuickResolver
+
+        runtime.start(object(), {{"{TUNING_ENV}": "{switch}"}})
+        print(sync.is_socket_readable is not httpcore._utils.is_socket_readable,
+              isinstance(gevent.get_hub().resolver, QuickResolver))
+        """
+    )
+    assert lines[-1] == patched
