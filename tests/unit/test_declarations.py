@@ -1,7 +1,6 @@
 """The plugin's declarations against the rules Dify's daemon and SDK apply to them.
 
-Sources of the rules: /work/shared/docs/dify-runtime.md ("manifest.yaml rules", "Provider YAML
-rules", "Install and launch"), dify-plugin-daemon `pkg/entities/plugin_entities/*.go` (struct
+Sources of the rules: dify-plugin-daemon `pkg/entities/plugin_entities/*.go` (struct
 validators) and `pkg/plugin_packager/decoder/fs.go` (`.difyignore`), dify_plugin 0.10.2
 (`core/plugin_registration.py`, `interfaces/model/ai_model.py`).
 

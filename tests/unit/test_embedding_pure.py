@@ -1,6 +1,6 @@
 """Embedding helpers: texts -> request batches, and server answers -> vectors in input order.
 
-Quirks from /work/shared/docs/openai-compat-quirks.md §6: OpenAI, vLLM and SGLang reject empty
+Server quirks: OpenAI, vLLM and SGLang reject empty
 strings (sgl-project/sglang#5621), TEI caps batches at 32, llama-cpp-python without pooling
 returns one vector per token, and `encoding_format: base64` is little-endian float32.
 """

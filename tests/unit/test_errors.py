@@ -1,8 +1,8 @@
 """Error mapping: HTTP statuses, server error bodies, in-stream error payloads and transport
 failures -> Dify's InvokeError classes with messages that say what to do and never carry secrets.
 
-Server shapes are from /work/shared/docs/openai-compat-quirks.md §7 (error bodies, context
-overflow, model not found) and §8 (base URL mistakes).
+Server shapes (error bodies, context overflow, model not found, base URL mistakes) are each
+server's own, as the cases below name them.
 """
 
 from __future__ import annotations
