@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv demo run run-check test lint llama-server litellm tts-peer package keys verify doctor doctor-usage bench clean
+.PHONY: venv demo run run-check test lint llama-server litellm tts-peer package precheck precheck-usage keys verify doctor doctor-usage bench clean
 
 # Prerequisites are made left to right, one at a time: a target's checks (run-check,
 # doctor-usage) answer before $(STAMP) creates .venv or installs anything.
@@ -62,9 +62,20 @@ tts-peer: $(STAMP)
 	tests/peer/build_tts_peer.sh $(PY)
 
 ## package: build dist/openai_compatible_bridge-<version>.difypkg like `dify plugin package` (reproducible);
-##          with SIGN_KEY=keys/signing.private.pem also the signed dist/…-<version>.signed.difypkg
+##          with SIGN_KEY=keys/signing.private.pem also the signed dist/…-<version>.signed.difypkg;
+##          a Marketplace build: REPO=https://github.com/<owner>/<repo> CONTACT=<email> AUTHOR=<account>
+##          (or marketplace.toml; MARKETPLACE=1 stops when they are missing)
+PACKAGE_ARGS = $(if $(SIGN_KEY),--sign-key "$(SIGN_KEY)") $(if $(MARKETPLACE),--marketplace) \
+	$(if $(REPO),--repo "$(REPO)") $(if $(CONTACT),--contact "$(CONTACT)") $(if $(AUTHOR),--author "$(AUTHOR)")
 package: $(STAMP)
-	$(PY) scripts/package.py $(if $(SIGN_KEY),--sign-key "$(SIGN_KEY)")
+	$(PY) scripts/package.py $(strip $(PACKAGE_ARGS))
+
+## precheck: check a package against the Dify Marketplace's rules, install test included: make precheck PKG=dist/….difypkg [STRICT=1: port 8080 like the Marketplace]
+precheck: precheck-usage $(STAMP)
+	$(PY) scripts/precheck.py "$(PKG)" $(if $(STRICT),--strict)
+
+precheck-usage:
+	@test -n "$(PKG)" || { echo "usage: make precheck PKG=dist/name-version.difypkg [STRICT=1]"; exit 2; }
 
 ## keys: make an RSA-4096 signing key pair keys/$(KEY_NAME).private.pem (mode 0600) and .public.pem; never overwrites
 keys: $(STAMP)

@@ -110,8 +110,6 @@ def test_i18n_collector_finds_every_declared_text() -> None:
         "provider:description",
         "provider:icon_small",
         "provider:icon_large",
-        "provider:help.title",
-        "provider:help.url",
         "provider:model_credential_schema.model.label",
         "provider:model_credential_schema.model.placeholder",
     }
@@ -227,7 +225,7 @@ PROVIDER_BREAKS = {
     "name": (_put("provider", ""), "provider must be a name"),
     "fetch-from-remote": (_put("configurate_methods", ["fetch-from-remote"]), "configurate_methods must be"),
     "model type": (_put("supported_model_types", ["chat"]), "supported_model_types must be"),
-    "help url": (_put("help.url", {"en": "https://x"}), "help.url.en_US is required"),
+    "help url": (_put("help", {"title": {"en_US": "Docs"}, "url": {"en": "https://x"}}), "help.url.en_US is required"),
     "model label": (_put("model_credential_schema.model.label", None), "model.label: must be a mapping"),
     "33 items": (_form(lambda f: f + [dict(f[-1], variable=f"v{i}") for i in range(33 - len(f))]), "at most 32"),
     "duplicate": (_form(lambda f: [*f, f[0]]), "['base_url'] more than once"),

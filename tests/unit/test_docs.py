@@ -62,6 +62,22 @@ COMMANDS = (
     # `make package` runs scripts/package.py, which test_packaging builds and checks (and
     # tests/e2e/test_install.py installs the way Dify's daemon does).
     Exercised(r"make package", "tests/unit/test_packaging.py", ('"package.py"',), ("package",), "scripts/package.py"),
+    # A Marketplace build: tests/unit/test_publish.py runs scripts/package.py with the values.
+    Exercised(
+        r"make package REPO=… CONTACT=… AUTHOR=…",
+        "tests/unit/test_publish.py",
+        ('"--repo"', '"--contact"', '"--author"', "SCRIPT"),
+        ("package", "REPO=https://github.com/a/b", "CONTACT=a@b.example", "AUTHOR=a"),
+        'scripts/package.py --repo "https://github.com/a/b" --contact "a@b.example" --author "a"',
+    ),
+    # `make precheck` runs scripts/precheck.py, which tests/e2e/test_precheck.py runs through make.
+    Exercised(
+        r"make precheck PKG=…( STRICT=…)?",
+        "tests/e2e/test_precheck.py",
+        ('make("precheck"', "PKG="),
+        ("precheck", "PKG=p.difypkg"),
+        'scripts/precheck.py "p.difypkg"',
+    ),
     # `make keys`, `make package SIGN_KEY=…` and `make verify` run scripts/signature.py and
     # scripts/package.py --sign-key, which test_signing runs and holds to a Marketplace-signed package.
     Exercised(

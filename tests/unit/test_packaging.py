@@ -374,7 +374,7 @@ def edit(path: Path, old: str, new: str) -> None:
     [
         ("version: 0.2.0\ntype", "version: 0.1\ntype", "version '0.1' does not match"),
         ("version: 0.2.0\ntype", "version: 0.1.0-a-very-long-prerelease-tag\ntype", "version"),
-        ("  version: 0.2.0\n  arch", "  version: v0.1.0\n  arch", "meta.version"),
+        ("  version: 0.0.1\n  arch", "  version: v0.1.0\n  arch", "meta.version"),
         ("name: openai_compatible_bridge", "name: OpenAI-Bridge", "name 'OpenAI-Bridge' does not match"),
         ("author: oai-bridge", "author: oai bridge", "author 'oai bridge' does not match"),
         ("type: plugin", "type: tool", "type must be 'plugin'"),
