@@ -86,12 +86,14 @@ verify: $(STAMP)
 	@test -n "$(PKG)" -a -n "$(KEY)" || { echo "usage: make verify PKG=dist/name-version.signed.difypkg KEY=keys/name.public.pem"; exit 2; }
 	$(PY) scripts/signature.py verify "$(PKG)" --key "$(KEY)"
 
-## doctor: the checks saving a model runs, and what to enter in Dify: make doctor BASE_URL=http://host:11434/v1 MODEL=qwen3:8b [TYPE=llm|completion|embedding|rerank|speech2text|tts] [API_KEY=…]
+## doctor: the checks saving a model runs, and what to enter in Dify: make doctor BASE_URL=http://host:11434/v1 MODEL=qwen3:8b [TYPE=llm|completion|text-embedding|rerank|speech2text|tts]
+##         [FIELDS="tts_format=wav verify_tls=off"] (any form field); the key: OAI_BRIDGE_API_KEY=… in the environment, or API_KEY=…
+doctor: export OAI_BRIDGE_API_KEY := $(or $(API_KEY),$(OAI_BRIDGE_API_KEY))
 doctor: doctor-usage $(STAMP)
-	@$(PY) -m oai_bridge.doctor --base-url "$(BASE_URL)" --model "$(MODEL)" --type "$(or $(TYPE),llm)" $(if $(API_KEY),--api-key "$(API_KEY)")
+	@$(PY) -m oai_bridge.doctor --base-url "$(BASE_URL)" --model "$(MODEL)" --type "$(or $(TYPE),llm)" $(foreach f,$(FIELDS),--field "$(f)")
 
 doctor-usage:
-	@test -n "$(BASE_URL)" -a -n "$(MODEL)" || { echo "usage: make doctor BASE_URL=http://host:port/v1 MODEL=name [TYPE=llm|completion|embedding|rerank|speech2text|tts] [API_KEY=key]"; exit 2; }
+	@test -n "$(BASE_URL)" -a -n "$(MODEL)" || { echo "usage: make doctor BASE_URL=http://host:port/v1 MODEL=name [TYPE=llm|completion|text-embedding|rerank|speech2text|tts] [FIELDS=\"name=value …\"] (key: OAI_BRIDGE_API_KEY or API_KEY)"; exit 2; }
 
 ## bench: side-by-side performance benchmarks (bench/README.md); e.g. BENCH_ARGS="--quick" or "--commit HEAD --write-docs"
 bench: $(STAMP)

@@ -104,22 +104,27 @@ COMMANDS = (
     # `make doctor` runs `python -m oai_bridge.doctor`, which test_zero_config runs against the
     # real llama-server and a failing endpoint.
     Exercised(
-        r"make doctor BASE_URL=… MODEL=…( API_KEY=…)?",
+        r"make doctor BASE_URL=… MODEL=…",
         "tests/e2e/test_zero_config.py",
         ('"oai_bridge.doctor"', "def test_doctor_"),
-        ("doctor", "BASE_URL=http://host:1/v1", "MODEL=m", "API_KEY=k"),
-        '-m oai_bridge.doctor --base-url "http://host:1/v1" --model "m" --type "llm" --api-key "k"',
+        ("doctor", "BASE_URL=http://host:1/v1", "MODEL=m"),
+        '-m oai_bridge.doctor --base-url "http://host:1/v1" --model "m" --type "llm"',
     ),
+    # The key from `make doctor API_KEY=…` reaches the doctor through the environment
+    # (OAI_BRIDGE_API_KEY), never its command line: tests/e2e/test_doctor.py runs it via make.
+    Exercised(r"make doctor BASE_URL=… MODEL=… API_KEY=…", "tests/e2e/test_doctor.py", ('"doctor"', "API_KEY=")),
+    Exercised(r"export OAI_BRIDGE_API_KEY=…", "tests/e2e/test_doctor.py", ("OAI_BRIDGE_API_KEY",)),
     # `make doctor … TYPE=…`: tests/e2e/test_doctor.py runs every model type against the real peers.
     Exercised(
-        r"make doctor BASE_URL=… MODEL=… TYPE=\S+( API_KEY=…)?",
+        r"make doctor BASE_URL=… MODEL=… TYPE=\S+( FIELDS=…)?( API_KEY=…)?",
         "tests/e2e/test_doctor.py",
-        ('"oai_bridge.doctor"', '"--type"'),
-        ("doctor", "BASE_URL=http://host:1/v1", "MODEL=m", "TYPE=rerank"),
-        '-m oai_bridge.doctor --base-url "http://host:1/v1" --model "m" --type "rerank"',
+        ('"oai_bridge.doctor"', '"--type"', '"--field"'),
+        ("doctor", "BASE_URL=http://host:1/v1", "MODEL=m", "TYPE=tts", "FIELDS=tts_format=wav verify_tls=off"),
+        '-m oai_bridge.doctor --base-url "http://host:1/v1" --model "m" --type "tts" --field "tts_format=wav" '
+        '--field "verify_tls=off"',
     ),
     Exercised(
-        r"(\.venv/bin/)?python3? -m oai_bridge\.doctor( --(base-url|model|api-key|timeout|type) \S+)+",
+        r"(\.venv/bin/)?python3? -m oai_bridge\.doctor( --help| --[a-z-]+ \S+)+",
         "tests/e2e/test_zero_config.py",
         ('"oai_bridge.doctor"', "def test_doctor_"),
     ),
