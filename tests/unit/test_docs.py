@@ -445,3 +445,32 @@ def test_command_normalisation(tmp_path: Path) -> None:
         "vllm serve m --tool-call-parser <…>",
         "make run",
     ]
+
+
+# --- claims about behaviour, held to the code ---------------------------------------------------
+def _prose(path: Path) -> str:
+    """A page's text outside code blocks, whitespace collapsed (inline code kept)."""
+    _, prose = split_markdown(path.read_text(encoding="utf-8"))
+    return re.sub(r"\s+", " ", " ".join(line for _, line in prose))
+
+
+def test_make_run_output_in_the_quickstart_is_the_launchers() -> None:
+    import run_remote  # scripts/ is on the test path
+
+    address = "dify.example:5003"
+    said = {
+        "Starting the plugin for": f"Starting the plugin for {address}: ",
+        "refused the debugging": run_remote._failure("handshake failed, invalid key", address, False),
+        "Cannot connect to Dify's": run_remote._failure(f"Failed to connect to {address}", address, False),
+    }
+    page = _prose(DOCS / "quickstart.md")
+    section = page[page.index("What you see") : page.index("More in [troubleshooting]")]
+    quoted = [q.replace("<host>:<port>", address) for q in re.findall(r"`([^`]*)`", section)]
+    for marker, message in said.items():
+        assert message, marker
+        shown = [q for q in quoted if marker in q]
+        assert shown, f"the quickstart does not quote the launcher's {marker!r} line"
+        for quote in shown:
+            head = quote.split("…")[0]
+            assert message.startswith(head) or head.startswith(message[: len(head)]), (quote, message)
+    assert "handshake failed" not in section  # the raw SDK's words, which make run does not show
