@@ -155,7 +155,8 @@ def _ping_rerank(settings: Settings, found: Detection) -> None:
     logits, and whether the route scores an image document (the `vision` feature)."""
     route, scores = detect_route(settings)
     found.values.update(route_findings(route, scores))
-    found.features["vision"] = takes_image_documents(settings, route)
+    if settings.rerank_images == "auto":  # the form's On/Off needs no probe
+        found.features["vision"] = takes_image_documents(settings, route)
 
 
 def _ping_speech2text(settings: Settings, found: Detection) -> None:

@@ -409,6 +409,7 @@ EXPECTED_FORM = {
     "query_prefix": Expected(("text-input",), EMBEDDING),
     "document_prefix": Expected(("text-input",), EMBEDDING),
     "score_scale": Expected(("select",), RERANK, options=("auto", "served", "sigmoid"), default="auto"),
+    "rerank_images": Expected(("select",), RERANK, options=TRI_STATE, default="auto"),
     "multimodal_input": Expected(("select",), EMBEDDING, options=("auto", "off", "messages", "jina"), default="auto"),
     "stt_language": Expected(("text-input",), STT),
     "stt_prompt": Expected(("text-input",), STT),

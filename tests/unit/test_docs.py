@@ -13,6 +13,7 @@ or CI, and every field of the model form is documented.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -474,3 +475,92 @@ def test_make_run_output_in_the_quickstart_is_the_launchers() -> None:
             head = quote.split("…")[0]
             assert message.startswith(head) or head.startswith(message[: len(head)]), (quote, message)
     assert "handshake failed" not in section  # the raw SDK's words, which make run does not show
+
+
+# --- the model form: what Dify always shows (labels, placeholders, option labels) is true -------
+_FORM_ITEMS = yaml.safe_load((ROOT / "provider" / "openai_compatible_bridge.yaml").read_text(encoding="utf-8"))[
+    "model_credential_schema"
+]["credential_form_schemas"]
+_FORM = {item["variable"]: item for item in _FORM_ITEMS}
+_FORM_LANGS = ("en_US", "zh_Hans", "ja_JP", "pt_BR")
+
+
+@pytest.mark.parametrize("variable", list(_FORM), ids=str)
+def test_every_form_field_carries_its_guidance_in_a_placeholder(variable: str) -> None:
+    # Whether `help` reaches the user depends on the daemon and Dify version (remote debug drops
+    # it); labels and placeholders are always shown.
+    placeholder = _FORM[variable].get("placeholder") or {}
+    assert all(str(placeholder.get(lang, "")).strip() for lang in _FORM_LANGS), f"{variable}: placeholder"
+
+
+def _plugin_code() -> tuple:
+    """The modules these checks read, imported like the plugin does (the SDK first, quietly)."""
+    import importlib
+    import warnings
+
+    with warnings.catch_warnings():
+        # Importing the SDK monkeypatches the process with gevent (which warns when ssl was
+        # imported first) and trips pydantic deprecation warnings inside the SDK.
+        warnings.simplefilter("ignore")
+        importlib.import_module("dify_plugin")
+        return (
+            importlib.import_module("oai_bridge.config.findings"),
+            importlib.import_module("oai_bridge.discovery.capabilities"),
+            importlib.import_module("oai_bridge.chat.schema"),
+            importlib.import_module("oai_bridge.config.settings"),
+        )
+
+
+def test_inputs_auto_cannot_detect_say_auto_is_off() -> None:
+    findings, capabilities, _, _ = _plugin_code()
+    AUTO_DEFAULTS, CHAT_CAPABILITIES = findings.AUTO_DEFAULTS, capabilities.CHAT_CAPABILITIES
+
+    undetected = [name for name in ("video", "document") if name not in CHAT_CAPABILITIES]
+    assert undetected == ["video", "document"]
+    for name in undetected:
+        assert AUTO_DEFAULTS[name] is False
+        auto = next(option for option in _FORM[name]["options"] if option["value"] == "auto")
+        assert "off" in auto["label"]["en_US"].lower() and "detect" not in auto["label"]["en_US"].lower(), auto
+    for name in CHAT_CAPABILITIES:  # the ones saving does test keep "Auto-detect"
+        auto = next(option for option in _FORM[name]["options"] if option["value"] == "auto")
+        assert "detect" in auto["label"]["en_US"].lower(), name
+
+
+def test_context_size_names_the_model_types_it_serves() -> None:
+    # Dify shows it on every model type's form (show_on cannot list several types); speech ignores it.
+    item = _FORM["context_size"]
+    assert "show_on" not in item
+    label, placeholder = item["label"]["en_US"], item["placeholder"]["en_US"]
+    assert all(kind in label for kind in ("LLM", "embedding", "rerank")), label
+    assert "not used by speech" in placeholder, placeholder
+
+
+def test_extra_body_example_is_no_parameter_dify_already_sends() -> None:
+    _, _, schema, settings = _plugin_code()
+    rules = schema.parameter_rules(settings.parse_settings("m", {"base_url": "http://h/v1"}), max_tokens=None)
+    sent = {rule.name for rule in rules}
+    for lang in _FORM_LANGS:
+        example = json.loads(re.search(r"\{.*\}", _FORM["extra_body"]["placeholder"][lang]).group(0))
+        assert not set(example) & sent, (lang, example)
+
+
+def test_extra_body_scope_is_every_request_of_the_model() -> None:
+    help_text = _FORM["extra_body"]["help"]["en_US"]
+    for kind in ("chat", "completion", "embedding", "rerank", "transcription", "speech"):
+        assert kind in help_text, kind
+    config = _prose(DOCS / "configuration.md")
+    section = config[config.index("### Extra request body fields") :][:900]
+    assert "rerank" in section and "speech" in section, section
+
+
+def test_batch_size_help_claims_no_memory_for_embeddings() -> None:
+    # Only rerank keeps the batch size that worked (rerank.run); embeddings split a refused
+    # batch again on every call.
+    texts = " ".join(_FORM["max_chunks"]["help"].values()).lower()
+    assert "remember" not in texts and "记住" not in texts and "記憶" not in texts and "lembrado" not in texts
+
+
+def test_rerank_image_input_has_a_manual_override() -> None:
+    item = _FORM["rerank_images"]
+    assert item["show_on"] == [{"variable": "__model_type", "value": "rerank"}]
+    assert [option["value"] for option in item["options"]] == ["auto", "on", "off"]
