@@ -564,3 +564,74 @@ def test_rerank_image_input_has_a_manual_override() -> None:
     item = _FORM["rerank_images"]
     assert item["show_on"] == [{"variable": "__model_type", "value": "rerank"}]
     assert [option["value"] for option in item["options"]] == ["auto", "on", "off"]
+
+
+def test_server_commands_listen_beyond_loopback_and_llama_server_names_its_model() -> None:
+    # llama-server and SGLang listen on 127.0.0.1 by default: Dify in Docker
+    # (host.docker.internal) cannot reach that. Context size is read from the /models entry whose
+    # id is the model name, which llama-server lists as the file path unless given --alias.
+    commands = [c for c in ALL_COMMANDS if c.page.startswith("docs/servers/")]
+    llama = [c for c in commands if c.normal.startswith("llama-server ")]
+    sglang = [c for c in commands if "sglang.launch_server" in c.normal]
+    assert llama and sglang
+    for command in llama + sglang:
+        assert "--host 0.0.0.0" in command.text, f"{command.page}:{command.line}: {command.text}"
+    for command in llama:
+        assert "--alias " in command.text, f"{command.page}:{command.line}: {command.text}"
+
+
+def test_local_tts_page_says_to_pick_the_default_voice_the_tests_set() -> None:
+    peer = (ROOT / "tests" / "support" / "tts_peer.py").read_text(encoding="utf-8")
+    assert '"api_default_voice": VOICE' in peer  # what the tests' server runs with
+    speech = _prose(DOCS / "servers" / "speech.md")
+    section = speech[speech.index("## local-tts (Piper)") : speech.index("## whisper.cpp server")]
+    assert "Pick a default voice first" in section and "`api_default_voice`" in section
+
+
+_CODE_PATH = re.compile(r"`((?:[\w.-]+/)*[\w.-]+\.(?:py|sh|yaml|yml|toml|txt))`")
+# Paths in other projects' repositories that the docs cite (Dify's docker/ and api/ folders), and
+# files the user makes (Dify's compose files, marketplace.toml).
+_OTHER_REPOS = ("docker/", "api/")
+_USERS_FILES = ("docker-compose.yaml", "docker-compose.override.yaml", "marketplace.toml")
+
+
+def _tracked_files() -> list[str]:
+    listed = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
+    return [name for name in listed.decode().split("\0") if name]
+
+
+@pytest.mark.parametrize("path", [ROOT / "README.md", *_docs_pages()], ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_files_the_docs_name_exist(path: Path) -> None:
+    # A doc naming a module that was moved or removed sends readers to nothing. A name may be
+    # given from the repository's root or from inside a folder (`transport/sse.py`).
+    tracked = _tracked_files()
+    _, prose = split_markdown(path.read_text(encoding="utf-8"))
+    missing = []
+    for number, line in prose:
+        for name in _CODE_PATH.findall(line):
+            if name.startswith(_OTHER_REPOS) or name in _USERS_FILES:
+                continue
+            if not any(f == name or f.endswith("/" + name) for f in tracked):
+                missing.append(f"{path.relative_to(ROOT)}:{number}: {name}")
+    assert not missing, "\n".join(missing)
+
+
+def test_detected_keys_the_docs_name_are_written_by_the_plugin() -> None:
+    # Saved findings are `_detected_<name>`: a feature (config.findings.FEATURES), a size, or a
+    # value the detection code names as a string literal.
+    findings, _, _, _ = _plugin_code()
+    # (not the form reader, config/settings.py, whose literals are form fields)
+    sources = [p for p in (ROOT / "oai_bridge").rglob("*.py") if p.name != "settings.py"]
+    code = " ".join(p.read_text(encoding="utf-8") for p in sources)
+    named = set()
+    for page in [ROOT / "README.md", *_docs_pages()]:
+        named |= set(re.findall(r"`_detected_([a-z_]+)`", page.read_text(encoding="utf-8")))
+    assert named
+    unknown = sorted(
+        name
+        for name in named
+        if name not in findings.FEATURES
+        and name not in ("context_size", "dimensions")
+        and f'"{name}"' not in code
+    )
+    assert not unknown, f"docs name saved keys the plugin never writes: {unknown}"
