@@ -630,8 +630,6 @@ def test_detected_keys_the_docs_name_are_written_by_the_plugin() -> None:
     unknown = sorted(
         name
         for name in named
-        if name not in findings.FEATURES
-        and name not in ("context_size", "dimensions")
-        and f'"{name}"' not in code
+        if name not in findings.FEATURES and name not in ("context_size", "dimensions") and f'"{name}"' not in code
     )
     assert not unknown, f"docs name saved keys the plugin never writes: {unknown}"
