@@ -633,3 +633,47 @@ def test_detected_keys_the_docs_name_are_written_by_the_plugin() -> None:
         if name not in findings.FEATURES and name not in ("context_size", "dimensions") and f'"{name}"' not in code
     )
     assert not unknown, f"docs name saved keys the plugin never writes: {unknown}"
+
+
+# The variables of Dify's official OpenAI-API-compatible plugin's model form
+# (langgenius/dify-official-plugins, models/openai_api_compatible/provider/openai_api_compatible.yaml).
+OFFICIAL_FORM = (
+    "display_name api_key language initial_prompt endpoint_url rerank_endpoint_url endpoint_model_name mode "
+    "context_size max_chunks encoding_format vision_support max_tokens_to_sample agent_thought_support "
+    "web_search_support compatibility_mode api_type token_param_name user_identity_support stream_include_usage "
+    "function_calling_type stream_function_calling video_support audio_support audio_transfer_format "
+    "document_support structured_output_support stream_mode_auth stream_mode_delimiter voices tts_api_format "
+    "tts_resource_id tts_sample_rate document_prefix query_prefix"
+).split()
+
+
+def _migration_rows() -> list[tuple[str, str]]:
+    text = (DOCS / "migrating-from-official-plugin.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| [^|]+ \| `([a-z_]+)` \| (.+) \|$", text, re.M)
+    assert rows, "no field table"
+    return rows
+
+
+def test_migration_guide_maps_every_official_field() -> None:
+    mapped = {variable for variable, _ in _migration_rows()}
+    assert set(OFFICIAL_FORM) <= mapped, sorted(set(OFFICIAL_FORM) - mapped)
+
+
+def test_migration_guide_names_only_fields_this_form_has_and_offers_what_it_has() -> None:
+    for variable, here in _migration_rows():
+        for named in re.findall(r"\(`([a-z_]+)`", here):
+            assert named in _FORM, f"{variable}: names `{named}`, not a field of this plugin's form"
+        if here.startswith("not offered"):
+            # a field this plugin gained since must be mapped, not called missing
+            assert variable not in _FORM, f"{variable} is a field here now: update its row"
+
+
+def test_manifest_description_names_every_model_type() -> None:
+    manifest = yaml.safe_load((ROOT / "manifest.yaml").read_text(encoding="utf-8"))
+    provider = yaml.safe_load((ROOT / "provider" / "openai_compatible_bridge.yaml").read_text(encoding="utf-8"))
+    words = {"llm": "chat", "text-embedding": "embeddings", "rerank": "rerank"}
+    words |= {"speech2text": "speech to text", "tts": "text to speech"}
+    description = manifest["description"]["en_US"]
+    for model_type in provider["supported_model_types"]:
+        assert words[model_type] in description, model_type
+    assert all(len(text) < 1024 for text in manifest["description"].values())
