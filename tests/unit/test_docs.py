@@ -637,14 +637,43 @@ def test_detected_keys_the_docs_name_are_written_by_the_plugin() -> None:
 
 # The variables of Dify's official OpenAI-API-compatible plugin's model form
 # (langgenius/dify-official-plugins, models/openai_api_compatible/provider/openai_api_compatible.yaml).
-OFFICIAL_FORM = (
-    "display_name api_key language initial_prompt endpoint_url rerank_endpoint_url endpoint_model_name mode "
-    "context_size max_chunks encoding_format vision_support max_tokens_to_sample agent_thought_support "
-    "web_search_support compatibility_mode api_type token_param_name user_identity_support stream_include_usage "
-    "function_calling_type stream_function_calling video_support audio_support audio_transfer_format "
-    "document_support structured_output_support stream_mode_auth stream_mode_delimiter voices tts_api_format "
-    "tts_resource_id tts_sample_rate document_prefix query_prefix"
-).split()
+OFFICIAL_FORM = [
+    "display_name",
+    "api_key",
+    "language",
+    "initial_prompt",
+    "endpoint_url",
+    "rerank_endpoint_url",
+    "endpoint_model_name",
+    "mode",
+    "context_size",
+    "max_chunks",
+    "encoding_format",
+    "vision_support",
+    "max_tokens_to_sample",
+    "agent_thought_support",
+    "web_search_support",
+    "compatibility_mode",
+    "api_type",
+    "token_param_name",
+    "user_identity_support",
+    "stream_include_usage",
+    "function_calling_type",
+    "stream_function_calling",
+    "video_support",
+    "audio_support",
+    "audio_transfer_format",
+    "document_support",
+    "structured_output_support",
+    "stream_mode_auth",
+    "stream_mode_delimiter",
+    "voices",
+    "tts_api_format",
+    "tts_resource_id",
+    "tts_sample_rate",
+    "document_prefix",
+    "query_prefix",
+]
 
 
 def _migration_rows() -> list[tuple[str, str]]:
