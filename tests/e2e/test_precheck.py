@@ -16,11 +16,11 @@ import pytest
 from difypkg import install
 from difypkg.errors import PackageError
 
+from tests.unit.test_marketplace import TEST_VALUES, build
+
 pytestmark = pytest.mark.timeout(900)
 
 ROOT = Path(__file__).resolve().parents[2]
-TEST_VALUES = {"REPO": "https://github.com/test-owner/test-repo", "CONTACT": "test@example.invalid"}
-TEST_VALUES["AUTHOR"] = "test-author"
 CHECKS = (
     "Package contents",
     "Manifest metadata",
@@ -47,18 +47,7 @@ def make(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def marketplace_package(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("dist")
-    done = subprocess.run(
-        [sys.executable, "scripts/package.py", "--out", str(out)]
-        + [x for key, value in TEST_VALUES.items() for x in (f"--{key.lower()}", value)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return Path(done.stdout.splitlines()[0])
+    return build(tmp_path_factory.mktemp("dist"), *TEST_VALUES)
 
 
 def test_make_precheck_passes_on_our_marketplace_build(marketplace_package: Path) -> None:
@@ -75,17 +64,9 @@ def test_make_precheck_passes_on_our_marketplace_build(marketplace_package: Path
 
 
 def test_make_precheck_reports_a_plain_build_like_the_marketplace(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "scripts/package.py", "--out", str(tmp_path)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+    plain = build(tmp_path)
     checked = subprocess.run(
-        [sys.executable, "scripts/precheck.py", done.stdout.strip(), "--no-install"],
+        [sys.executable, "scripts/precheck.py", str(plain), "--no-install"],
         cwd=ROOT,
         capture_output=True,
         text=True,
