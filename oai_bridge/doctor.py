@@ -25,6 +25,7 @@ from dify_plugin.errors.model import InvokeError
 
 from oai_bridge.adapter.base import check_credentials
 from oai_bridge.config.settings import Settings, SettingsError
+from oai_bridge.config.urls import base_query, display_url, with_query
 from oai_bridge.discovery.detect import Detection, ModelKind, kind_of
 
 __all__ = ["API_KEY_ENV", "TYPES", "diagnose", "form_variables", "main"]
@@ -88,6 +89,10 @@ def _report(
     form: Mapping[str, str],
 ) -> list[str]:
     dify_type = TYPES[model_type][0]
+    # What to type into Dify: the API root found, with the query string given (credential-like
+    # values masked: the user has them).
+    corrected = with_query(found.base_url, base_query(base_url))
+    entered = display_url(corrected)
     lines = [f"Endpoint: {found.base_url}   model: {model}   type: {model_type}", ""]
     if found.models is None:
         lines.append("  Models listed       (the server lists none at /models)")
@@ -111,16 +116,16 @@ def _report(
         "",
         f"Enter in Dify (Settings > Model Provider > OpenAI-Compatible Bridge > Add model > {dify_type}):",
         f"  Model name          {model}",
-        f"  Base URL            {found.base_url}",
+        f"  Base URL            {entered}",
     ]
-    if inside := docker_url(found.base_url):
+    if inside := docker_url(entered):
         lines.append(f"                      from Dify running in Docker: {inside}")
     lines.append("  API key             (your key, or empty if the server needs none)")
     for name, value in form.items():
         if name not in ("base_url", "api_key") and value != "":
             lines.append(f"  {name:<19} {'(as given)' if name in _SECRET_FIELDS else value}")
-    if base_url.rstrip("/") != found.base_url:
-        lines.append(f"  (the base URL you gave, {base_url}, was corrected)")
+    if base_url.strip().rstrip("/") != corrected:
+        lines.append(f"  (the base URL you gave, {display_url(base_url)}, was corrected)")
     return lines
 
 
