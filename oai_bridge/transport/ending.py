@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,11 +40,11 @@ class _Expired(Exception):
 def _gevent_timeout() -> Any:
     """gevent's `Timeout` class when gevent has patched `socket` (reads then wait in the hub,
     where a Timeout can interrupt them), else None. Asked per drain: the patch may come after
-    this module is imported."""
-    try:
-        from gevent import Timeout, monkey
-    except ImportError:
+    this module is imported, never without gevent having been imported first."""
+    if "gevent" not in sys.modules:
         return None
+    from gevent import Timeout, monkey
+
     return Timeout if monkey.is_module_patched("socket") else None
 
 
