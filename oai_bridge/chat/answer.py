@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from oai_bridge.chat.events import ReasoningRenderer, Usage, final_finish_reason, usage_from
+from oai_bridge.chat.events import ReasoningRenderer, Usage, final_finish_reason, nothing_readable, usage_from
 from oai_bridge.chat.parts import part_pieces
 from oai_bridge.chat.think import REASONING, TEXT, split_whole_answer
 from oai_bridge.chat.toolcalls import ToolCall, tool_calls_from_message
@@ -56,13 +56,12 @@ def parse_completion(data: Any, *, completion_mode: bool = False, show_reasoning
     inline_reasoning, text = split_whole_answer(raw)
     render = ReasoningRenderer(show=show_reasoning)
     content = render.reasoning(reasoning) + render.reasoning(inline_reasoning) + render.text(text) + render.close()
-    calls = tool_calls_from_message(message.get("tool_calls"))
+    skipped_calls: list[str] = []
+    calls = tool_calls_from_message(message.get("tool_calls"), skipped_calls)
     if skipped:
         logger.info("skipped content parts of a type the plugin does not read: %s", ", ".join(skipped))
-        if not (raw or reasoning or calls):
-            raise MalformedResponseError(
-                f"the answer holds only content parts the plugin cannot read (type {skipped[0]!r}) in {where}"
-            )
+    if (skipped or skipped_calls) and not (raw or reasoning or calls):
+        raise MalformedResponseError(nothing_readable(skipped, skipped_calls, where.rsplit(".", 1)[0]))
     reason = choice.get("finish_reason") or "stop"
     if not isinstance(reason, str):
         raise UnreadableAnswerError(reason, "a finish reason (text)", "choices[0].finish_reason")

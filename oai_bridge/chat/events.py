@@ -31,6 +31,7 @@ __all__ = [
     "Usage",
     "final_finish_reason",
     "normalize_stream",
+    "nothing_readable",
     "usage_from",
 ]
 
@@ -100,6 +101,13 @@ def final_finish_reason(calls: list[ToolCall], finish_reason: str) -> str:
             except ValueError:
                 raise TruncatedToolCallError(f"`{call.name}` arguments end with {call.arguments[-40:]!r}") from None
     return "tool_calls"
+
+
+def nothing_readable(parts: list[str], calls: list[str], where: str) -> str:
+    """Why an answer that held something, but nothing readable, is an error (never an empty answer)."""
+    if parts:
+        return f"the answer holds only content parts the plugin cannot read (type {parts[0]!r}) in {where}"
+    return f"the answer holds no text and no readable tool call ({calls[0]} in {where}.tool_calls)"
 
 
 class ReasoningRenderer:
@@ -294,13 +302,11 @@ class StreamNormalizer:
         """The stream is over: the held-back text, the tool calls, the finish reason and usage."""
         if self._finish_reason is None:
             raise StreamIncompleteError("no finish_reason before the stream closed")
-        if self._skipped and not self._read and not self._calls:
-            raise MalformedResponseError(
-                f"the answer holds only content parts the plugin cannot read (type {self._skipped[0]!r})"
-            )
         splitter, render = self._splitter, self._render
         tail = (_render(splitter.finish(), render) if splitter else "") + render.close()
         finished = self._calls.finish()
+        if (self._skipped or self._calls.skipped) and not (self._read or tail or finished):
+            raise MalformedResponseError(nothing_readable(self._skipped, self._calls.skipped, "choices[0].delta"))
         finish_reason = final_finish_reason(finished, self._finish_reason)
         return StreamEnd(finish_reason=finish_reason, usage=self._usage, tool_calls=finished, text=tail)
 
