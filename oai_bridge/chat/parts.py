@@ -21,51 +21,46 @@ from oai_bridge.errors.shape import text as read_text
 
 __all__ = ["part_pieces"]
 
-# part type -> the key holding its text, and the kind of that text
-_TEXT_PARTS = {"text": ("text", TEXT), "output_text": ("text", TEXT), "refusal": ("refusal", TEXT)}
-_THINKING_PARTS = {"thinking": "thinking", "reasoning": "reasoning", "reasoning_text": "text"}
+# part type -> the key holding its text, and what that text is
+_PARTS = {
+    "text": ("text", TEXT),
+    "output_text": ("text", TEXT),
+    "refusal": ("refusal", TEXT),
+    "thinking": ("thinking", REASONING),
+    "reasoning": ("reasoning", REASONING),
+    "reasoning_text": ("text", REASONING),
+}
 
 
-def _nested(value: Any, where: str, out: list[tuple[str, str]], skipped: list[str]) -> None:
-    """The reasoning inside a thinking part: plain text, or a list of text parts."""
-    if isinstance(value, list):
-        for piece, _kind in _pieces(value, where, skipped):
-            if piece:
-                out.append((REASONING, piece))
-        return
-    piece = read_text(value, where)
-    if piece:
-        out.append((REASONING, piece))
-
-
-def _pieces(parts: list[Any], where: str, skipped: list[str]) -> list[tuple[str, str]]:
-    """(text, kind) of each readable part; unreadable ones raise, unknown ones are skipped."""
-    out: list[tuple[str, str]] = []
+def _read(parts: list[Any], where: str, skipped: list[str], out: list[tuple[str, str]], inside: str | None) -> None:
+    """Append (kind, text) of each readable part; `inside` = REASONING within a thinking part."""
     for position, part in enumerate(parts):
         at = f"{where}[{position}]"
         if isinstance(part, str):  # a bare string among the parts is text
-            out.append((part, TEXT))
-            continue
-        if not isinstance(part, dict):
-            raise UnreadableAnswerError(part, "a content part (an object)", at)
-        kind = part.get("type")
-        if kind in _TEXT_PARTS:
-            key, meaning = _TEXT_PARTS[kind]
-            out.append((read_text(part.get(key), f"{at}.{key}"), meaning))
-        elif kind in _THINKING_PARTS:
-            key = _THINKING_PARTS[kind]
-            nested: list[tuple[str, str]] = []
-            _nested(part.get(key), f"{at}.{key}", nested, skipped)
-            out.extend((piece, meaning) for meaning, piece in nested)
+            kind, value, value_at = TEXT, part, at
+        elif isinstance(part, dict):
+            name = part.get("type")
+            known = _PARTS.get(name) if isinstance(name, str) else None
+            if known is None:
+                skipped.append(name if isinstance(name, str) else "(no type)")
+                continue
+            key, kind = known
+            value, value_at = part.get(key), f"{at}.{key}"
         else:
-            skipped.append(str(kind) if isinstance(kind, str) else "(no type)")
-    return out
+            raise UnreadableAnswerError(part, "a content part (an object)", at)
+        kind = inside or kind
+        if kind == REASONING and isinstance(value, list):  # Magistral: the thinking's text parts
+            _read(value, value_at, skipped, out, REASONING)
+            continue
+        piece = read_text(value, value_at)
+        if piece:
+            out.append((kind, piece))
 
 
 def part_pieces(value: Any, where: str, skipped: list[str], *, kind: str = TEXT) -> list[tuple[str, str]]:
     """`value` (text, a list of parts, or one part object) -> [(REASONING | TEXT, text)] in order.
-    Plain text is `kind` (TEXT for content, REASONING for a reasoning field); so is a text part
-    of a reasoning field. The types of skipped parts are appended to `skipped`."""
+    Plain text is `kind` (TEXT for content, REASONING for a reasoning field), and so is every
+    part of a reasoning field. The types of skipped parts are appended to `skipped`."""
     if isinstance(value, str):
         return [(kind, value)] if value else []
     if value is None:
@@ -75,7 +70,5 @@ def part_pieces(value: Any, where: str, skipped: list[str], *, kind: str = TEXT)
     if not isinstance(value, list):
         raise UnreadableAnswerError(value, "text or a list of content parts", where)
     out: list[tuple[str, str]] = []
-    for piece, meaning in _pieces(value, where, skipped):
-        if piece:
-            out.append((REASONING if kind == REASONING else meaning, piece))
+    _read(value, where, skipped, out, REASONING if kind == REASONING else None)
     return out

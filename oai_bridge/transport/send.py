@@ -146,9 +146,14 @@ def get_json(settings: Settings, url: str, *, base_url: str | None = None) -> tu
 
 
 def model_cards(data: Any) -> list[dict[str, Any]]:
-    """The entries of a /models answer that have an id."""
+    """The entries of a /models answer that have an id (none when its `data` is not a list: the
+    list is optional, never a reason to fail)."""
     items = data.get("data") if isinstance(data, dict) else None
-    return [item for item in items or () if isinstance(item, dict) and isinstance(item.get("id"), str)]
+    return (
+        [item for item in items if isinstance(item, dict) and isinstance(item.get("id"), str)]
+        if isinstance(items, list)
+        else []
+    )
 
 
 def list_models(settings: Settings, base_url: str | None = None) -> list[str] | None:

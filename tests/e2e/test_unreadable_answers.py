@@ -285,6 +285,15 @@ CASES = {
         None,
         args={"model_type": "llm"},
     ),
+    "model list data true": Case(
+        "validate_model_credentials",
+        {
+            "/v1/models": json_response({"data": True}),
+            "/v1/chat/completions": json_response(completion({"content": "pong"})),
+        },
+        None,
+        args={"model_type": "llm"},
+    ),
     "model list a string": Case(
         "validate_model_credentials",
         {"/v1/models": json_response({"data": "m"}), "/v1/embeddings": json_response({"data": "nope"})},
