@@ -19,6 +19,7 @@ from oai_bridge.chat.answer import parse_completion
 from oai_bridge.chat.events import StreamNormalizer, usage_from
 from oai_bridge.chat.parts import part_pieces
 from oai_bridge.chat.think import REASONING, TEXT
+from oai_bridge.discovery.capabilities import shows_reasoning
 from oai_bridge.discovery.endpoint import context_from_card
 from oai_bridge.embeddings.embed import parse_embeddings
 from oai_bridge.errors.kinds import MalformedResponseError, StreamIncompleteError, TruncatedToolCallError
@@ -164,3 +165,25 @@ def test_any_json_answer_of_any_model_type_is_read_or_refused_in_the_plugins_wor
     ):
         with contextlib.suppress(*ALLOWED):
             parse()
+
+
+@pytest.mark.parametrize(
+    ("message", "seen"),
+    [
+        (
+            {
+                "content": [
+                    {"type": "thinking", "thinking": [{"type": "text", "text": "hm"}]},
+                    {"type": "text", "text": "hi"},
+                ]
+            },
+            True,
+        ),
+        ({"content": [{"type": "text", "text": "hi"}]}, False),
+        ({"content": [{"type": "text", "text": "hi"}], "reasoning_content": "hm"}, True),
+        ({"content": [3]}, False),
+    ],
+)
+def test_detection_sees_reasoning_in_thinking_parts(message: dict, seen: bool) -> None:
+    # Saving a Magistral model finds that it reasons (and which thinking switch it honours).
+    assert shows_reasoning(message) is seen
