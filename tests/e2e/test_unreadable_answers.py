@@ -8,17 +8,14 @@ Typed content parts (Mistral Magistral) are read: text as the answer, thinking a
 
 from __future__ import annotations
 
-import io
 import json
-import math
 import re
-import struct
-import wave
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
+from oai_bridge.audio.transcribe import tone_clip
 from tests.support.fake_server import Response, chat_chunk, json_response, sse_response
 
 pytestmark = pytest.mark.timeout(120)
@@ -43,16 +40,6 @@ def delta(**fields: Any) -> dict:
 
 def completion(message: Any, **choice: Any) -> dict:
     return {"id": "c", "object": "chat.completion", "choices": [{"index": 0, "message": message, **choice}]}
-
-
-def _tone() -> bytes:
-    out = io.BytesIO()
-    with wave.open(out, "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(16000)
-        wav.writeframes(b"".join(struct.pack("<h", int(8000 * math.sin(i / 5))) for i in range(8000)))
-    return out.getvalue()
 
 
 @dataclass
@@ -248,21 +235,21 @@ CASES = {
         {"/v1/audio/transcriptions": json_response({"text": 5})},
         "InvokeServerUnavailableError",
         "a number where text was expected in text",
-        {"model_type": "speech2text", "file": _tone().hex()},
+        {"model_type": "speech2text", "file": tone_clip().hex()},
     ),
     "transcript a list": Case(
         "invoke_speech2text",
         {"/v1/audio/transcriptions": json_response(["hello"])},
         "InvokeServerUnavailableError",
         "a list where an object was expected in the transcription answer",
-        {"model_type": "speech2text", "file": _tone().hex()},
+        {"model_type": "speech2text", "file": tone_clip().hex()},
     ),
     # the voice list and the model list are optional: read gracefully, the save goes on
     "voices a number": Case(
         "validate_model_credentials",
         {
             "/v1/audio/voices": json_response({"voices": 5}),
-            "/v1/audio/speech": Response(headers={"Content-Type": "audio/wav"}, body=_tone()),
+            "/v1/audio/speech": Response(headers={"Content-Type": "audio/wav"}, body=tone_clip()),
         },
         None,
         args={"model_type": "tts"},
@@ -271,7 +258,7 @@ CASES = {
         "validate_model_credentials",
         {
             "/v1/audio/voices": json_response({"voices": [1, {"id": 3}, None]}),
-            "/v1/audio/speech": Response(headers={"Content-Type": "audio/wav"}, body=_tone()),
+            "/v1/audio/speech": Response(headers={"Content-Type": "audio/wav"}, body=tone_clip()),
         },
         None,
         args={"model_type": "tts"},
