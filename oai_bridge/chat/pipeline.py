@@ -23,6 +23,7 @@ import httpx
 
 from oai_bridge.chat.events import StreamEnd, StreamNormalizer, Usage
 from oai_bridge.config.settings import Settings
+from oai_bridge.config.thinking import ThinkingChoice, thinking_choice
 from oai_bridge.errors.kinds import ConnectionDroppedError
 from oai_bridge.tokens import estimate_text
 from oai_bridge.transport.ending import release
@@ -61,19 +62,25 @@ def _dropped_connections() -> Iterator[None]:
         raise ConnectionDroppedError(str(exc) or type(exc).__name__) from exc
 
 
-def chat_reader(settings: Settings) -> StreamNormalizer:
-    """The event reader of a chat or completion stream, as the settings ask."""
+def chat_reader(settings: Settings, thinking: ThinkingChoice | None = None) -> StreamNormalizer:
+    """The event reader of a chat or completion stream, as the settings and the call's thinking
+    choice (default: the form's; see `config.thinking`) ask."""
+    thinking = thinking or thinking_choice(settings)
     return StreamNormalizer(
         completion_mode=settings.mode == "completion",
-        show_reasoning=settings.capability("thinking"),
-        # Thinking = On: a stream that starts without a tag is reasoning only when the model's
-        # template opens `<think>` in the prompt (detected at save; unknown keeps that reading).
-        start_in_reasoning=settings.thinking == "on" and settings.detected.value("think_in_prompt") != "false",
+        show_reasoning=thinking.show_reasoning,
+        # Thinking = On (the form's or the app's): a stream that starts without a tag is reasoning
+        # only when the model's template opens `<think>` in the prompt (detected at save; unknown,
+        # only the form's On keeps that reading).
+        start_in_reasoning=thinking.start_in_reasoning,
     )
 
 
 def read_events(
-    settings: Settings, texts: Iterable[str], reader: EventReader | None = None
+    settings: Settings,
+    texts: Iterable[str],
+    thinking: ThinkingChoice | None = None,
+    reader: EventReader | None = None,
 ) -> tuple[Iterator[str], Iterator[Event]]:
     """The reading chain of a stream body: decoded text -> lines -> SSE event data -> events.
 
@@ -82,9 +89,10 @@ def read_events(
     events that arrived together cost Dify one chunk, and a read is handed on the moment it is
     parsed (nothing waits for the next one). The StreamEnd comes last, as soon as the answer is
     complete (`[DONE]`, or the reader's `ended`). Returns the rest of `texts` too, so a finished
-    stream's remainder can be drained (`release`)."""
+    stream's remainder can be drained (`release`). `reader` defaults to the chat reader for
+    `thinking` (`chat_reader`)."""
     rest = iter(texts)
-    return rest, _events(rest, reader or chat_reader(settings))
+    return rest, _events(rest, reader or chat_reader(settings, thinking))
 
 
 def _events(texts: Iterator[str], normalizer: EventReader) -> Iterator[Event]:
@@ -115,12 +123,12 @@ def _events(texts: Iterator[str], normalizer: EventReader) -> Iterator[Event]:
 
 
 def _open_until_output(
-    settings: Settings, path: str, body: dict[str, Any]
+    settings: Settings, path: str, body: dict[str, Any], thinking: ThinkingChoice | None
 ) -> tuple[httpx.Response, Iterator[str], Iterator[Event], list[Event]]:
     """Open the stream and read it up to its first output (a text piece or the end)."""
     response = open_stream(settings, path, body)
     try:
-        rest, events = read_events(settings, response.iter_text())
+        rest, events = read_events(settings, response.iter_text(), thinking)
         with _dropped_connections():
             first = next(events)
         return response, rest, events, [first]
@@ -195,12 +203,17 @@ def delivered(events: Iterator[Event]) -> Iterator[Event]:
 
 
 def stream_events(
-    settings: Settings, path: str, body: dict[str, Any], *, prompt_tokens: Callable[[], int]
+    settings: Settings,
+    path: str,
+    body: dict[str, Any],
+    *,
+    prompt_tokens: Callable[[], int],
+    thinking: ThinkingChoice | None = None,
 ) -> Iterator[Event]:
     """Text pieces as they arrive, then one StreamEnd whose usage is always complete: the
     server's counts, and an estimate only for a side it did not report (`prompt_tokens` is
-    called only then)."""
-    response, rest, events, head = call(settings, lambda: _open_until_output(settings, path, body))
+    called only then). `thinking`: the call's choice, which the body was built with."""
+    response, rest, events, head = call(settings, lambda: _open_until_output(settings, path, body, thinking))
     produced: list[str] = []  # what reached Dify: the completion estimate when the server sends none
     # The first output went through the retry; the rest is read apart from delivery (a reader is
     # started only if the stream goes on after its first output).

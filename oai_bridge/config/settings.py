@@ -6,7 +6,11 @@ Invalid values raise `SettingsError` naming the field, never echoing secret valu
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
+import re
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -75,6 +79,8 @@ class Settings:
     extra_headers: tuple[tuple[str, str], ...] = ()
     extra_body: Mapping[str, Any] = field(default_factory=dict)
     verify_tls: bool = True
+    ca_certificate: str = ""
+    """PEM certificates (an internal CA's) trusted besides the default ones; empty = none."""
     max_chunks: int = DEFAULT_EMBEDDING_BATCH
     dimensions: int | None = None
     query_prefix: str = ""
@@ -178,6 +184,38 @@ def _headers(credentials: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
+_PEM_BLOCK = re.compile(r"-----BEGIN CERTIFICATE-----(.*?)-----END CERTIFICATE-----", re.DOTALL)
+
+
+def _ca_certificate(credentials: Mapping[str, Any]) -> str:
+    """The CA certificate(s) pasted into the form, as clean PEM. A one-line text field loses the
+    line breaks of a pasted PEM: the base64 between the markers is taken whatever its spacing."""
+    raw = _text(credentials, "ca_certificate")
+    if not raw:
+        return ""
+    blocks = []
+    for body in _PEM_BLOCK.findall(raw):
+        data = "".join(body.split())
+        try:
+            base64.b64decode(data, validate=True)
+        except (binascii.Error, ValueError):
+            blocks = []
+            break
+        lines = [data[i : i + 64] for i in range(0, len(data), 64)]
+        blocks.append("-----BEGIN CERTIFICATE-----\n" + "\n".join(lines) + "\n-----END CERTIFICATE-----\n")
+    pem = "".join(blocks)
+    try:
+        if not pem:
+            raise ssl.SSLError("no certificate")
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cadata=pem)
+    except ssl.SSLError:
+        raise SettingsError(
+            "`ca_certificate` must be a certificate in PEM form, from -----BEGIN CERTIFICATE----- to "
+            "-----END CERTIFICATE----- (the CA that signed the server's certificate)."
+        ) from None
+    return pem
+
+
 def _language(credentials: Mapping[str, Any]) -> str:
     raw = _text(credentials, "stt_language").lower()
     if raw and not (len(raw) == 2 and raw.isascii() and raw.isalpha()):
@@ -237,6 +275,7 @@ def parse_settings(model: str, credentials: Mapping[str, Any]) -> Settings:
         extra_headers=_headers(credentials),
         extra_body=_json_object(credentials, "extra_body", secret=False),
         verify_tls=verify not in ("off", "false", "0", "no"),
+        ca_certificate=_ca_certificate(credentials),
         max_chunks=_positive_int(credentials, "max_chunks", default=DEFAULT_EMBEDDING_BATCH) or DEFAULT_EMBEDDING_BATCH,
         dimensions=_positive_int(credentials, "dimensions", default=None),
         query_prefix=str(credentials.get("query_prefix") or ""),

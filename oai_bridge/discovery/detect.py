@@ -43,7 +43,7 @@ from oai_bridge.discovery.capabilities import (
     shows_reasoning,
     thinking_form,
 )
-from oai_bridge.discovery.endpoint import context_from_card, find_base_url, native_context
+from oai_bridge.discovery.endpoint import context_from_card, find_base_url, native_context, server_kind
 from oai_bridge.embeddings.embed import embed_texts
 from oai_bridge.embeddings.multimodal import detect_form
 from oai_bridge.errors.kinds import HTTPStatusError
@@ -203,6 +203,8 @@ def detect(settings: Settings, kind: ModelKind, *, doctor: bool = False) -> Dete
     quick = replace(settings, timeout=min(settings.timeout, PROBE_TIMEOUT))
     if cards:
         found.models = [card["id"] for card in cards]
+        if server := server_kind(cards):
+            found.values["server"] = server
         card = next((c for c in cards if c["id"] == settings.endpoint_model), None)
         found.context_size = context_from_card(card) if card else None
         if card is None:

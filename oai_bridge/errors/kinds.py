@@ -21,6 +21,7 @@ __all__ = [
     "TruncatedToolCallError",
     "UnexpectedContentError",
     "UnreadableAnswerError",
+    "WrongSchemeError",
     "causes",
     "json_kind",
 ]
@@ -105,6 +106,18 @@ class ModelNotFoundError(Exception):
         super().__init__(model)
         self.model = model
         self.available = available
+        self.detail = detail
+
+
+class WrongSchemeError(Exception):
+    """A connection failed because the port speaks the other protocol: `speaks` is "http" (plain
+    HTTP behind an https:// URL) or "https" (TLS behind an http:// URL), as a probe after the
+    failure found."""
+
+    def __init__(self, url: str, speaks: str, detail: str = "") -> None:
+        super().__init__(f"{url} speaks {speaks}")
+        self.url = url
+        self.speaks = speaks
         self.detail = detail
 
 

@@ -60,8 +60,8 @@ def sdk_errors() -> Iterator[None]:
         if not isinstance(exc.__cause__, httpx.TransportError):
             raise
         transport_error = exc.__cause__
-    # Raised with its own causes (a TLS error under a ConnectError) intact, and no link back to the
-    # SDK's wrapper, whose cause it is.
+    # Raised with its own causes intact (what they hold: errors.connection), and no link back to
+    # the SDK's wrapper, whose cause it is.
     if transport_error is not None:
         transport_error.__suppress_context__ = True
         raise transport_error
