@@ -69,7 +69,9 @@ def _vector(value: Any, where: str) -> list[float]:
         try:
             raw = base64.b64decode(value, validate=True)
         except ValueError:
-            raise UnreadableAnswerError(value, "a vector (base64)", where) from None
+            raw = b"?"  # not base64 at all: refused below like a cut-off vector
+        if len(raw) % 4:  # float32s: 4 bytes each
+            raise UnreadableAnswerError(value, "a vector (base64)", where)
         return list(struct.unpack(f"<{len(raw) // 4}f", raw))
     vector = items(value, where)
     if vector and isinstance(vector[0], list):

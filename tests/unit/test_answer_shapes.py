@@ -187,3 +187,9 @@ def test_any_json_answer_of_any_model_type_is_read_or_refused_in_the_plugins_wor
 def test_detection_sees_reasoning_in_thinking_parts(message: dict, seen: bool) -> None:
     # Saving a Magistral model finds that it reasons (and which thinking switch it honours).
     assert shows_reasoning(message) is seen
+
+
+@pytest.mark.parametrize("vector", ["not base64!", "AAAAAAA=", "AA=="])
+def test_a_base64_vector_that_is_not_whole_float32s_names_the_field(vector: str) -> None:
+    with pytest.raises(MalformedResponseError, match=r"where a vector \(base64\) was expected in data\[0\]\.embedding"):
+        parse_embeddings({"data": [{"index": 0, "embedding": vector}]}, 1)
