@@ -41,6 +41,8 @@ def _read(parts: list[Any], where: str, skipped: list[str], out: list[tuple[str,
         elif isinstance(part, dict):
             name = part.get("type")
             known = _PARTS.get(name) if isinstance(name, str) else None
+            if name is None and "text" in part:
+                known = _PARTS["text"]  # a part without a type, but with text
             if known is None:
                 skipped.append(name if isinstance(name, str) else "(no type)")
                 continue

@@ -72,8 +72,8 @@ def test_magistral_parts_are_reasoning_then_text() -> None:
         ({"type": "text", "text": "one part"}, [(TEXT, "one part")], []),
         (["bare", {"type": "text", "text": " string"}], [(TEXT, "bare"), (TEXT, " string")], []),
         (
-            [{"type": "image_url", "image_url": {}}, {"text": "x"}, {"type": "text", "text": "t"}],
-            [(TEXT, "t")],
+            [{"type": "image_url", "image_url": {}}, {"text": "x"}, {"data": 1}, {"type": "text", "text": "t"}],
+            [(TEXT, "x"), (TEXT, "t")],
             ["image_url", "(no type)"],
         ),
         (None, [], []),
