@@ -17,7 +17,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from oai_bridge.config.findings import AUTO_DEFAULTS, Findings, findings_from
-from oai_bridge.config.urls import display_url
+from oai_bridge.config.urls import base_query, display_url, secret_query_values
 
 __all__ = [
     "DEFAULT_CONTEXT_SIZE",
@@ -59,6 +59,9 @@ class Settings:
     """The model name as entered in Dify."""
     base_url: str
     """As typed; see `oai_bridge.config.urls.normalize_base_url` for what is requested."""
+    base_query: tuple[tuple[str, str], ...] = ()
+    """The query string typed into the base URL (Azure's `api-version`): sent with every request.
+    Kept apart from `base_url`, so a corrected base URL keeps it."""
     api_key: str | None = None
     endpoint_model: str = ""
     """The model id sent to the server (`endpoint_model_name`, else `model`)."""
@@ -121,7 +124,8 @@ class Settings:
     def secrets(self) -> tuple[str, ...]:
         """Values that must never appear in an error or a log: the key and extra header values."""
         password = urlsplit(self.base_url).password  # https://user:secret@host/v1
-        return tuple(v for v in (self.api_key, password, *(value for _, value in self.extra_headers)) if v)
+        headers = (value for _, value in self.extra_headers)
+        return tuple(v for v in (self.api_key, password, *secret_query_values(self.base_query), *headers) if v)
 
     def __repr__(self) -> str:
         # Never show the key or header values, even in a debugger or a log line.
@@ -258,6 +262,7 @@ def parse_settings(model: str, credentials: Mapping[str, Any]) -> Settings:
     return Settings(
         model=model,
         base_url=base_url,
+        base_query=base_query(base_url),
         api_key=_text(credentials, "api_key") or None,
         endpoint_model=_text(credentials, "endpoint_model_name") or model,
         mode=mode,  # type: ignore[arg-type]

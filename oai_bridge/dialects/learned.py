@@ -45,6 +45,7 @@ DROPPABLE_FIELDS = (
     "seed",
     "top_k",
     "logit_bias",
+    "truncate_prompt_tokens",  # vLLM's, asked of a rerank server after a too-long refusal
 )
 # Fields that carry the thinking setting (the form's or an app's own choice): shedding one is
 # logged with what it carried, once per endpoint and value, so no choice is dropped unsaid.

@@ -33,7 +33,7 @@ from oai_bridge.chat.events import StreamEnd
 from oai_bridge.chat.pipeline import read_events
 from oai_bridge.config.findings import Findings
 from oai_bridge.config.settings import Settings
-from oai_bridge.config.urls import normalize_base_url
+from oai_bridge.config.urls import base_query, normalize_base_url, with_query
 from oai_bridge.discovery.capabilities import (
     CHAT_CAPABILITIES,
     PING_TOKENS,
@@ -249,8 +249,9 @@ def _streamed_usage(settings: Settings) -> bool | None:
 def save_findings(credentials: dict[str, Any], found: Detection) -> None:
     """Write what detection found into the credentials being validated: Dify saves what
     validation returns, so later calls and the model schema use it without detecting again."""
-    if found.base_url != normalize_base_url(str(credentials.get("base_url", ""))):
-        credentials["base_url"] = found.base_url
+    typed = str(credentials.get("base_url", ""))
+    if found.base_url != normalize_base_url(typed):
+        credentials["base_url"] = with_query(found.base_url, base_query(typed))
     credentials.update(found.findings.to_credentials())
 
 

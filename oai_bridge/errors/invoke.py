@@ -65,6 +65,7 @@ from oai_bridge.errors.wording import (
     VALIDATION_ERROR,
     body_text,
     error_type,
+    is_deployment_not_found,
     looks_like_html,
     mentions,
 )
@@ -154,6 +155,11 @@ def error_for_status(status: int, body: Any, *, url: str = "") -> InvokeError:
         return InvokeBadRequestError(
             f"The prompt does not fit the model's context window ({message}). Shorten the conversation "
             "or knowledge context, lower max_tokens, or raise the server's context size."
+        )
+    if status == 404 and is_deployment_not_found(body):
+        return InvokeBadRequestError(
+            f"HTTP 404: {message} Check the deployment name in the base URL (…/openai/deployments/NAME) and "
+            "that the deployment is ready."
         )
     if MODEL_NOT_FOUND.search(message):
         return InvokeBadRequestError(f"HTTP {status}: {message}. Check the model name (or `endpoint_model_name`).")
@@ -290,18 +296,22 @@ def _wrong_scheme(exc: WrongSchemeError) -> InvokeError:
 
 
 def _model_not_found(exc: ModelNotFoundError) -> InvokeError:
+    """A 404 cannot tell a missing path from a missing model: the message covers both, with the
+    server's own words (an Azure "deployment … does not exist" reads as itself)."""
+    where = f" at {display_url(exc.url)}" if exc.url else ""
     detail = f" ({exc.detail})" if exc.detail else ""
+    lead = f"The server has no such path or model: model {exc.model!r}{where}{detail}."
     if not exc.available:
         return InvokeBadRequestError(
-            f"The server does not know the model {exc.model!r}{detail}. Check the model name (or "
-            "`endpoint_model_name`)."
+            f"{lead} Check the model name (or `endpoint_model_name`) and the base URL (most servers expect it "
+            "to end with /v1)."
         )
     shown = ", ".join(exc.available[:20]) + (
         f" (and {len(exc.available) - 20} more)" if len(exc.available) > 20 else ""
     )
     return InvokeBadRequestError(
-        f"The server does not know the model {exc.model!r}{detail}. It lists: {shown}. Use one of these as "
-        "the model name (or as `endpoint_model_name`)."
+        f"{lead} It lists: {shown}. Use one of these as the model name (or as `endpoint_model_name`), or "
+        "check the base URL."
     )
 
 

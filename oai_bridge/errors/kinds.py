@@ -100,13 +100,15 @@ class UnexpectedContentError(ValueError):
 
 
 class ModelNotFoundError(Exception):
-    """The server refused the model name; `available` is what its /models lists (may be empty)."""
+    """The server refused the model name, or has no such path (a 404 cannot tell them apart);
+    `available` is what its /models lists (may be empty), `url` what was requested."""
 
-    def __init__(self, model: str, available: list[str], detail: str = "") -> None:
+    def __init__(self, model: str, available: list[str], detail: str = "", *, url: str = "") -> None:
         super().__init__(model)
         self.model = model
         self.available = available
         self.detail = detail
+        self.url = url
 
 
 class WrongSchemeError(Exception):

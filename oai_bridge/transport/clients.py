@@ -110,12 +110,13 @@ def request_headers(settings: Settings) -> dict[str, Any]:
 
 
 def openai_client(settings: Settings, base_url: str | None = None) -> openai.OpenAI:
-    """The shared OpenAI client for this endpoint's settings (created once per process)."""
+    """The shared OpenAI client for this endpoint's settings (created once per process). The base
+    URL's query string goes with every request it sends (`default_query`)."""
     import openai
 
     root = normalize_base_url(base_url or settings.base_url)
     tls = (settings.verify_tls, settings.ca_certificate)
-    key = (root, settings.api_key, settings.extra_headers, settings.timeout, tls)
+    key = (root, settings.base_query, settings.api_key, settings.extra_headers, settings.timeout, tls)
     with _lock:
         client = _openai_clients.get(key)
         if client is not None:
@@ -128,6 +129,7 @@ def openai_client(settings: Settings, base_url: str | None = None) -> openai.Ope
             timeout=timeout_for(settings),
             max_retries=0,
             default_headers=headers or None,
+            default_query=dict(settings.base_query) or None,
             http_client=_http_client(settings.verify_tls, settings.ca_certificate),
         )
         _openai_clients[key] = client
