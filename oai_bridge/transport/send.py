@@ -128,7 +128,7 @@ def post_json(
 
 def open_stream(settings: Settings, path: str, body: dict[str, Any], *, bound: float | None = None) -> httpx.Response:
     """POST `body` and return the response with its body unread. The caller closes it (or passes
-    it to `release`) and owns the retry loop. An HTML page is refused before it is read."""
+    it to `transport.ending.release`) and owns the retry loop. An HTML page is refused before it is read."""
     response = _once(settings, path, body, stream=True, bound=bound)
     kind = response.headers.get("content-type", "")
     if "html" in kind:
