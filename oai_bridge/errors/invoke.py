@@ -391,7 +391,8 @@ def to_invoke_error(
         # value of an unexpected type never reaches the user; the detail goes to the log.
         logger.warning("an answer could not be read: %s: %s", type(exc).__name__, redact(str(exc), secrets))
         mapped = InvokeServerUnavailableError(
-            "The server's answer has an unexpected shape: a field holds a type the plugin cannot read."
+            "The server's answer has an unexpected shape: it holds a value of a type, or nested deeper, "
+            "than the plugin can read."
         )
     else:
         mapped = InvokeError(f"{type(exc).__name__}: {_clip(str(exc))}")

@@ -8,8 +8,8 @@ TypeError or KeyError. Every model type's parser reads through these.
     text(value, where)     text; null is ""
 
 Behind them, `errors.invoke.to_invoke_error` is the last resort: a TypeError, AttributeError,
-KeyError or IndexError that reaches it anyway (PYTHON_SHAPE_ERRORS) is shown as an answer of an
-unexpected shape, with Python's detail only in the log.
+KeyError, IndexError or RecursionError that reaches it anyway (PYTHON_SHAPE_ERRORS) is shown as
+an answer of an unexpected shape, with Python's detail only in the log.
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ from oai_bridge.errors.kinds import UnreadableAnswerError
 
 __all__ = ["PYTHON_SHAPE_ERRORS", "items", "obj", "text"]
 
-PYTHON_SHAPE_ERRORS = (TypeError, AttributeError, KeyError, IndexError)
-"""What Python raises when code meets a value of another type or shape than it expects."""
+PYTHON_SHAPE_ERRORS = (TypeError, AttributeError, KeyError, IndexError, RecursionError)
+"""What Python raises when code meets a value of another type or shape than it expects (and
+`json.loads` on JSON nested deeper than the interpreter's recursion limit)."""
 
 
 def obj(value: Any, where: str) -> Mapping[str, Any]:

@@ -24,7 +24,8 @@ USER = [{"role": "user", "content": "hi"}]
 # Python's own wording of an exception raised by a value of the wrong type or shape.
 PYTHON_WORDING = re.compile(
     r"object has no attribute|not subscriptable|not iterable|unhashable|object is not|list index|"
-    r"KeyError|TypeError|AttributeError|IndexError|NoneType|Traceback|\bstr\b|\bint\b|\bdict\b"
+    r"KeyError|TypeError|AttributeError|IndexError|RecursionError|recursion|NoneType|Traceback|"
+    r"\bstr\b|\bint\b|\bdict\b"
 )
 FINISH = chat_chunk(finish_reason="stop")
 USAGE = {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}
@@ -175,6 +176,17 @@ CASES = {
         {"/v1/chat/completions": json_response(completion({"content": "x"}, finish_reason=1))},
         "InvokeServerUnavailableError",
         "a number where a finish reason (text) was expected in choices[0].finish_reason",
+        BLOCKING,
+    ),
+    "nested deeper than Python reads": Case(
+        "invoke_llm",
+        {
+            "/v1/chat/completions": Response(
+                headers={"Content-Type": "application/json"}, body="[" * 100_000 + "]" * 100_000
+            )
+        },
+        "InvokeServerUnavailableError",
+        "nested deeper",
         BLOCKING,
     ),
     # completion
