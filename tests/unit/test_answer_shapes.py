@@ -30,7 +30,7 @@ from oai_bridge.transport.send import model_cards
 ALLOWED = (MalformedResponseError, StreamIncompleteError, TruncatedToolCallError, InvokeError)
 
 JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
     max_leaves=8,
 )
@@ -39,6 +39,7 @@ KEYS = st.sampled_from(
         *("choices", "delta", "message", "content", "text", "reasoning_content", "reasoning", "refusal"),
         *("tool_calls", "finish_reason", "usage", "index", "type", "thinking", "function", "arguments", "name"),
         *("id", "data", "embedding", "results", "relevance_score", "score", "document", "voices", "error", "object"),
+        *("meta", "tokens", "input_tokens", "prompt_tokens", "completion_tokens", "total_tokens", "max_model_len"),
     )
 )
 # JSON whose keys are the fields the parsers look at, so the values land where they read.
@@ -193,3 +194,9 @@ def test_detection_sees_reasoning_in_thinking_parts(message: dict, seen: bool) -
 def test_a_base64_vector_that_is_not_whole_float32s_names_the_field(vector: str) -> None:
     with pytest.raises(MalformedResponseError, match=r"where a vector \(base64\) was expected in data\[0\]\.embedding"):
         parse_embeddings({"data": [{"index": 0, "embedding": vector}]}, 1)
+
+
+@pytest.mark.parametrize("count", ["NaN", "Infinity", "-Infinity"])
+def test_token_counts_that_are_not_finite_are_not_counts(count: str) -> None:
+    # Python's json reads these non-standard literals as floats; int() of them raises.
+    assert parse_tokens(json.loads(f'{{"meta": {{"tokens": {{"input_tokens": {count}}}}}}}')) is None
