@@ -339,7 +339,7 @@ def test_magistral_typed_parts_become_think_and_answer(plugin, fake_server, stre
     result = plugin.invoke(
         "invoke_llm",
         model="magistral-small",
-        credentials={"base_url": fake_server.base_url, "max_retries": "0", "thinking": "on"},
+        credentials={"base_url": fake_server.base_url, "max_retries": "0"},
         prompt_messages=USER,
         model_parameters={"max_tokens": 8},
         stream=stream,
