@@ -31,7 +31,7 @@ from oai_bridge.transport.retry import call, is_stall
 from oai_bridge.transport.send import open_stream
 from oai_bridge.transport.sse import LineSplitter, SSEParser
 
-__all__ = ["EventReader", "delivered", "read_events", "stream_events"]
+__all__ = ["EventReader", "chat_reader", "delivered", "read_events", "stream_events"]
 
 Event = str | StreamEnd
 
