@@ -103,7 +103,9 @@ def release(response: httpx.Response, rest: Iterator[object], *, seconds: float 
             for count, _ in enumerate(rest):
                 if count >= DRAIN_LIMIT:
                     break
-    except (_Expired, httpx.HTTPError, OSError, ValueError):
+    except _Expired:
+        logger.debug("the server kept the body open %.1f s after the answer; its connection is closed", seconds)
+    except (httpx.HTTPError, OSError, ValueError):
         pass  # nothing the caller needs is lost; the connection is just not reused
     finally:
         response.close()
