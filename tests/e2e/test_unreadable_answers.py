@@ -238,7 +238,7 @@ CASES = {
         "invoke_rerank",
         {"/v1/rerank": json_response({"results": {"index": 0}})},
         "InvokeServerUnavailableError",
-        "",
+        "no `results`, `data` or list",
         RERANK,
     ),
     # transcription
