@@ -18,7 +18,7 @@ from functools import partial
 from itertools import chain
 from queue import SimpleQueue
 from threading import Thread
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -27,13 +27,29 @@ from oai_bridge.config.settings import Settings
 from oai_bridge.config.thinking import ThinkingChoice, thinking_choice
 from oai_bridge.errors.kinds import ConnectionDroppedError
 from oai_bridge.tokens import estimate_text
+from oai_bridge.transport.ending import release
 from oai_bridge.transport.retry import call, is_stall
-from oai_bridge.transport.send import open_stream, release
+from oai_bridge.transport.send import open_stream
 from oai_bridge.transport.sse import LineSplitter, SSEParser
 
-__all__ = ["delivered", "read_events", "stream_events"]
+__all__ = ["EventReader", "chat_reader", "delivered", "read_events", "stream_events"]
 
 Event = str | StreamEnd
+
+
+class EventReader(Protocol):
+    """What turns a stream's event data into Dify text (`chat.events.StreamNormalizer`; a
+    Responses-API reader the same way). `ended` is the hook that ends a call at once: True as
+    soon as the reader knows the answer is complete (a finish reason with its usage; a
+    Responses-API `response.completed`), and reading stops there, as it does at `[DONE]`,
+    instead of waiting for the server to close the body (`transport.ending.release` drains it)."""
+
+    @property
+    def ended(self) -> bool: ...
+
+    def feed(self, payloads: Iterable[str], out: list[str]) -> None: ...
+
+    def finish(self) -> StreamEnd: ...
 
 
 @contextmanager
@@ -47,25 +63,11 @@ def _dropped_connections() -> Iterator[None]:
         raise ConnectionDroppedError(str(exc) or type(exc).__name__) from exc
 
 
-def read_events(
-    settings: Settings, texts: Iterable[str], thinking: ThinkingChoice | None = None
-) -> tuple[Iterator[str], Iterator[Event]]:
-    """The reading chain of a stream body: decoded text -> lines -> SSE event data -> events.
-
-    `texts` are network reads (`response.iter_text()`: one decoded read per item). Each read is
-    pushed through the whole chain at once and the text of its events goes out as ONE piece, so
-    events that arrived together cost Dify one chunk, and a read is handed on the moment it is
-    parsed (nothing waits for the next one). The StreamEnd comes last. Returns the rest of
-    `texts` too, so a finished stream's remainder can be drained (`release`). `thinking` is the
-    call's choice (default: the form's; see `config.thinking`)."""
-    rest = iter(texts)
-    return rest, _events(settings, rest, thinking or thinking_choice(settings))
-
-
-def _events(settings: Settings, texts: Iterator[str], thinking: ThinkingChoice) -> Iterator[Event]:
-    splitter = LineSplitter()
-    parser = SSEParser()
-    normalizer = StreamNormalizer(
+def chat_reader(settings: Settings, thinking: ThinkingChoice | None = None) -> StreamNormalizer:
+    """The event reader of a chat or completion stream, as the settings and the call's thinking
+    choice (default: the form's; see `config.thinking`) ask."""
+    thinking = thinking or thinking_choice(settings)
+    return StreamNormalizer(
         completion_mode=settings.mode == "completion",
         show_reasoning=thinking.show_reasoning,
         # Thinking = On (the form's or the app's): a stream that starts without a tag is reasoning
@@ -73,6 +75,30 @@ def _events(settings: Settings, texts: Iterator[str], thinking: ThinkingChoice) 
         # only the form's On keeps that reading).
         start_in_reasoning=thinking.start_in_reasoning,
     )
+
+
+def read_events(
+    settings: Settings,
+    texts: Iterable[str],
+    thinking: ThinkingChoice | None = None,
+    reader: EventReader | None = None,
+) -> tuple[Iterator[str], Iterator[Event]]:
+    """The reading chain of a stream body: decoded text -> lines -> SSE event data -> events.
+
+    `texts` are network reads (`response.iter_text()`: one decoded read per item). Each read is
+    pushed through the whole chain at once and the text of its events goes out as ONE piece, so
+    events that arrived together cost Dify one chunk, and a read is handed on the moment it is
+    parsed (nothing waits for the next one). The StreamEnd comes last, as soon as the answer is
+    complete (`[DONE]`, or the reader's `ended`). Returns the rest of `texts` too, so a finished
+    stream's remainder can be drained (`release`). `reader` defaults to the chat reader for
+    `thinking` (`chat_reader`)."""
+    rest = iter(texts)
+    return rest, _events(rest, reader or chat_reader(settings, thinking))
+
+
+def _events(texts: Iterator[str], normalizer: EventReader) -> Iterator[Event]:
+    splitter = LineSplitter()
+    parser = SSEParser()
     split, parse, normalize = splitter.feed, parser.feed, normalizer.feed
     for text in chain(texts, (None,)):  # None: the body ended (without `[DONE]`)
         payloads: list[str] = []
@@ -92,7 +118,7 @@ def _events(settings: Settings, texts: Iterator[str], thinking: ThinkingChoice) 
             raise
         if out:
             yield "".join(out)  # the hot path: one piece per read, whatever it carried
-        if parser.done:
+        if parser.done or normalizer.ended:  # the answer is complete: nothing more is read for it
             break
     yield normalizer.finish()
 
