@@ -12,14 +12,14 @@ from dify_plugin.entities.model import AIModelEntity
 from oai_bridge.adapter.base import BridgeModel, settings_for, validate_and_save
 from oai_bridge.audio.schemas import speech2text_schema
 from oai_bridge.audio.transcribe import transcribe
-from oai_bridge.errors.invoke import translated_errors
+from oai_bridge.errors.invoke import endpoint_errors
 
 
 class BridgeSpeech2TextModel(BridgeModel, Speech2TextModel):
     def _invoke(self, model: str, credentials: dict, file: IO[bytes], user: str | None = None) -> str:
         del user
         settings = settings_for(model, credentials)
-        with translated_errors(url=settings.base_url, secrets=settings.secrets):
+        with endpoint_errors(settings):
             return transcribe(settings, file)
 
     # Dify passes a dict and saves what validation writes into it (the findings); the SDK says Mapping.

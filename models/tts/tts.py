@@ -13,7 +13,7 @@ from oai_bridge.adapter.base import BridgeModel, settings_for, validate_and_save
 from oai_bridge.audio.schemas import tts_schema
 from oai_bridge.audio.speech import synthesize
 from oai_bridge.audio.voices import choose_voice, voice_options
-from oai_bridge.errors.invoke import translated_errors
+from oai_bridge.errors.invoke import endpoint_errors
 
 
 class BridgeTTSModel(BridgeModel, TTSModel):
@@ -28,7 +28,7 @@ class BridgeTTSModel(BridgeModel, TTSModel):
     ) -> Generator[bytes]:
         del tenant_id, user
         settings = settings_for(model, credentials)
-        with translated_errors(url=settings.base_url, secrets=settings.secrets):
+        with endpoint_errors(settings):
             return synthesize(settings, content_text, choose_voice(settings, voice))
 
     def get_tts_model_voices(self, model: str, credentials: dict, language: str | None = None) -> list | None:

@@ -21,7 +21,7 @@ import httpx
 from dify_plugin.errors.model import InvokeBadRequestError, InvokeServerUnavailableError
 
 from oai_bridge.config.settings import Settings
-from oai_bridge.errors.invoke import raise_for_payload_error, translated_errors
+from oai_bridge.errors.invoke import endpoint_errors, raise_for_payload_error
 from oai_bridge.errors.kinds import MalformedResponseError, UnexpectedContentError
 from oai_bridge.errors.wording import looks_like_html
 from oai_bridge.transport.audio import open_speech
@@ -98,7 +98,7 @@ def _fetch(settings: Settings, text: str, voice: str, out: queue.Queue[Any], sto
     """One part's audio into `out` as it arrives, then _END (or the InvokeError that ended it).
     The request is retried only until its response starts: nothing of it was passed on yet."""
     try:
-        with translated_errors(url=settings.base_url, secrets=settings.secrets):
+        with endpoint_errors(settings):
             response = open_speech(settings, text, voice)
             try:
                 _read(settings, response, out, stop)

@@ -54,7 +54,7 @@ def upload_format(file: IO[bytes]) -> tuple[AudioFormat, int]:
 
 def transcribe(settings: Settings, file: IO[bytes]) -> str:
     """The text spoken in `file`. Errors: InvokeError subclasses and the plugin's own exceptions
-    (the caller maps the latter with `translated_errors`)."""
+    (the caller maps the latter with `endpoint_errors`)."""
     fmt, size = upload_format(file)
     fields: dict[str, str] = {}
     if settings.stt_language:

@@ -241,3 +241,12 @@ def test_a_stalled_server_times_out_as_a_connection_error(plugin, fake_server, s
     result = stt(plugin, fake_server, speech, timeout="1", max_retries="0")
     assert result.error_type == "InvokeConnectionError"
     assert "Timed out" in result.error["message"]
+
+
+def test_no_key_says_that_no_key_was_sent(plugin, fake_server, speech):
+    # OpenAI's answer to a request without a key (no speech-to-text server runs in the tests).
+    refusal = {"error": {"message": "You didn't provide an API key.", "type": "invalid_request_error"}}
+    fake_server.always(json_response(refusal, 401), path="/v1/audio/transcriptions")
+    result = stt(plugin, fake_server, speech)
+    assert result.error_type == "InvokeAuthorizationError", result.error
+    assert "No API key was sent" in result.error["message"]

@@ -167,3 +167,15 @@ def test_a_wrong_key_is_an_authorization_error(plugin, tts_peer, creds):
     result = tts(plugin, "Hi.", {**creds, "api_key": WRONG_KEY})
     assert result.error_type == "InvokeAuthorizationError", result.error
     assert WRONG_KEY not in str(result.error)
+
+
+def test_no_key_says_that_no_key_was_sent(plugin, tts_peer, creds):
+    """The real server needs a key: without one, the plugin sends no Authorization header and says
+    so, as it does for the other model types."""
+    keyless = {**creds, "api_key": ""}
+    result = tts(plugin, "Hi.", keyless)
+    assert result.error_type == "InvokeAuthorizationError", result.error
+    assert "No API key was sent" in result.error["message"]
+    saved = plugin.invoke("validate_model_credentials", model=MODELS[0], model_type="tts", credentials=keyless)
+    assert saved.error_type == "CredentialsValidateFailedError", saved.error
+    assert "No API key was sent" in saved.error["message"]
