@@ -18,11 +18,15 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
-from dify_plugin.errors.model import InvokeBadRequestError, InvokeServerUnavailableError
 
 from oai_bridge.config.settings import Settings
 from oai_bridge.errors.invoke import endpoint_errors, raise_for_payload_error
-from oai_bridge.errors.kinds import MalformedResponseError, UnexpectedContentError
+from oai_bridge.errors.kinds import (
+    EmptyAnswerError,
+    MalformedResponseError,
+    UnexpectedContentError,
+    UnsendableInputError,
+)
 from oai_bridge.errors.wording import looks_like_html
 from oai_bridge.transport.audio import open_speech
 
@@ -71,7 +75,7 @@ def synthesize(settings: Settings, text: str, voice: str) -> Generator[bytes]:
     errors while iterating are InvokeError subclasses."""
     parts = split_text(text or "", settings.tts_max_chars)
     if not parts:
-        raise InvokeBadRequestError("There is no text to speak: the text is empty.")
+        raise UnsendableInputError("There is no text to speak: the text is empty.")
     return _in_order(settings, parts, voice)
 
 
@@ -121,7 +125,7 @@ def _read(settings: Settings, response: httpx.Response, out: queue.Queue[Any], s
         for piece in pieces(chunk):
             out.put(piece)
     if not received:
-        raise InvokeServerUnavailableError("The speech server answered without any audio.")
+        raise EmptyAnswerError("The speech server answered without any audio.")
 
 
 def _refuse_non_audio(settings: Settings, response: httpx.Response, first: bytes, rest: Iterator[bytes]) -> None:

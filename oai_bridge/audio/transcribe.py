@@ -15,16 +15,16 @@ from collections.abc import Mapping
 from io import BytesIO
 from typing import IO
 
-from dify_plugin.errors.model import InvokeBadRequestError
-
 from oai_bridge.audio.formats import HEAD_BYTES, KNOWN, AudioFormat, sniff
 from oai_bridge.config.settings import Settings
-from oai_bridge.errors.invoke import raise_for_payload_error, to_invoke_error
+from oai_bridge.errors.invoke import raise_for_payload_error
 from oai_bridge.errors.kinds import (
     HTTPStatusError,
     MalformedResponseError,
     UnexpectedContentError,
     UnreadableAnswerError,
+    UnsendableInputError,
+    UploadTooLargeError,
 )
 from oai_bridge.errors.wording import UPLOAD_TOO_LARGE, body_text, looks_like_html, mentions
 from oai_bridge.transport.audio import transcription
@@ -36,16 +36,16 @@ OPENAI_LIMIT_MB = 25
 
 def upload_format(file: IO[bytes]) -> tuple[AudioFormat, int]:
     """The file's audio format and size in bytes; the file is left at its start. Raises
-    InvokeBadRequestError for an empty file or one that is not audio."""
+    UnsendableInputError for an empty file or one that is not audio."""
     size = file.seek(0, 2)
     file.seek(0)
     if not size:
-        raise InvokeBadRequestError("The audio file is empty: there is nothing to transcribe.")
+        raise UnsendableInputError("The audio file is empty: there is nothing to transcribe.")
     head = file.read(HEAD_BYTES)
     file.seek(0)
     found = sniff(head)
     if found is None:
-        raise InvokeBadRequestError(
+        raise UnsendableInputError(
             f"The file is not audio in a format speech servers read ({KNOWN}): it starts with bytes "
             f"{head[:8].hex(' ')}. Convert it, e.g. to mp3 or wav."
         )
@@ -53,8 +53,8 @@ def upload_format(file: IO[bytes]) -> tuple[AudioFormat, int]:
 
 
 def transcribe(settings: Settings, file: IO[bytes]) -> str:
-    """The text spoken in `file`. Errors: InvokeError subclasses and the plugin's own exceptions
-    (the caller maps the latter with `endpoint_errors`)."""
+    """The text spoken in `file`. Errors: the plugin's own exceptions (the caller maps them with
+    `endpoint_errors`)."""
     fmt, size = upload_format(file)
     fields: dict[str, str] = {}
     if settings.stt_language:
@@ -66,11 +66,11 @@ def transcribe(settings: Settings, file: IO[bytes]) -> str:
     except HTTPStatusError as exc:
         if not _too_large(exc):
             raise
-        mapped = to_invoke_error(exc, url=settings.base_url, secrets=settings.secrets)
-        raise InvokeBadRequestError(
-            f"{mapped} The audio file is {_size(size)}; OpenAI accepts at most {OPENAI_LIMIT_MB} MB, "
+        raise UploadTooLargeError(
+            exc,
+            f"The audio file is {_size(size)}; OpenAI accepts at most {OPENAI_LIMIT_MB} MB, "
             "other servers have their own upload limit. Send shorter or more compressed audio (mp3, opus), "
-            "or raise the server's limit."
+            "or raise the server's limit.",
         ) from None
     return read_transcript(response.headers.get("content-type", ""), response.content, str(response.request.url))
 

@@ -6,9 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from dify_plugin.errors.model import InvokeBadRequestError
-
 from oai_bridge.config.settings import Settings
+from oai_bridge.errors.kinds import UnsendableInputError
 from oai_bridge.transport.send import get_json
 
 __all__ = [
@@ -91,7 +90,7 @@ def choose_voice(settings: Settings, voice: str | None) -> str:
         shown = ", ".join(known[:MAX_SHOWN]) + (
             f" (and {len(known) - MAX_SHOWN} more)" if len(known) > MAX_SHOWN else ""
         )
-        raise InvokeBadRequestError(
+        raise UnsendableInputError(
             f"Unknown voice {voice!r}. This model's voices: {shown}. Pick one of them, or list the server's "
             "voices in `tts_voices`."
         )

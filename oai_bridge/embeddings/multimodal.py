@@ -14,12 +14,11 @@ from dataclasses import replace
 from typing import Any
 
 import httpx
-from dify_plugin.errors.model import InvokeBadRequestError
 
 from oai_bridge.config.settings import Settings
 from oai_bridge.embeddings.embed import PARALLEL_BATCHES, batches, embed_texts, parse_embeddings, prepare_texts
 from oai_bridge.embeddings.media import bare_base64, image_uri
-from oai_bridge.errors.kinds import HTTPStatusError
+from oai_bridge.errors.kinds import HTTPStatusError, UnsendableInputError
 from oai_bridge.tokens import estimate_text
 from oai_bridge.transport.send import post_json
 
@@ -101,7 +100,7 @@ def embed_parts(settings: Settings, parts: Sequence[Part], prefix: str = "") -> 
         return embed_texts(settings, texts)
     form = image_form(settings)
     if form == "off":
-        raise InvokeBadRequestError(
+        raise UnsendableInputError(
             "This embedding model was saved as text-only: its server did not embed an image at save. "
             "Serve a multimodal embedding model (vLLM, Jina) or set `multimodal_input`."
         )

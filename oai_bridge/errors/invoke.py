@@ -46,6 +46,8 @@ from oai_bridge.config.urls import display_url
 from oai_bridge.errors.connection import Failure, failure_of, tls_detail
 from oai_bridge.errors.kinds import (
     ConnectionDroppedError,
+    EmptyAnswerError,
+    EndpointMissingError,
     HTTPStatusError,
     MalformedResponseError,
     ModelNotFoundError,
@@ -54,6 +56,8 @@ from oai_bridge.errors.kinds import (
     TextTooLongError,
     TruncatedToolCallError,
     UnexpectedContentError,
+    UnsendableInputError,
+    UploadTooLargeError,
     WrongSchemeError,
     causes,
 )
@@ -385,6 +389,13 @@ def to_invoke_error(
         )
     elif isinstance(exc, TextTooLongError):
         mapped = InvokeBadRequestError(f"The input is too long for the server: {exc}.")
+    elif isinstance(exc, UnsendableInputError | EndpointMissingError):
+        mapped = InvokeBadRequestError(str(exc))
+    elif isinstance(exc, UploadTooLargeError):
+        refused = to_invoke_error(exc.status, url=url, secrets=secrets, keyless=keyless)
+        mapped = InvokeBadRequestError(f"{refused} {exc}")
+    elif isinstance(exc, EmptyAnswerError):
+        mapped = InvokeServerUnavailableError(str(exc))
     elif isinstance(exc, SettingsError):
         mapped = InvokeBadRequestError(f"Model settings: {exc}")
     elif isinstance(exc, PYTHON_SHAPE_ERRORS):

@@ -1,8 +1,9 @@
 """Every way a call to a model server can fail, as the plugin's own exception types.
 
 The transport raises these (and httpx's transport errors) instead of the `openai` SDK's classes,
-so nothing above it depends on which client sent the request; `errors.invoke` turns each into
-the Dify error class and message the user sees.
+so nothing above it depends on which client sent the request, and the model types raise them for
+what they refuse themselves (never Dify's classes: tests/unit/test_errors.py holds it);
+`errors.invoke` turns each into the Dify error class and message the user sees.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from typing import Any
 
 __all__ = [
     "ConnectionDroppedError",
+    "EmptyAnswerError",
+    "EndpointMissingError",
     "HTTPStatusError",
     "MalformedResponseError",
     "ModelNotFoundError",
@@ -21,6 +24,8 @@ __all__ = [
     "TruncatedToolCallError",
     "UnexpectedContentError",
     "UnreadableAnswerError",
+    "UnsendableInputError",
+    "UploadTooLargeError",
     "WrongSchemeError",
     "causes",
     "json_kind",
@@ -121,6 +126,30 @@ class WrongSchemeError(Exception):
         self.url = url
         self.speaks = speaks
         self.detail = detail
+
+
+class UnsendableInputError(ValueError):
+    """What Dify asked for cannot go to this server as it is (an empty text or query, a file that
+    is not audio, an unknown voice, an image for a text-only model); the message says what to
+    change."""
+
+
+class UploadTooLargeError(Exception):
+    """The server refused an upload as too large (`status`: its answer); `advice` says what the
+    upload was and what to send instead."""
+
+    def __init__(self, status: HTTPStatusError, advice: str) -> None:
+        super().__init__(advice)
+        self.status = status
+
+
+class EndpointMissingError(Exception):
+    """No endpoint of the model type answers under the base URL (no rerank path scores); the
+    message names what was tried and what to serve."""
+
+
+class EmptyAnswerError(Exception):
+    """A 2xx answer with nothing in it where the model type needs content (speech without audio)."""
 
 
 class TextTooLongError(ValueError):

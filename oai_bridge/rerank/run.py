@@ -20,11 +20,16 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import httpx
-from dify_plugin.errors.model import InvokeBadRequestError
 
 from oai_bridge.config.settings import Settings
 from oai_bridge.config.urls import display_url, normalize_base_url
-from oai_bridge.errors.kinds import HTTPStatusError, MalformedResponseError, TextTooLongError
+from oai_bridge.errors.kinds import (
+    EndpointMissingError,
+    HTTPStatusError,
+    MalformedResponseError,
+    TextTooLongError,
+    UnsendableInputError,
+)
 from oai_bridge.errors.wording import BATCH_TOO_LARGE, RERANK_PAIR_TOO_LONG, body_text, mentions
 from oai_bridge.rerank.fit import Fit, fitted, next_fit
 from oai_bridge.rerank.ranking import LOGITS, PROBABILITIES, looks_like_logits, rank, uses_sigmoid
@@ -125,7 +130,7 @@ def detect_route(settings: Settings) -> tuple[Route, list[float]]:
         raise refusal
     tried = ", ".join(dict.fromkeys(server_root(settings) + r.path for r in candidate_routes(settings)))
     state = "answered without scores" if not missing else "is not served"
-    raise InvokeBadRequestError(
+    raise EndpointMissingError(
         f"No rerank endpoint found: {tried} {state}. Serve a reranker model there (vLLM: a reranker "
         "such as BAAI/bge-reranker-v2-m3; llama.cpp: --reranking; TEI: a reranker model) and check the base URL."
     )
@@ -261,10 +266,10 @@ def rerank_documents(
     if not documents:
         return [], 0
     if isinstance(query, str) and not query.strip():
-        raise InvokeBadRequestError("The rerank query is empty.")
+        raise UnsendableInputError("The rerank query is empty.")
     route, scores = _route(settings)
     if route.shape != "jina" and not all(isinstance(d, str) for d in (query, *documents)):
-        raise InvokeBadRequestError(
+        raise UnsendableInputError(
             f"The server's rerank endpoint ({route.path}, {route.shape} shape) takes text only; "
             "image documents need a multimodal reranker served by vLLM (e.g. Qwen3-VL-Reranker)."
         )

@@ -14,7 +14,8 @@ from oai_bridge.audio.speech import MAX_PIECE, pieces, split_text
 from oai_bridge.audio.transcribe import read_transcript, tone_clip, upload_format
 from oai_bridge.audio.voices import choose_voice, known_voices, parse_voices, saved_form, voice_options
 from oai_bridge.config.settings import SettingsError, parse_settings
-from oai_bridge.errors.kinds import MalformedResponseError
+from oai_bridge.errors.invoke import to_invoke_error
+from oai_bridge.errors.kinds import MalformedResponseError, UnsendableInputError
 
 
 @pytest.mark.parametrize(
@@ -57,8 +58,9 @@ def test_upload_format_leaves_the_file_at_its_start():
     file.seek(50)
     assert upload_format(file)[1] == 104
     assert file.tell() == 0
-    with pytest.raises(InvokeBadRequestError, match="empty"):
+    with pytest.raises(UnsendableInputError, match="empty") as refused:
         upload_format(io.BytesIO())
+    assert isinstance(to_invoke_error(refused.value), InvokeBadRequestError)
 
 
 @pytest.mark.parametrize(
@@ -111,8 +113,9 @@ def test_saved_voices_round_trip_and_unknown_voices_are_refused():
     assert known_voices(settings) == pairs
     assert choose_voice(settings, "") == "af_heart"
     assert choose_voice(settings, "am_adam") == "am_adam"
-    with pytest.raises(InvokeBadRequestError, match="af_heart, am_adam"):
+    with pytest.raises(UnsendableInputError, match="af_heart, am_adam") as refused:
         choose_voice(settings, "alloy")
+    assert isinstance(to_invoke_error(refused.value), InvokeBadRequestError)
     assert voice_options(settings) == [{"name": "Heart", "value": "af_heart"}, {"name": "am_adam", "value": "am_adam"}]
     unlisted = parse_settings("m", {"base_url": "http://h/v1"})  # OpenAI has no voice list
     assert choose_voice(unlisted, "anything") == "anything"

@@ -855,3 +855,20 @@ def test_azure_deployment_not_found_keeps_its_words_and_names_the_deployment() -
     assert type(error) is InvokeBadRequestError
     assert "The API deployment for this resource does not exist" in str(error)
     assert "deployment name in the base URL" in str(error) and "/v1" not in str(error)
+
+
+def test_only_the_error_boundary_speaks_difys_error_classes() -> None:
+    """The model types raise the plugin's own kinds (`errors/kinds.py`); `errors/invoke.py` maps
+    them, and only the boundaries that catch Dify's classes import them."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "oai_bridge"
+    boundaries = {"errors/invoke.py", "adapter/base.py", "doctor.py"}
+    speaking = sorted(
+        str(path.relative_to(root))
+        for path in root.rglob("*.py")
+        if str(path.relative_to(root)) not in boundaries
+        and re.search(r"^from dify_plugin\.errors", path.read_text(encoding="utf-8"), re.M)
+    )
+    assert speaking == []
