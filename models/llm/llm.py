@@ -79,11 +79,11 @@ class BridgeLargeLanguageModel(BridgeModel, LargeLanguageModel):
             ):
                 if type(event) is str:
                     yield text_chunk(model, event)
-                else:
-                    assert isinstance(event, StreamEnd) and event.usage is not None
-                    yield final_chunk(
-                        model, event.text, event.tool_calls, self._usage(event.usage), event.finish_reason
-                    )
+                elif isinstance(event, StreamEnd):
+                    usage = event.usage or Usage(None, None)  # stream_events completes it
+                    yield final_chunk(model, event.text, event.tool_calls, self._usage(usage), event.finish_reason)
+                else:  # stream_events yields text and one end, nothing else
+                    raise TypeError(f"stream_events yielded {type(event).__name__}")
 
     def _usage(self, usage: Usage) -> LLMUsage:
         # The SDK's price lookup returns zero for customizable models; no credentials needed.

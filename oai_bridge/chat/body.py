@@ -25,6 +25,7 @@ from oai_bridge.chat.think import split_whole_answer, strip_think
 from oai_bridge.config.settings import Settings
 from oai_bridge.config.thinking import ThinkingChoice, thinking_choice
 from oai_bridge.dialects.dialect import Dialect, dialect_for, with_video_parts
+from oai_bridge.errors.kinds import UnsendableInputError
 
 __all__ = [
     "build_chat_body",
@@ -108,13 +109,15 @@ def _one_message(message: PromptMessage, *, vision: bool, echo_reasoning: bool) 
     if role is PromptMessageRole.USER:
         return {"role": "user", "content": _user_content(message, vision=vision)}
     if role is PromptMessageRole.ASSISTANT:
-        assert isinstance(message, AssistantPromptMessage)
-        return _assistant_message(message, echo_reasoning=echo_reasoning)
+        if isinstance(message, AssistantPromptMessage):
+            return _assistant_message(message, echo_reasoning=echo_reasoning)
+        return {"role": "assistant", "content": message_text(message)}  # no tool calls to carry
     if role in (PromptMessageRole.SYSTEM, PromptMessageRole.DEVELOPER):
         # Most OpenAI-compatible servers reject the `developer` role; `system` means the same.
         return {"role": "system", "content": message_text(message)}
     if role is PromptMessageRole.TOOL:
-        assert isinstance(message, ToolPromptMessage)
+        if not isinstance(message, ToolPromptMessage):
+            raise UnsendableInputError("A tool message came without the id of the tool call it answers.")
         return {"role": "tool", "tool_call_id": message.tool_call_id, "content": message_text(message)}
     raise ValueError(f"Unsupported message role: {role}")
 

@@ -226,7 +226,8 @@ def stream_events(
                     produced.append(event)
                     yield event
                     continue
-                assert isinstance(event, StreamEnd)
+                if not isinstance(event, StreamEnd):  # the readers yield text and one end, nothing else
+                    raise TypeError(f"the stream's reader yielded {type(event).__name__}")
                 usage = event.usage or Usage(None, None)
                 text = "".join(produced) + event.text
                 event.usage = usage.completed(prompt_tokens, partial(estimate_text, text))

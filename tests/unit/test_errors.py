@@ -872,3 +872,20 @@ def test_only_the_error_boundary_speaks_difys_error_classes() -> None:
         and re.search(r"^from dify_plugin\.errors", path.read_text(encoding="utf-8"), re.M)
     )
     assert speaking == []
+
+
+def test_no_assert_guards_the_plugins_code() -> None:
+    """`python -O` (or PYTHONOPTIMIZE in the daemon's environment, which plugins inherit) strips
+    `assert`: every check in the plugin is explicit."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    asserts = [
+        f"{path.relative_to(root)}:{node.lineno}"
+        for folder in ("oai_bridge", "models")
+        for path in sorted((root / folder).rglob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Assert)
+    ]
+    assert asserts == []

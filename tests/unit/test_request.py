@@ -580,3 +580,22 @@ def test_openai_gets_max_completion_tokens_from_its_dialect() -> None:
     other_body = build_chat_body(parse_settings("m", {"base_url": "http://localhost:8000/v1"}), [], params)
     assert openai_body["max_completion_tokens"] == 64 and "max_tokens" not in openai_body
     assert other_body["max_tokens"] == 64 and "max_completion_tokens" not in other_body
+
+
+def test_messages_of_the_base_class_are_sent_or_refused_by_explicit_checks() -> None:
+    """A message whose class does not match its role (not what Dify's SDK parses, but what a caller
+    could pass): an assistant turn is sent as its text, a tool result without its call id is a bad
+    request in the plugin's words (was an AssertionError, or an AttributeError under python -O)."""
+    from dify_plugin.entities.model.message import PromptMessageRole
+    from dify_plugin.errors.model import InvokeBadRequestError
+
+    from oai_bridge.errors.invoke import to_invoke_error
+    from oai_bridge.errors.kinds import UnsendableInputError
+
+    turn = PromptMessage(role=PromptMessageRole.ASSISTANT, content="earlier answer")
+    assert build_messages([turn]) == [{"role": "assistant", "content": "earlier answer"}]
+    result = PromptMessage(role=PromptMessageRole.TOOL, content="18 degrees")
+    with pytest.raises(UnsendableInputError) as refused:
+        build_messages([result])
+    mapped = to_invoke_error(refused.value)
+    assert isinstance(mapped, InvokeBadRequestError) and "tool call it answers" in str(mapped)
