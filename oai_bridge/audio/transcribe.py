@@ -19,8 +19,8 @@ from oai_bridge.audio.formats import HEAD_BYTES, KNOWN, AudioFormat, sniff
 from oai_bridge.config.settings import Settings
 from oai_bridge.errors.invoke import raise_for_payload_error
 from oai_bridge.errors.kinds import (
-    HTTPStatusError,
     MalformedResponseError,
+    ServerStatusError,
     UnexpectedContentError,
     UnreadableAnswerError,
     UnsendableInputError,
@@ -63,7 +63,7 @@ def transcribe(settings: Settings, file: IO[bytes]) -> str:
         fields["prompt"] = settings.stt_prompt
     try:
         response = transcription(settings, (f"audio.{fmt.extension}", file, fmt.mime), fields)
-    except HTTPStatusError as exc:
+    except ServerStatusError as exc:
         if not _too_large(exc):
             raise
         raise UploadTooLargeError(
@@ -75,7 +75,7 @@ def transcribe(settings: Settings, file: IO[bytes]) -> str:
     return read_transcript(response.headers.get("content-type", ""), response.content, str(response.request.url))
 
 
-def _too_large(exc: HTTPStatusError) -> bool:
+def _too_large(exc: ServerStatusError) -> bool:
     """413, or a 400 whose words say the upload is over a size limit."""
     return exc.status == 413 or (exc.status == 400 and mentions(body_text(exc.body), UPLOAD_TOO_LARGE))
 

@@ -37,7 +37,7 @@ from oai_bridge.chat.parts import part_pieces
 from oai_bridge.chat.think import REASONING
 from oai_bridge.config.settings import Settings
 from oai_bridge.dialects.dialect import THINKING_FORMS
-from oai_bridge.errors.kinds import HTTPStatusError, MalformedResponseError
+from oai_bridge.errors.kinds import MalformedResponseError, ServerStatusError
 from oai_bridge.errors.wording import FEATURE_UNSUPPORTED, body_text, mentions
 from oai_bridge.transport.send import post_json
 
@@ -116,7 +116,7 @@ def accepted(call: Callable[[], object]) -> bool | None:
     the feature, None if it could not tell."""
     try:
         verdict = call()
-    except HTTPStatusError as exc:
+    except ServerStatusError as exc:
         if 400 <= exc.status < 500 and exc.status not in (408, 429):
             return False
         return False if exc.status == 500 and mentions(body_text(exc.body), FEATURE_UNSUPPORTED) else None
@@ -156,7 +156,7 @@ def thinking_form(settings: Settings) -> str | None:
         try:
             if not shows_reasoning(answer_message(chat_request(trial))):
                 return name
-        except (HTTPStatusError, httpx.HTTPError, ValueError):
+        except (ServerStatusError, httpx.HTTPError, ValueError):
             continue  # this form is refused here: try the next
     return None
 

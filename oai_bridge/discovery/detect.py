@@ -47,7 +47,7 @@ from oai_bridge.discovery.capabilities import (
 from oai_bridge.discovery.endpoint import context_from_card, find_base_url, native_context, server_kind
 from oai_bridge.embeddings.embed import embed_texts
 from oai_bridge.embeddings.multimodal import detect_form
-from oai_bridge.errors.kinds import HTTPStatusError
+from oai_bridge.errors.kinds import ServerStatusError
 from oai_bridge.rerank.run import detect_route, route_findings, takes_image_documents
 from oai_bridge.singleflight import SingleFlight
 from oai_bridge.transport.ending import release
@@ -240,7 +240,7 @@ def _streamed_usage(settings: Settings) -> bool | None:
     body = build_chat_body(settings, [UserPromptMessage(content="ping")], {"max_tokens": 1}, stream=True)
     try:
         response = open_stream(settings, "/chat/completions", body)
-    except (HTTPStatusError, httpx.HTTPError):
+    except (ServerStatusError, httpx.HTTPError):
         return None
     rest, events = read_events(settings, response.iter_text())
     try:

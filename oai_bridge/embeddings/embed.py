@@ -14,7 +14,7 @@ from typing import Any
 from oai_bridge.config.settings import Settings
 from oai_bridge.config.urls import normalize_base_url
 from oai_bridge.dialects import learned
-from oai_bridge.errors.kinds import HTTPStatusError, MalformedResponseError, TextTooLongError, UnreadableAnswerError
+from oai_bridge.errors.kinds import MalformedResponseError, ServerStatusError, TextTooLongError, UnreadableAnswerError
 from oai_bridge.errors.shape import items, obj
 from oai_bridge.errors.wording import BATCH_TOO_LARGE, body_text, mentions
 from oai_bridge.tokens import estimate_text, truncate_to_tokens
@@ -110,7 +110,7 @@ def parse_embeddings(data: Any, expected: int) -> tuple[list[list[float]], int |
 PARALLEL_BATCHES = 4
 
 
-def too_large(exc: HTTPStatusError) -> bool:
+def too_large(exc: ServerStatusError) -> bool:
     """Whether the server refused a request for carrying too many or too long inputs."""
     if exc.status == 413:
         return True
@@ -131,7 +131,7 @@ def _embed_batch(settings: Settings, texts: Sequence[str], offset: int) -> tuple
     """One server batch; halves it while the server says it is too large."""
     try:
         return _post_batch(settings, texts)
-    except HTTPStatusError as exc:
+    except ServerStatusError as exc:
         if not too_large(exc):
             raise
         if len(texts) == 1:

@@ -18,7 +18,7 @@ import httpx
 from oai_bridge.config.settings import Settings
 from oai_bridge.embeddings.embed import PARALLEL_BATCHES, batches, embed_texts, parse_embeddings, prepare_texts
 from oai_bridge.embeddings.media import bare_base64, image_uri
-from oai_bridge.errors.kinds import HTTPStatusError, UnsendableInputError
+from oai_bridge.errors.kinds import ServerStatusError, UnsendableInputError
 from oai_bridge.tokens import estimate_text
 from oai_bridge.transport.send import post_json
 
@@ -81,7 +81,7 @@ def detect_form(settings: Settings) -> str:
     for form, probe in probes.items():
         try:
             vectors, _ = probe()
-        except (HTTPStatusError, httpx.HTTPError, ValueError):  # MalformedResponseError is a ValueError
+        except (ServerStatusError, httpx.HTTPError, ValueError):  # MalformedResponseError is a ValueError
             continue
         if vectors and vectors[0]:
             return form

@@ -48,9 +48,9 @@ from oai_bridge.errors.kinds import (
     ConnectionDroppedError,
     EmptyAnswerError,
     EndpointMissingError,
-    HTTPStatusError,
     MalformedResponseError,
     ModelNotFoundError,
+    ServerStatusError,
     SSEError,
     StreamIncompleteError,
     TextTooLongError,
@@ -343,7 +343,7 @@ _NO_KEY_HINT = (
 )
 
 
-def _keyless_refusal(exc: HTTPStatusError, mapped: InvokeError) -> bool:
+def _keyless_refusal(exc: ServerStatusError, mapped: InvokeError) -> bool:
     """A refusal that may only mean "a key is needed": an auth error, or a bare 500 (LiteLLM answers
     a request without Authorization with a plain-text "Internal Server Error")."""
     if isinstance(mapped, InvokeAuthorizationError):
@@ -359,7 +359,7 @@ def to_invoke_error(
     secrets = tuple(secrets)
     if isinstance(exc, InvokeError):
         mapped = exc
-    elif isinstance(exc, HTTPStatusError):
+    elif isinstance(exc, ServerStatusError):
         mapped = error_for_status(exc.status, _redacted(exc.body, secrets), url=exc.url or url)
         if keyless and _keyless_refusal(exc, mapped):
             mapped = type(mapped)(str(mapped) + _NO_KEY_HINT)

@@ -15,10 +15,10 @@ __all__ = [
     "ConnectionDroppedError",
     "EmptyAnswerError",
     "EndpointMissingError",
-    "HTTPStatusError",
     "MalformedResponseError",
     "ModelNotFoundError",
     "SSEError",
+    "ServerStatusError",
     "StreamIncompleteError",
     "TextTooLongError",
     "TruncatedToolCallError",
@@ -44,7 +44,7 @@ def causes(exc: BaseException) -> Iterator[BaseException]:
         current = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
 
 
-class HTTPStatusError(Exception):
+class ServerStatusError(Exception):
     """The server answered with a non-2xx status. `body` is its decoded JSON, else its text."""
 
     def __init__(self, status: int, body: Any, *, url: str = "", headers: Mapping[str, str] | None = None) -> None:
@@ -138,7 +138,7 @@ class UploadTooLargeError(Exception):
     """The server refused an upload as too large (`status`: its answer); `advice` says what the
     upload was and what to send instead."""
 
-    def __init__(self, status: HTTPStatusError, advice: str) -> None:
+    def __init__(self, status: ServerStatusError, advice: str) -> None:
         super().__init__(advice)
         self.status = status
 

@@ -25,8 +25,8 @@ from oai_bridge.config.settings import Settings
 from oai_bridge.config.urls import display_url, normalize_base_url
 from oai_bridge.errors.kinds import (
     EndpointMissingError,
-    HTTPStatusError,
     MalformedResponseError,
+    ServerStatusError,
     TextTooLongError,
     UnsendableInputError,
 )
@@ -114,7 +114,7 @@ def detect_route(settings: Settings) -> tuple[Route, list[float]]:
         body = build_body(route.shape, settings.endpoint_model, PROBE_QUERY, PROBE_DOCUMENTS)
         try:
             pairs = parse_scores(_post(settings, route, body, probe=True), PROBE_DOCUMENTS)
-        except HTTPStatusError as exc:
+        except ServerStatusError as exc:
             if exc.status in (404, 405, 501):  # 501: llama-server without --reranking
                 continue
             if exc.status not in (400, 422):
@@ -145,7 +145,7 @@ def takes_image_documents(settings: Settings, route: Route) -> bool:
     body = build_body(route.shape, settings.endpoint_model, PROBE_QUERY, documents)
     try:
         return len(parse_scores(_post(replace(settings, max_retries=0), route, body, probe=True), documents)) == 2
-    except (HTTPStatusError, httpx.HTTPError, ValueError):
+    except (ServerStatusError, httpx.HTTPError, ValueError):
         return False
 
 
@@ -177,7 +177,7 @@ def _route(settings: Settings) -> tuple[Route, str]:
     return route, route_findings(route, scores)["rerank_scores"]
 
 
-def _kind_of_refusal(exc: HTTPStatusError) -> str | None:
+def _kind_of_refusal(exc: ServerStatusError) -> str | None:
     """ "batch" (too many documents in one request), "context" (a document too long), or None."""
     if exc.status not in (400, 413, 422, 500):
         return None
@@ -223,7 +223,7 @@ def _score_batch(
     key = (server_root(settings) + route.path, settings.endpoint_model)
     try:
         data = _post(settings, route, body)
-    except HTTPStatusError as exc:
+    except ServerStatusError as exc:
         kind = _kind_of_refusal(exc)
         if kind is None:
             raise

@@ -24,7 +24,7 @@ from tenacity import RetryCallState, Retrying
 
 from oai_bridge.config.settings import Settings
 from oai_bridge.errors.connection import Failure, failure_of
-from oai_bridge.errors.kinds import ConnectionDroppedError, HTTPStatusError, StreamIncompleteError, causes
+from oai_bridge.errors.kinds import ConnectionDroppedError, ServerStatusError, StreamIncompleteError, causes
 from oai_bridge.transport.probe import wrong_scheme
 
 __all__ = ["MAX_RETRY_AFTER", "call", "is_stall", "retry_after", "sleep"]
@@ -48,7 +48,7 @@ def is_stall(exc: BaseException) -> bool:
 
 
 def _is_retryable(exc: BaseException) -> bool:
-    if isinstance(exc, HTTPStatusError):
+    if isinstance(exc, ServerStatusError):
         return exc.status in _RETRY_STATUSES
     if isinstance(exc, httpx.TransportError | ConnectionDroppedError | StreamIncompleteError):
         return not is_stall(exc) and failure_of(exc) not in _PERMANENT
@@ -57,7 +57,7 @@ def _is_retryable(exc: BaseException) -> bool:
 
 def retry_after(exc: BaseException | None, now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> float | None:
     """Seconds the server asked to wait (`retry-after-ms`, `retry-after` seconds or HTTP-date)."""
-    if not isinstance(exc, HTTPStatusError):
+    if not isinstance(exc, ServerStatusError):
         return None
     headers = {name.lower(): value for name, value in exc.headers.items()}
     raw = headers.get("retry-after-ms")
@@ -91,7 +91,7 @@ def _wait(state: RetryCallState) -> float:
 
 def _log_retry(state: RetryCallState) -> None:
     exc = state.outcome.exception() if state.outcome else None
-    reason = f"HTTP {exc.status}" if isinstance(exc, HTTPStatusError) else type(exc).__name__
+    reason = f"HTTP {exc.status}" if isinstance(exc, ServerStatusError) else type(exc).__name__
     delay = state.next_action.sleep if state.next_action else 0.0
     logger.warning("request failed (%s), retry %d in %.1f s", reason, state.attempt_number, delay)
 

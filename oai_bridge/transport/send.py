@@ -22,7 +22,7 @@ import httpx
 from oai_bridge.config.settings import Settings
 from oai_bridge.config.urls import normalize_base_url
 from oai_bridge.dialects import learned
-from oai_bridge.errors.kinds import HTTPStatusError, ModelNotFoundError, UnexpectedContentError
+from oai_bridge.errors.kinds import ModelNotFoundError, ServerStatusError, UnexpectedContentError
 from oai_bridge.errors.wording import MODEL_NOT_FOUND, body_text, is_deployment_not_found, looks_like_html
 from oai_bridge.transport.clients import openai_client, request_headers, timeout_for
 from oai_bridge.transport.retry import call
@@ -53,7 +53,7 @@ def sdk_errors() -> Iterator[None]:
     try:
         yield
     except openai.APIStatusError as exc:
-        raise HTTPStatusError(
+        raise ServerStatusError(
             exc.status_code, exc.body, url=str(exc.request.url), headers=dict(exc.response.headers)
         ) from None
     except openai.APIConnectionError as exc:
@@ -92,7 +92,7 @@ def _once(
                 # methods would walk every message to transform it); with `stream=True` the
                 # response comes back with its body unread.
                 return client.post(path, cast_to=httpx.Response, body=body, options=options, stream=stream)
-        except HTTPStatusError as exc:
+        except ServerStatusError as exc:
             fixed = learned.fallback(endpoint, body, exc.status, exc.body)
             if fixed is None:
                 _explain_unknown_model(settings, exc, probe=probe)
@@ -101,7 +101,7 @@ def _once(
     raise AssertionError("unreachable: the loop returns or raises")
 
 
-def _explain_unknown_model(settings: Settings, exc: HTTPStatusError, *, probe: bool = False) -> None:
+def _explain_unknown_model(settings: Settings, exc: ServerStatusError, *, probe: bool = False) -> None:
     """A 404, or a refusal that names the model, is explained with what the server lists. The list
     is never a gate: servers that list only an alias (llama.cpp, TGI) answer any name. While a
     `probe` looks for a path, a 404 that does not name the model is a missing path: raised as is."""
@@ -145,7 +145,7 @@ def get_json(settings: Settings, url: str, *, base_url: str | None = None) -> tu
         with sdk_errors():
             options: Any = {"timeout": timeout_for(settings, DISCOVERY_TIMEOUT), "headers": request_headers(settings)}
             response = client.get(url, cast_to=httpx.Response, options=options)
-    except HTTPStatusError as exc:
+    except ServerStatusError as exc:
         return exc.status, None
     except httpx.HTTPError:
         return 0, None

@@ -889,3 +889,17 @@ def test_no_assert_guards_the_plugins_code() -> None:
         if isinstance(node, ast.Assert)
     ]
     assert asserts == []
+
+
+def test_the_plugins_error_kinds_share_no_name_with_httpx() -> None:
+    """The plugin's kinds sit beside httpx's exceptions in `except` clauses: a shared name (the
+    plugin's status error was once `HTTPStatusError`, like httpx's) reads as the other one."""
+    import httpx
+
+    from oai_bridge.errors import kinds
+
+    httpx_errors = {
+        name for name, value in vars(httpx).items() if isinstance(value, type) and issubclass(value, Exception)
+    }
+    ours = {name for name in kinds.__all__ if isinstance(getattr(kinds, name), type)}
+    assert ours and not ours & httpx_errors

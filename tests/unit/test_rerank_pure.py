@@ -10,7 +10,7 @@ import pytest
 
 from oai_bridge.config.settings import SettingsError, parse_settings
 from oai_bridge.embeddings.media import bare_base64, image_uri
-from oai_bridge.errors.kinds import HTTPStatusError, MalformedResponseError
+from oai_bridge.errors.kinds import MalformedResponseError, ServerStatusError
 from oai_bridge.errors.wording import STATED_INPUT_TOKENS, STATED_TOKEN_LIMIT
 from oai_bridge.rerank.fit import PAIR_OVERHEAD, Fit, fitted, next_fit, stated
 from oai_bridge.rerank.ranking import looks_like_logits, rank, sigmoid, uses_sigmoid
@@ -266,4 +266,4 @@ def test_images_and_documents_that_fit_are_never_cut():
     ],
 )
 def test_a_too_long_document_is_told_from_a_too_large_batch(status, body, kind):
-    assert _kind_of_refusal(HTTPStatusError(status, body)) == kind
+    assert _kind_of_refusal(ServerStatusError(status, body)) == kind

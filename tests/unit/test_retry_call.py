@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from oai_bridge.config.settings import Settings, parse_settings
-from oai_bridge.errors.kinds import HTTPStatusError
+from oai_bridge.errors.kinds import ServerStatusError
 from oai_bridge.transport import retry
 from oai_bridge.transport.retry import call
 
@@ -40,8 +40,8 @@ class Script:
         return "answer"
 
 
-def busy(after: str = "0") -> HTTPStatusError:
-    return HTTPStatusError(503, {"error": "busy"}, headers={"Retry-After": after})
+def busy(after: str = "0") -> ServerStatusError:
+    return ServerStatusError(503, {"error": "busy"}, headers={"Retry-After": after})
 
 
 def test_a_first_success_is_one_call() -> None:
@@ -51,14 +51,14 @@ def test_a_first_success_is_one_call() -> None:
 
 
 def test_retryable_failures_are_retried_up_to_max_retries_then_raised(pauses: list[float]) -> None:
-    fn = Script(HTTPStatusError(503, {"error": "busy"}), busy())
+    fn = Script(ServerStatusError(503, {"error": "busy"}), busy())
     assert call(_settings(max_retries="2"), fn) == "answer"
     assert fn.calls == 3
     # Without Retry-After: exponential backoff from 0.5 s with ±25% jitter; with it, its value.
     assert len(pauses) == 2 and 0.375 <= pauses[0] <= 0.625 and pauses[1] == 0
 
     fn = Script(busy(), busy(), busy())
-    with pytest.raises(HTTPStatusError) as raised:
+    with pytest.raises(ServerStatusError) as raised:
         call(_settings(max_retries="2"), fn)
     assert raised.value.status == 503 and fn.calls == 3
 
@@ -71,15 +71,15 @@ def test_the_first_failures_retry_after_is_honoured(pauses: list[float]) -> None
 
 def test_not_retried_when_the_failure_is_final_or_retries_are_off() -> None:
     for settings, failure in (
-        (_settings(max_retries="3"), HTTPStatusError(400, {"error": "bad"})),
+        (_settings(max_retries="3"), ServerStatusError(400, {"error": "bad"})),
         (_settings(max_retries="0"), busy()),
     ):
         fn = Script(failure)
-        with pytest.raises(HTTPStatusError):
+        with pytest.raises(ServerStatusError):
             call(settings, fn)
         assert fn.calls == 1
     fn = Script(busy())
-    with pytest.raises(HTTPStatusError):
+    with pytest.raises(ServerStatusError):
         call(_settings(max_retries="3"), fn, retryable=lambda exc: False)
     assert fn.calls == 1
 
@@ -87,7 +87,7 @@ def test_not_retried_when_the_failure_is_final_or_retries_are_off() -> None:
 def test_a_wait_past_the_timeout_budget_gives_up_with_the_servers_error(pauses: list[float]) -> None:
     """The budget counts from the first attempt: a Retry-After beyond `timeout` is not slept."""
     fn = Script(busy("20"))
-    with pytest.raises(HTTPStatusError) as raised:
+    with pytest.raises(ServerStatusError) as raised:
         call(_settings(max_retries="3", timeout="5"), fn)
     assert raised.value.status == 503
     assert fn.calls == 1 and pauses == []
