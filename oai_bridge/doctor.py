@@ -135,15 +135,12 @@ def diagnose(
     api_key: str | None = None,
     *,
     model_type: str = "llm",
-    timeout: float | None = None,
     fields: Mapping[str, str] | None = None,
 ) -> tuple[bool, str]:
     """(ok, report text) for the endpoint, with the form values ``fields``; on failure the text
     is the message saving the model in Dify would show."""
     _, dify_type, selects = TYPES[model_type]
     form = {**(fields or {}), **selects}
-    if timeout:
-        form["timeout"] = str(timeout)
     credentials = {**form, "base_url": base_url, "api_key": api_key or ""}
     kinds: list[ModelKind] = []
 
