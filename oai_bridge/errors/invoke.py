@@ -254,7 +254,7 @@ def _connection_error(exc: BaseException, url: str) -> InvokeError:
             f"TLS failed talking to {shown} ({_clip(tls_detail(exc))}). Check that this port serves HTTPS "
             "(use http:// if the server has no TLS) and that its TLS setup is a current one."
         )
-    if _cause_of(exc, httpx.ConnectTimeout):
+    if failure is Failure.CONNECT_TIMEOUT:
         return InvokeConnectionError(
             f"Timed out connecting to {shown}: check the address and port, and that a firewall lets the "
             "plugin through (connecting waits at most 10 s, or `timeout` if that is shorter)."
@@ -265,9 +265,7 @@ def _connection_error(exc: BaseException, url: str) -> InvokeError:
             "for slow models, or check that the server is not stuck."
         )
     detail = _innermost_text(exc)
-    if isinstance(exc, ConnectionDroppedError) or (
-        _cause_of(exc, httpx.RemoteProtocolError | httpx.ReadError) and not _cause_of(exc, httpx.ConnectError)
-    ):
+    if isinstance(exc, ConnectionDroppedError) or failure is Failure.NO_RESPONSE:
         return InvokeServerUnavailableError(
             f"The connection to {shown} broke while the server was answering ({detail}). The server may "
             "have crashed or restarted, or a proxy in between cut the connection: check the server's log."
