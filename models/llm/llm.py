@@ -1,9 +1,11 @@
-"""The LLM model class: a thin adapter from Dify's calls to `oai_bridge.chat`."""
+"""The LLM model class: a thin adapter from Dify's calls to `oai_bridge.chat` or, for a model on
+the Responses API, `oai_bridge.responses`."""
 
 from __future__ import annotations
 
-from collections.abc import Generator, Mapping
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 from dify_plugin import LargeLanguageModel
@@ -12,15 +14,19 @@ from dify_plugin.entities.model.llm import LLMResult, LLMResultChunk, LLMUsage
 from dify_plugin.entities.model.message import PromptMessage, PromptMessageTool
 
 from oai_bridge.adapter.base import ZERO_PRICE, BridgeModel, settings_for, validate_and_save
-from oai_bridge.chat.answer import parse_completion
+from oai_bridge.chat.answer import Completion, parse_completion
 from oai_bridge.chat.body import build_request
 from oai_bridge.chat.events import StreamEnd, Usage
-from oai_bridge.chat.pipeline import stream_events
+from oai_bridge.chat.pipeline import Normalizer, stream_events
 from oai_bridge.chat.results import assistant_message, final_chunk, text_chunk
 from oai_bridge.chat.schema import llm_schema, parameter_rules
 from oai_bridge.config.settings import Settings
 from oai_bridge.discovery.detect import kind_of, lazy_detected
 from oai_bridge.errors.invoke import endpoint_errors
+from oai_bridge.responses.answer import parse_response
+from oai_bridge.responses.body import PATH as RESPONSES_PATH
+from oai_bridge.responses.body import build_responses_body
+from oai_bridge.responses.events import ResponsesNormalizer
 from oai_bridge.tokens import estimate_messages, estimate_text
 from oai_bridge.transport.send import post_json
 
@@ -39,17 +45,22 @@ class BridgeLargeLanguageModel(BridgeModel, LargeLanguageModel):
     ) -> LLMResult | Generator[LLMResultChunk, None, None]:
         del user  # never sent: strict servers reject `user`, and it identifies Dify's end users
         settings = settings_for(model, credentials)
+        show = settings.capability("thinking")
         with endpoint_errors(settings):
-            path, body = build_request(
-                settings, prompt_messages, model_parameters, tools=tools, stop=stop, stream=stream
-            )
+            normalizer: Callable[[], Normalizer] | None = None
+            if settings.responses_api:  # stop strings are applied here: the API has no `stop`
+                stops = tuple(stop or ())
+                body = build_responses_body(settings, prompt_messages, model_parameters, tools=tools, stream=stream)
+                path, normalizer = RESPONSES_PATH, partial(ResponsesNormalizer, show_reasoning=show, stop=stops)
+                parse: Callable[[Any], Completion] = partial(parse_response, show_reasoning=show, stop=stops)
+            else:
+                path, body = build_request(
+                    settings, prompt_messages, model_parameters, tools=tools, stop=stop, stream=stream
+                )
+                parse = partial(parse_completion, completion_mode=settings.mode == "completion", show_reasoning=show)
             if stream:
-                return self._stream(settings, path, body, prompt_messages, tools)
-            result = parse_completion(
-                post_json(settings, path, body),
-                completion_mode=settings.mode == "completion",
-                show_reasoning=settings.capability("thinking"),
-            )
+                return self._stream(settings, path, body, prompt_messages, tools, normalizer)
+            result = parse(post_json(settings, path, body))
         usage = (result.usage or Usage(None, None)).completed(
             lambda: estimate_messages(prompt_messages, tools), lambda: estimate_text(result.content)
         )
@@ -64,11 +75,16 @@ class BridgeLargeLanguageModel(BridgeModel, LargeLanguageModel):
         body: dict[str, Any],
         prompt_messages: list[PromptMessage],
         tools: list[PromptMessageTool] | None,
+        normalizer: Callable[[], Normalizer] | None = None,
     ) -> Generator[LLMResultChunk, None, None]:
         model = settings.model
         with endpoint_errors(settings):
             for event in stream_events(
-                settings, path, body, prompt_tokens=lambda: estimate_messages(prompt_messages, tools)
+                settings,
+                path,
+                body,
+                prompt_tokens=lambda: estimate_messages(prompt_messages, tools),
+                normalizer=normalizer,
             ):
                 if type(event) is str:
                     yield text_chunk(model, event)

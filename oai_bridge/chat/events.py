@@ -59,6 +59,9 @@ class StreamEnd:
     tool_calls: list[ToolCall] = field(default_factory=list)
     text: str = ""
     """Held-back text flushed at the end (a partial tag that never completed, a closing tag)."""
+    cut: bool = False
+    """The plugin ended the answer itself (a stop string it applies): the connection is closed,
+    not drained, and usage the server never sent is estimated."""
 
 
 def usage_from(data: Mapping[str, Any]) -> Usage | None:
@@ -149,6 +152,9 @@ class StreamNormalizer:
         "_usage",
         "completion_mode",
     )
+
+    ended = False
+    """Never set: a chat stream ends at `[DONE]` or the body's end (the Responses reader's can end earlier)."""
 
     def __init__(
         self, *, completion_mode: bool = False, show_reasoning: bool = True, start_in_reasoning: bool = False

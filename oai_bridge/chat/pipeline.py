@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from itertools import chain
 from queue import SimpleQueue
 from threading import Thread
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -29,7 +29,7 @@ from oai_bridge.transport.retry import call, is_stall
 from oai_bridge.transport.send import open_stream, release
 from oai_bridge.transport.sse import LineSplitter, SSEParser
 
-__all__ = ["delivered", "read_events", "stream_events"]
+__all__ = ["Normalizer", "chat_normalizer", "delivered", "read_events", "stream_events"]
 
 Event = str | StreamEnd
 
@@ -45,7 +45,30 @@ def _dropped_connections() -> Iterator[None]:
         raise ConnectionDroppedError(str(exc) or type(exc).__name__) from exc
 
 
-def read_events(settings: Settings, texts: Iterable[str]) -> tuple[Iterator[str], Iterator[Event]]:
+class Normalizer(Protocol):
+    """SSE event data -> Dify content: `chat.events.StreamNormalizer`, `responses.events.ResponsesNormalizer`."""
+
+    ended: bool
+
+    def feed(self, payloads: Iterable[str], out: list[str]) -> None: ...
+
+    def finish(self) -> StreamEnd: ...
+
+
+def chat_normalizer(settings: Settings) -> StreamNormalizer:
+    """The reader of a chat or completion stream for `settings`."""
+    return StreamNormalizer(
+        completion_mode=settings.mode == "completion",
+        show_reasoning=settings.capability("thinking"),
+        # Thinking = On: a stream that starts without a tag is reasoning only when the model's
+        # template opens `<think>` in the prompt (detected at save; unknown keeps that reading).
+        start_in_reasoning=settings.thinking == "on" and settings.detected.value("think_in_prompt") != "false",
+    )
+
+
+def read_events(
+    settings: Settings, texts: Iterable[str], normalizer: Normalizer | None = None
+) -> tuple[Iterator[str], Iterator[Event]]:
     """The reading chain of a stream body: decoded text -> lines -> SSE event data -> events.
 
     `texts` are network reads (`response.iter_text()`: one decoded read per item). Each read is
@@ -54,19 +77,12 @@ def read_events(settings: Settings, texts: Iterable[str]) -> tuple[Iterator[str]
     parsed (nothing waits for the next one). The StreamEnd comes last. Returns the rest of
     `texts` too, so a finished stream's remainder can be drained (`release`)."""
     rest = iter(texts)
-    return rest, _events(settings, rest)
+    return rest, _events(rest, normalizer or chat_normalizer(settings))
 
 
-def _events(settings: Settings, texts: Iterator[str]) -> Iterator[Event]:
+def _events(texts: Iterator[str], normalizer: Normalizer) -> Iterator[Event]:
     splitter = LineSplitter()
     parser = SSEParser()
-    normalizer = StreamNormalizer(
-        completion_mode=settings.mode == "completion",
-        show_reasoning=settings.capability("thinking"),
-        # Thinking = On: a stream that starts without a tag is reasoning only when the model's
-        # template opens `<think>` in the prompt (detected at save; unknown keeps that reading).
-        start_in_reasoning=settings.thinking == "on" and settings.detected.value("think_in_prompt") != "false",
-    )
     split, parse, normalize = splitter.feed, parser.feed, normalizer.feed
     for text in chain(texts, (None,)):  # None: the body ended (without `[DONE]`)
         payloads: list[str] = []
@@ -86,18 +102,18 @@ def _events(settings: Settings, texts: Iterator[str]) -> Iterator[Event]:
             raise
         if out:
             yield "".join(out)  # the hot path: one piece per read, whatever it carried
-        if parser.done:
+        if parser.done or normalizer.ended:
             break
     yield normalizer.finish()
 
 
 def _open_until_output(
-    settings: Settings, path: str, body: dict[str, Any]
+    settings: Settings, path: str, body: dict[str, Any], normalizer: Callable[[], Normalizer] | None
 ) -> tuple[httpx.Response, Iterator[str], Iterator[Event], list[Event]]:
     """Open the stream and read it up to its first output (a text piece or the end)."""
     response = open_stream(settings, path, body)
     try:
-        rest, events = read_events(settings, response.iter_text())
+        rest, events = read_events(settings, response.iter_text(), normalizer() if normalizer else None)
         with _dropped_connections():
             first = next(events)
         return response, rest, events, [first]
@@ -172,12 +188,17 @@ def delivered(events: Iterator[Event]) -> Iterator[Event]:
 
 
 def stream_events(
-    settings: Settings, path: str, body: dict[str, Any], *, prompt_tokens: Callable[[], int]
+    settings: Settings,
+    path: str,
+    body: dict[str, Any],
+    *,
+    prompt_tokens: Callable[[], int],
+    normalizer: Callable[[], Normalizer] | None = None,
 ) -> Iterator[Event]:
     """Text pieces as they arrive, then one StreamEnd whose usage is always complete: the
     server's counts, and an estimate only for a side it did not report (`prompt_tokens` is
-    called only then)."""
-    response, rest, events, head = call(settings, lambda: _open_until_output(settings, path, body))
+    called only then). `normalizer` makes each attempt's reader (default: the chat one)."""
+    response, rest, events, head = call(settings, lambda: _open_until_output(settings, path, body, normalizer))
     produced: list[str] = []  # what reached Dify: the completion estimate when the server sends none
     # The first output went through the retry; the rest is read apart from delivery (a reader is
     # started only if the stream goes on after its first output).
@@ -194,8 +215,9 @@ def stream_events(
                 text = "".join(produced) + event.text
                 event.usage = usage.completed(prompt_tokens, lambda text=text: estimate_text(text))
                 yield event
+                if not event.cut:  # an answer the plugin cut is still being generated: just close
+                    release(response, rest)  # the reader stopped at the StreamEnd: the rest is drained here
                 break
-        release(response, rest)  # the reader stopped at the StreamEnd: what is left is drained here
     finally:
         more.close()  # stops the reader (if the consumer left early) ...
         response.close()  # ... and ends a network read it is blocked in

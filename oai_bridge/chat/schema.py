@@ -69,11 +69,18 @@ _RULES: dict[str, tuple[str, ParameterType, float | None, float | None, str | No
 }
 
 
+# What the Responses API has no field or input part for: not offered for a model on it.
+_NOT_IN_RESPONSES = frozenset({"top_k", "presence_penalty", "frequency_penalty", "seed", "audio", "video"})
+
+
 def parameter_rules(settings: Settings, *, max_tokens: int | None) -> list[ParameterRule]:
     """The LLM parameters Dify may send. `max_tokens` bounds the max_tokens parameter (None: no
     bound; the server enforces its own)."""
     rules = []
+    responses = settings.responses_api
     for name, (label, kind, low, high, help_key, template) in _RULES.items():
+        if responses and name in _NOT_IN_RESPONSES:
+            continue
         rule = ParameterRule(
             name=name,
             use_template=name if template else None,
@@ -107,6 +114,8 @@ def llm_schema(settings: Settings) -> AIModelEntity:
     features: list[ModelFeature] = []
     chat = settings.mode == "chat"  # /completions takes a prompt: no tools, files or response formats
     for name, declared in _FEATURES.items():
+        if settings.responses_api and name in _NOT_IN_RESPONSES:
+            continue
         if (chat or name == "thinking") and settings.capability(name):
             features += declared
     ctx = settings.effective_context_size

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["display_url", "normalize_base_url"]
+__all__ = ["display_url", "normalize_base_url", "pasted_responses_url"]
 
 # Endpoint paths users paste by mistake (dify#2624: the path ended up doubled).
 _ENDPOINT_SUFFIXES = (
     "/chat/completions",
     "/completions",
+    "/responses",
     "/embeddings",
     "/models",
     "/audio/transcriptions",
@@ -30,6 +31,11 @@ def normalize_base_url(url: str) -> str:
             url = url[: -len(suffix)].rstrip("/")
             break
     return url
+
+
+def pasted_responses_url(url: str) -> bool:
+    """Whether the Base URL as typed ends in `/responses` (a user pasting the Responses endpoint)."""
+    return url.strip().rstrip("/").lower().endswith("/responses")
 
 
 def display_url(url: str) -> str:

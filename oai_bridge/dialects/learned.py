@@ -18,7 +18,17 @@ from typing import Any
 
 from oai_bridge.config.urls import display_url
 
-__all__ = ["DROPPABLE_FIELDS", "FLOAT_ENCODING", "MAX_FALLBACKS", "adapt", "fallback", "forget_all", "learn"]
+__all__ = [
+    "DROPPABLE_FIELDS",
+    "FLOAT_ENCODING",
+    "MAX_FALLBACKS",
+    "REASONING",
+    "REASONING_SUMMARY",
+    "adapt",
+    "fallback",
+    "forget_all",
+    "learn",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +47,10 @@ DROPPABLE_FIELDS = (
 )
 # How many rejected fields one call may shed (each costs one round trip, once per endpoint).
 MAX_FALLBACKS = 4
+# The Responses API's `reasoning` object: its `summary` alone, or the whole field (a model or
+# server without reasoning controls: OpenAI's gpt-4o, older vLLM).
+REASONING_SUMMARY = "reasoning.summary"
+REASONING = "reasoning"
 NULL_CONTENT = "null_content"
 FLOAT_ENCODING = "float_encoding"
 COMPLETION_TOKENS = "max_completion_tokens"
@@ -68,6 +82,17 @@ def _drop(field: str) -> Callable[[dict[str, Any]], dict[str, Any] | None]:
     return apply
 
 
+def _without_summary(body: dict[str, Any]) -> dict[str, Any] | None:
+    reasoning = body.get("reasoning")
+    if not isinstance(reasoning, dict) or "summary" not in reasoning:
+        return None
+    rest = {key: value for key, value in reasoning.items() if key != "summary"}
+    out = {key: value for key, value in body.items() if key != "reasoning"}
+    if rest:
+        out["reasoning"] = rest
+    return out
+
+
 def _float_encoding(body: dict[str, Any]) -> dict[str, Any] | None:
     # Ollama and llama.cpp accept only float or base64; others (LocalAI, TEI, proxies) float only.
     if body.get("encoding_format") in (None, "float"):
@@ -86,6 +111,8 @@ def _completion_tokens(body: dict[str, Any]) -> dict[str, Any] | None:
 
 _FIXES: dict[str, Callable[[dict[str, Any]], dict[str, Any] | None]] = {
     **{field: _drop(field) for field in DROPPABLE_FIELDS},
+    REASONING_SUMMARY: _without_summary,
+    REASONING: _drop("reasoning"),
     NULL_CONTENT: _without_null_content,
     FLOAT_ENCODING: _float_encoding,
     COMPLETION_TOKENS: _completion_tokens,
@@ -107,6 +134,10 @@ def _names_in(error_text: str) -> list[str]:
     names = [field for field in DROPPABLE_FIELDS if field in lowered]
     if "enable_thinking" in names and lowered.count("thinking") == lowered.count("enable_thinking"):
         names.remove("thinking")  # only named as part of `enable_thinking`
+    if "summary" in lowered:
+        names.append(REASONING_SUMMARY)  # the summary first: the rest of `reasoning` may be fine
+    elif "reasoning" in lowered.replace("reasoning_effort", "").replace("reasoning_content", ""):
+        names.append(REASONING)
     if "max_completion_tokens" in lowered:
         names.append(COMPLETION_TOKENS)
     if "encoding_format" in lowered or "base64" in lowered:

@@ -392,6 +392,7 @@ EXPECTED_FORM = {
     "api_key": Expected(("secret-input",)),
     "endpoint_model_name": Expected(("text-input",)),
     "mode": Expected(("select",), LLM, options=("chat", "completion"), default="chat"),
+    "api_type": Expected(("select",), LLM, options=("auto", "chat_completions", "responses"), default="auto"),
     "context_size": Expected(("text-input",)),
     "max_tokens": Expected(("text-input",), LLM),
     "tool_calling": Expected(("select",), LLM, options=TRI_STATE, default="auto"),
