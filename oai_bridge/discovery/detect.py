@@ -131,8 +131,7 @@ def _plain_chat_request(settings: Settings, found: Detection) -> tuple[Settings,
     The choice is saved (`_detected_api_type`)."""
     if settings.api_type != "auto":
         return settings, chat_request(settings)
-    choice = "responses" if pasted_responses_url(settings.base_url) else "chat_completions"
-    found.values["api_type"] = choice
+    choice = found.values.setdefault("api_type", "chat_completions")  # `detect` set it for a pasted URL
     settings = _with_api(settings, choice)
     try:
         return settings, chat_request(settings)
@@ -231,6 +230,8 @@ def detect(settings: Settings, kind: ModelKind, *, doctor: bool = False) -> Dete
     only ever answer True/False/None."""
     base, cards = find_base_url(settings)
     found = Detection(base_url=base)
+    if kind == "chat" and settings.api_type == "auto" and pasted_responses_url(settings.base_url):
+        found.values["api_type"] = "responses"  # seen only before the URL is normalised
     if base != normalize_base_url(settings.base_url):
         found.notes.append(f"base URL corrected to {base} (the server answers under /v1)")
     settings = replace(settings, base_url=base, max_retries=0)

@@ -9,12 +9,13 @@ __all__ = ["StopCutter", "cut_at_stop"]
 
 
 def _first_stop(text: str, stops: Sequence[str]) -> int:
-    found = [i for i in (text.find(stop) for stop in stops) if i != -1]
-    return min(found) if found else -1
+    """Where the stop string that is complete first (as the text is generated) starts; -1 if none."""
+    found = [(i + len(stop), i) for stop in stops if (i := text.find(stop)) != -1]
+    return min(found)[1] if found else -1
 
 
 def cut_at_stop(text: str, stops: Sequence[str]) -> tuple[str, bool]:
-    """`text` up to the first stop string, and whether one was found."""
+    """`text` up to the stop string that is complete first, and whether one was found."""
     i = _first_stop(text, stops) if stops else -1
     return (text, False) if i == -1 else (text[:i], True)
 

@@ -1,0 +1,114 @@
+"""The pure parts of Responses mode: the API-type setting, stop strings cut by the plugin, the
+event reader under any network split, and the learned shedding of `reasoning`."""
+
+from __future__ import annotations
+
+import pytest
+
+from oai_bridge.chat.pipeline import read_events
+from oai_bridge.config.findings import Findings
+from oai_bridge.config.settings import SettingsError, parse_settings
+from oai_bridge.dialects import learned
+from oai_bridge.responses.events import ResponsesNormalizer
+from oai_bridge.responses.stops import StopCutter, cut_at_stop
+from tests.support.responses_streams import FLAVORS, stream_bytes, text_events, tool_events
+
+
+def settings(**form: str):
+    return parse_settings("m", {"base_url": "http://h:8000/v1", **form})
+
+
+# -- the API type --------------------------------------------------------------------------
+def test_api_type_values_and_a_clear_error():
+    assert settings().api_type == "auto"
+    assert settings(api_type="responses").responses_api
+    assert not settings(api_type="chat_completions", base_url="http://h/v1/responses").responses_api
+    with pytest.raises(SettingsError, match="`api_type` must be one of auto, chat_completions, responses"):
+        settings(api_type="assistants")
+
+
+def test_auto_follows_the_finding_then_a_pasted_url_else_chat():
+    assert not settings().responses_api  # saved without a finding: chat completions
+    assert settings(base_url="http://h:8000/v1/responses/").responses_api
+    assert settings(_detected_api_type="responses").responses_api
+    assert not settings(_detected_api_type="chat_completions", base_url="http://h/v1/responses").responses_api
+    assert not settings(api_type="responses", mode="completion").responses_api  # /completions has no such API
+
+
+def test_findings_with_value_keeps_the_rest():
+    found = Findings(context_size=8, values={"a": "1"})  # type: ignore[arg-type]
+    assert found.with_value("api_type", "responses").values == {"a": "1", "api_type": "responses"}
+    assert found.with_value("api_type", "responses").context_size == 8
+
+
+# -- stop strings --------------------------------------------------------------------------
+@pytest.mark.parametrize("stops", [["\nUser:"], ["User", "\nUser:"], ["xyz", "r:"]])
+def test_stop_cut_is_the_same_for_every_split(stops):
+    text = "Paris is the capital.\nUser: and Berlin?"
+    whole, hit = cut_at_stop(text, stops)
+    assert hit
+    for size in range(1, len(text) + 1):
+        cutter = StopCutter(stops)
+        shown = "".join(cutter.push(text[i : i + size]) for i in range(0, len(text), size))
+        assert cutter.hit and shown + cutter.finish() == whole, size
+
+
+def test_a_partial_stop_string_is_held_then_released():
+    cutter = StopCutter(["\nUser:"])
+    assert cutter.push("Paris.\nUs") == "Paris."
+    assert cutter.push("ually") == "\nUsually"
+    assert cutter.push(" x\n") == " x"
+    assert cutter.finish() == "\n" and not cutter.hit
+
+
+# -- the event reader, any network split -----------------------------------------------------
+def _read(body: bytes, size: int, **kw):
+    text = body.decode()
+    _, events = read_events(
+        settings(), [text[i : i + size] for i in range(0, len(text), size)], ResponsesNormalizer(**kw)
+    )
+    out = list(events)
+    return "".join(e for e in out if isinstance(e, str)) + out[-1].text, out[-1]
+
+
+@pytest.mark.parametrize("flavor", FLAVORS)
+@pytest.mark.parametrize("size", [1, 7, 64, 100000])
+def test_reader_gives_the_same_answer_whatever_the_reads(flavor, size):
+    body = b"".join(stream_bytes(flavor, text_events(flavor, ["Pa", "ris.\nUse", "r: next"], reasoning=["Hm", "m."])))
+    text, end = _read(body, size, stop=["\nUser:"])
+    assert text == "<think>\nHmm.\n</think>Paris."
+    assert end.cut and end.finish_reason == "stop" and end.usage is None
+    calls = [("call_1", "f", '{"a": [1, 2, 3]}'), ("call_2", "g", "{}")]
+    text, end = _read(b"".join(stream_bytes(flavor, tool_events(flavor, calls))), size)
+    assert [(c.id, c.name, c.arguments) for c in end.tool_calls] == calls
+    assert end.finish_reason == "tool_calls" and not end.cut
+
+
+def test_reader_without_deltas_takes_the_answer_from_the_end_event():
+    events = text_events("openai", ["Paris."])
+    only_end = [event for event in events if not event[0].startswith("response.output_text")]
+    text, end = _read(b"".join(stream_bytes("openai", only_end)), 50)
+    assert text == "Paris." and end.finish_reason == "stop"
+
+
+# -- shedding a refused `reasoning` ------------------------------------------------------------
+def test_a_refused_summary_sheds_only_the_summary():
+    learned.forget_all()
+    body = {"model": "m", "reasoning": {"effort": "low", "summary": "auto"}}
+    fixed = learned.fallback("http://a/v1", body, 400, {"error": {"message": "reasoning.summary is not supported"}})
+    assert fixed == {"model": "m", "reasoning": {"effort": "low"}}
+    fixed = learned.fallback(
+        "http://b/v1", fixed, 400, {"error": {"message": "Unsupported parameter: 'reasoning.effort'"}}
+    )
+    assert fixed == {"model": "m"}
+    assert learned.adapt("http://b/v1", {"reasoning": {"effort": "none"}, "model": "m"}) == {"model": "m"}
+    learned.forget_all()
+
+
+def test_reasoning_effort_wording_does_not_shed_a_chat_body():
+    learned.forget_all()
+    body = {"model": "m", "reasoning_effort": "none"}
+    fixed = learned.fallback("http://c/v1", body, 400, {"error": {"message": "unknown field reasoning_effort"}})
+    assert fixed == {"model": "m"}
+    assert learned.adapt("http://c/v1", {"model": "m", "reasoning": {"x": 1}}) == {"model": "m", "reasoning": {"x": 1}}
+    learned.forget_all()
