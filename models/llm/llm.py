@@ -21,6 +21,7 @@ from oai_bridge.chat.pipeline import Normalizer, stream_events
 from oai_bridge.chat.results import assistant_message, final_chunk, text_chunk
 from oai_bridge.chat.schema import llm_schema, parameter_rules
 from oai_bridge.config.settings import Settings
+from oai_bridge.config.thinking import ThinkingChoice, thinking_choice
 from oai_bridge.discovery.detect import kind_of, lazy_detected
 from oai_bridge.errors.invoke import endpoint_errors
 from oai_bridge.responses.answer import parse_response
@@ -45,8 +46,9 @@ class BridgeLargeLanguageModel(BridgeModel, LargeLanguageModel):
     ) -> LLMResult | Generator[LLMResultChunk, None, None]:
         del user  # never sent: strict servers reject `user`, and it identifies Dify's end users
         settings = settings_for(model, credentials)
-        show = settings.capability("thinking")
         with endpoint_errors(settings):
+            thinking = thinking_choice(settings, model_parameters)  # the app's choice, else the form's
+            show = thinking.show_reasoning
             normalizer: Callable[[], Normalizer] | None = None
             if settings.responses_api:  # stop strings are applied here: the API has no `stop`
                 stops = tuple(stop or ())
@@ -59,7 +61,7 @@ class BridgeLargeLanguageModel(BridgeModel, LargeLanguageModel):
                 )
                 parse = partial(parse_completion, completion_mode=settings.mode == "completion", show_reasoning=show)
             if stream:
-                return self._stream(settings, path, body, prompt_messages, tools, normalizer)
+                return self._stream(settings, path, body, prompt_messages, tools, thinking, normalizer)
             result = parse(post_json(settings, path, body))
         usage = (result.usage or Usage(None, None)).completed(
             lambda: estimate_messages(prompt_messages, tools), lambda: estimate_text(result.content)
@@ -75,6 +77,7 @@ class BridgeLargeLanguageModel(BridgeModel, LargeLanguageModel):
         body: dict[str, Any],
         prompt_messages: list[PromptMessage],
         tools: list[PromptMessageTool] | None,
+        thinking: ThinkingChoice,
         normalizer: Callable[[], Normalizer] | None = None,
     ) -> Generator[LLMResultChunk, None, None]:
         model = settings.model
@@ -84,6 +87,7 @@ class BridgeLargeLanguageModel(BridgeModel, LargeLanguageModel):
                 path,
                 body,
                 prompt_tokens=lambda: estimate_messages(prompt_messages, tools),
+                thinking=thinking,
                 normalizer=normalizer,
             ):
                 if type(event) is str:

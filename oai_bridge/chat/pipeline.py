@@ -23,6 +23,7 @@ import httpx
 
 from oai_bridge.chat.events import StreamEnd, StreamNormalizer, Usage
 from oai_bridge.config.settings import Settings
+from oai_bridge.config.thinking import ThinkingChoice, thinking_choice
 from oai_bridge.errors.kinds import ConnectionDroppedError
 from oai_bridge.tokens import estimate_text
 from oai_bridge.transport.retry import call, is_stall
@@ -55,19 +56,26 @@ class Normalizer(Protocol):
     def finish(self) -> StreamEnd: ...
 
 
-def chat_normalizer(settings: Settings) -> StreamNormalizer:
-    """The reader of a chat or completion stream for `settings`."""
+def chat_normalizer(settings: Settings, thinking: ThinkingChoice | None = None) -> StreamNormalizer:
+    """The reader of a chat or completion stream for `settings` and the call's thinking choice
+    (default: the form's; see `config.thinking`)."""
+    thinking = thinking or thinking_choice(settings)
     return StreamNormalizer(
         completion_mode=settings.mode == "completion",
-        show_reasoning=settings.capability("thinking"),
-        # Thinking = On: a stream that starts without a tag is reasoning only when the model's
-        # template opens `<think>` in the prompt (detected at save; unknown keeps that reading).
-        start_in_reasoning=settings.thinking == "on" and settings.detected.value("think_in_prompt") != "false",
+        show_reasoning=thinking.show_reasoning,
+        # Thinking = On (the form's or the app's): a stream that starts without a tag is reasoning
+        # only when the model's template opens `<think>` in the prompt (detected at save; unknown,
+        # only the form's On keeps that reading).
+        start_in_reasoning=thinking.start_in_reasoning,
     )
 
 
 def read_events(
-    settings: Settings, texts: Iterable[str], normalizer: Normalizer | None = None
+    settings: Settings,
+    texts: Iterable[str],
+    thinking: ThinkingChoice | None = None,
+    *,
+    normalizer: Normalizer | None = None,
 ) -> tuple[Iterator[str], Iterator[Event]]:
     """The reading chain of a stream body: decoded text -> lines -> SSE event data -> events.
 
@@ -75,9 +83,10 @@ def read_events(
     pushed through the whole chain at once and the text of its events goes out as ONE piece, so
     events that arrived together cost Dify one chunk, and a read is handed on the moment it is
     parsed (nothing waits for the next one). The StreamEnd comes last. Returns the rest of
-    `texts` too, so a finished stream's remainder can be drained (`release`)."""
+    `texts` too, so a finished stream's remainder can be drained (`release`). `thinking` is the
+    call's choice (default: the form's; see `config.thinking`)."""
     rest = iter(texts)
-    return rest, _events(rest, normalizer or chat_normalizer(settings))
+    return rest, _events(rest, normalizer or chat_normalizer(settings, thinking))
 
 
 def _events(texts: Iterator[str], normalizer: Normalizer) -> Iterator[Event]:
@@ -108,12 +117,17 @@ def _events(texts: Iterator[str], normalizer: Normalizer) -> Iterator[Event]:
 
 
 def _open_until_output(
-    settings: Settings, path: str, body: dict[str, Any], normalizer: Callable[[], Normalizer] | None
+    settings: Settings,
+    path: str,
+    body: dict[str, Any],
+    thinking: ThinkingChoice | None,
+    normalizer: Callable[[], Normalizer] | None,
 ) -> tuple[httpx.Response, Iterator[str], Iterator[Event], list[Event]]:
     """Open the stream and read it up to its first output (a text piece or the end)."""
     response = open_stream(settings, path, body)
     try:
-        rest, events = read_events(settings, response.iter_text(), normalizer() if normalizer else None)
+        reader = normalizer() if normalizer else None
+        rest, events = read_events(settings, response.iter_text(), thinking, normalizer=reader)
         with _dropped_connections():
             first = next(events)
         return response, rest, events, [first]
@@ -193,12 +207,16 @@ def stream_events(
     body: dict[str, Any],
     *,
     prompt_tokens: Callable[[], int],
+    thinking: ThinkingChoice | None = None,
     normalizer: Callable[[], Normalizer] | None = None,
 ) -> Iterator[Event]:
     """Text pieces as they arrive, then one StreamEnd whose usage is always complete: the
     server's counts, and an estimate only for a side it did not report (`prompt_tokens` is
-    called only then). `normalizer` makes each attempt's reader (default: the chat one)."""
-    response, rest, events, head = call(settings, lambda: _open_until_output(settings, path, body, normalizer))
+    called only then). `thinking`: the call's choice, which the body was built with;
+    `normalizer` makes each attempt's reader (default: the chat one)."""
+    response, rest, events, head = call(
+        settings, lambda: _open_until_output(settings, path, body, thinking, normalizer)
+    )
     produced: list[str] = []  # what reached Dify: the completion estimate when the server sends none
     # The first output went through the retry; the rest is read apart from delivery (a reader is
     # started only if the stream goes on after its first output).

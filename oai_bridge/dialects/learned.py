@@ -24,6 +24,7 @@ __all__ = [
     "MAX_FALLBACKS",
     "REASONING",
     "REASONING_SUMMARY",
+    "THINKING_FIELDS",
     "adapt",
     "fallback",
     "forget_all",
@@ -45,6 +46,9 @@ DROPPABLE_FIELDS = (
     "top_k",
     "logit_bias",
 )
+# Fields that carry the thinking setting (the form's or an app's own choice): shedding one is
+# logged with what it carried, once per endpoint and value, so no choice is dropped unsaid.
+THINKING_FIELDS = ("chat_template_kwargs", "enable_thinking", "thinking", "reasoning_effort", "reasoning")
 # How many rejected fields one call may shed (each costs one round trip, once per endpoint).
 MAX_FALLBACKS = 4
 # The Responses API's `reasoning` object: its `summary` alone, or the whole field (a model or
@@ -57,6 +61,7 @@ COMPLETION_TOKENS = "max_completion_tokens"
 
 _lock = threading.Lock()
 _learned: dict[str, frozenset[str]] = {}
+_said: set[tuple[str, str, str]] = set()
 
 
 def _without_null_content(body: dict[str, Any]) -> dict[str, Any] | None:
@@ -125,8 +130,28 @@ def adapt(endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
     if not learned:
         return body
     for name in learned:
+        _say_dropped(endpoint, name, body)
         body = _FIXES[name](body) or body
     return body
+
+
+def _say_dropped(endpoint: str, name: str, body: dict[str, Any]) -> bool:
+    """Log, once per endpoint and value, that a thinking setting is left out; False if `name` is
+    not one (or the body does not carry it)."""
+    if name not in THINKING_FIELDS or name not in body:
+        return False
+    carried = json.dumps(body[name], sort_keys=True, default=str)[:200]
+    with _lock:
+        if (endpoint, name, carried) in _said:
+            return True
+        _said.add((endpoint, name, carried))
+    logger.info(
+        "%s: the server refused `%s`: the thinking setting it carried (%s) is left out until the plugin restarts",
+        display_url(endpoint),
+        name,
+        carried,
+    )
+    return True
 
 
 def _names_in(error_text: str) -> list[str]:
@@ -147,15 +172,17 @@ def _names_in(error_text: str) -> list[str]:
     return names
 
 
-def learn(endpoint: str, name: str) -> None:
+def learn(endpoint: str, name: str, body: dict[str, Any] | None = None) -> None:
     """Remember a fix for an endpoint (also one found by other means, e.g. a server that ignores
-    base64 and sends floats). Logged once: it explains an extra round trip in the server's log."""
+    base64 and sends floats). Logged once: it explains an extra round trip in the server's log;
+    a shed thinking field (in `body`, the request refused) is named with the setting it carried."""
     with _lock:
         known = _learned.get(endpoint, frozenset())
         if name in known:
             return
         _learned[endpoint] = known | {name}
-    logger.info("%s: adapting requests for this server (%s) until the plugin restarts", display_url(endpoint), name)
+    if body is None or not _say_dropped(endpoint, name, body):
+        logger.info("%s: adapting requests for this server (%s) until the plugin restarts", display_url(endpoint), name)
 
 
 def fallback(endpoint: str, body: dict[str, Any], status: int, error_body: object) -> dict[str, Any] | None:
@@ -165,9 +192,10 @@ def fallback(endpoint: str, body: dict[str, Any], status: int, error_body: objec
     text = error_body if isinstance(error_body, str) else json.dumps(error_body, default=str)
     fixed = None
     for name in _names_in(text):  # a validation error may name several fields at once: shed all
-        candidate = _FIXES[name](fixed or body)
+        current = fixed or body
+        candidate = _FIXES[name](current)
         if candidate is not None:
-            learn(endpoint, name)
+            learn(endpoint, name, current)
             fixed = candidate
     return fixed
 
@@ -176,3 +204,4 @@ def forget_all() -> None:
     """Forget everything learned (tests)."""
     with _lock:
         _learned.clear()
+        _said.clear()

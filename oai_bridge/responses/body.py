@@ -29,6 +29,7 @@ from dify_plugin.errors.model import InvokeBadRequestError
 from oai_bridge.chat.body import message_text, response_format_field
 from oai_bridge.chat.think import strip_think
 from oai_bridge.config.settings import Settings
+from oai_bridge.config.thinking import thinking_choice
 
 __all__ = ["PATH", "build_responses_body", "input_items", "reasoning_field", "text_format", "tool_to_responses"]
 
@@ -134,15 +135,22 @@ def text_format(params: Mapping[str, Any]) -> dict[str, Any] | None:
     return out
 
 
-def reasoning_field(settings: Settings) -> dict[str, Any] | None:
-    """`reasoning` from the Thinking setting: On (or Auto on a model seen reasoning at save) asks
-    for summaries, Off for no reasoning (`effort: none`). A server that refuses either has it shed
-    (`dialects.learned`)."""
-    if settings.thinking == "off":
+def reasoning_field(settings: Settings, params: Mapping[str, Any]) -> dict[str, Any] | None:
+    """`reasoning` from the call's thinking choice (the app's Thinking mode / Reasoning effort,
+    else the form's Thinking; `config.thinking`): Off is `effort: none`; a chosen effort is sent
+    as `effort`; summaries (`summary: auto`) are asked for when thinking is wanted: On, an effort
+    chosen, or Auto on a model seen reasoning at save. A server that refuses either has it shed
+    (`dialects.learned`, with a log line)."""
+    choice = thinking_choice(settings, params)
+    if choice.mode == "off":
         return {"effort": "none"}
-    if settings.thinking == "on" or settings.detected.feature("thinking"):
-        return {"summary": "auto"}
-    return None
+    out: dict[str, Any] = {}
+    if choice.effort is not None:
+        out["effort"] = choice.effort
+    wanted = choice.mode == "on" or choice.effort is not None or bool(settings.detected.feature("thinking"))
+    if wanted and choice.show_reasoning:
+        out["summary"] = "auto"
+    return out or None
 
 
 def build_responses_body(
@@ -169,7 +177,7 @@ def build_responses_body(
     fmt = text_format(params)
     if fmt:
         body["text"] = {"format": fmt}
-    reasoning = reasoning_field(settings)
+    reasoning = reasoning_field(settings, params)
     if reasoning:
         body["reasoning"] = reasoning
     body.update(settings.extra_body)

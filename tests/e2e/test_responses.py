@@ -107,6 +107,25 @@ def test_reasoning_is_the_think_block(plugin, fake_server, flavor):
     assert body["reasoning"] == {"summary": "auto"}  # thinking wanted: summaries asked for
 
 
+@pytest.mark.parametrize(
+    ("form", "params", "reasoning"),
+    [
+        ({"thinking": "off"}, {}, {"effort": "none"}),
+        ({}, {"enable_thinking": False}, {"effort": "none"}),
+        ({}, {"reasoning_effort": "high"}, {"effort": "high", "summary": "auto"}),
+        ({"thinking": "on"}, {"reasoning_effort": "low"}, {"effort": "low", "summary": "auto"}),
+        ({}, {"enable_thinking": True}, {"summary": "auto"}),
+        ({}, {}, None),  # Auto on a model never seen reasoning: the server's default
+    ],
+)
+def test_the_calls_thinking_choice_is_reasoning_effort(plugin, fake_server, form, params, reasoning):
+    fake_server.always(replay("openai", text_events("openai", ANSWER_PIECES)))
+    chat(plugin, fake_server, params={"max_tokens": 64, **params}, **form).raise_for_error()
+    (body,) = sent(fake_server)
+    assert body.get("reasoning") == reasoning
+    assert not {"enable_thinking", "reasoning_effort", "chat_template_kwargs", "thinking"} & body.keys()
+
+
 @pytest.mark.parametrize("flavor", FLAVORS)
 def test_several_tool_calls_by_call_id(plugin, fake_server, flavor):
     calls = [
