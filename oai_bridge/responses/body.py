@@ -72,7 +72,7 @@ def _assistant_items(message: AssistantPromptMessage) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     text = strip_think(message_text(message))  # earlier reasoning is not sent back
     if text:
-        items.append({"role": "assistant", "content": text})
+        items.append({"type": "message", "role": "assistant", "content": text})
     for call in message.tool_calls:
         items.append(
             {
@@ -87,7 +87,8 @@ def _assistant_items(message: AssistantPromptMessage) -> list[dict[str, Any]]:
 
 def input_items(messages: Sequence[PromptMessage], *, vision: bool = True) -> tuple[str, list[dict[str, Any]]]:
     """(instructions, input items): system and developer messages joined as the instructions,
-    everything else in order as items."""
+    everything else in order as items. Messages say `type: message`: llama.cpp's `/v1/responses`
+    refuses an assistant item without it ("Cannot determine type of 'item'")."""
     instructions: list[str] = []
     items: list[dict[str, Any]] = []
     for message in messages:
@@ -97,7 +98,7 @@ def input_items(messages: Sequence[PromptMessage], *, vision: bool = True) -> tu
             if text:
                 instructions.append(text)
         elif role is PromptMessageRole.USER:
-            items.append({"role": "user", "content": _user_content(message, vision=vision)})
+            items.append({"type": "message", "role": "user", "content": _user_content(message, vision=vision)})
         elif role is PromptMessageRole.ASSISTANT:
             assert isinstance(message, AssistantPromptMessage)
             items += _assistant_items(message)

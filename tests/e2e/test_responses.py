@@ -92,7 +92,7 @@ def test_streamed_text_with_usage_from_response_completed(plugin, fake_server, f
     assert usage_of(result) == (12, 7)  # the server's counts, not an estimate
     (body,) = sent(fake_server)
     assert body["stream"] is True and body["store"] is False
-    assert body["input"] == [{"role": "user", "content": "What is the capital of France?"}]
+    assert body["input"] == [{"type": "message", "role": "user", "content": "What is the capital of France?"}]
     assert body["max_output_tokens"] == 256
     assert not {"stop", "max_tokens", "stream_options", "messages", "previous_response_id"} & body.keys()
 
@@ -260,8 +260,8 @@ def test_stateless_history_replays_function_calls_before_their_outputs(plugin, f
     (body,) = sent(fake_server)
     assert body["instructions"] == "You are terse."
     assert body["input"] == [
-        {"role": "user", "content": "Weather in Paris and Berlin?"},
-        {"role": "assistant", "content": "Checking."},  # earlier reasoning is not sent back
+        {"type": "message", "role": "user", "content": "Weather in Paris and Berlin?"},
+        {"type": "message", "role": "assistant", "content": "Checking."},  # earlier reasoning is not sent back
         {"type": "function_call", "call_id": "call_1", "name": "get_weather", "arguments": '{"city":"Paris"}'},
         {"type": "function_call", "call_id": "call_2", "name": "get_weather", "arguments": '{"city":"Berlin"}'},
         {"type": "function_call_output", "call_id": "call_1", "output": "18 C"},
