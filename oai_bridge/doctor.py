@@ -85,6 +85,8 @@ def _report(base_url: str, model: str, model_type: str, found: Detection, elapse
         lines.append(f"                      from Dify running in Docker: {inside}")
     lines.append("  API key             (your key, or empty if the server needs none)")
     lines += [f"  {name:<19} {value}" for name, value in form.items()]
+    if found.values.get("api_type") == "responses":
+        lines.append("  API type            Responses (Auto finds it too: only /responses answers)")
     if base_url.rstrip("/") != found.base_url:
         lines.append(f"  (the base URL you gave, {base_url}, was corrected)")
     return lines
