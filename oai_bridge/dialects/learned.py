@@ -25,6 +25,7 @@ __all__ = [
     "REASONING",
     "REASONING_SUMMARY",
     "THINKING_FIELDS",
+    "WEB_SEARCH",
     "adapt",
     "fallback",
     "forget_all",
@@ -55,6 +56,8 @@ MAX_FALLBACKS = 4
 # server without reasoning controls: OpenAI's gpt-4o, older vLLM).
 REASONING_SUMMARY = "reasoning.summary"
 REASONING = "reasoning"
+# OpenAI's hosted `web_search` tool in a Responses body: servers without it refuse the request.
+WEB_SEARCH = "web_search"
 NULL_CONTENT = "null_content"
 FLOAT_ENCODING = "float_encoding"
 COMPLETION_TOKENS = "max_completion_tokens"
@@ -98,6 +101,17 @@ def _without_summary(body: dict[str, Any]) -> dict[str, Any] | None:
     return out
 
 
+def _without_web_search(body: dict[str, Any]) -> dict[str, Any] | None:
+    tools = body.get("tools")
+    if not isinstance(tools, list) or not any(isinstance(t, dict) and t.get("type") == WEB_SEARCH for t in tools):
+        return None
+    rest = [tool for tool in tools if not (isinstance(tool, dict) and tool.get("type") == WEB_SEARCH)]
+    out = {key: value for key, value in body.items() if key != "tools"}
+    if rest:
+        out["tools"] = rest
+    return out
+
+
 def _float_encoding(body: dict[str, Any]) -> dict[str, Any] | None:
     # Ollama and llama.cpp accept only float or base64; others (LocalAI, TEI, proxies) float only.
     if body.get("encoding_format") in (None, "float"):
@@ -118,6 +132,7 @@ _FIXES: dict[str, Callable[[dict[str, Any]], dict[str, Any] | None]] = {
     **{field: _drop(field) for field in DROPPABLE_FIELDS},
     REASONING_SUMMARY: _without_summary,
     REASONING: _drop("reasoning"),
+    WEB_SEARCH: _without_web_search,
     NULL_CONTENT: _without_null_content,
     FLOAT_ENCODING: _float_encoding,
     COMPLETION_TOKENS: _completion_tokens,
@@ -163,6 +178,8 @@ def _names_in(error_text: str) -> list[str]:
         names.append(REASONING_SUMMARY)  # the summary first: the rest of `reasoning` may be fine
     elif "reasoning" in lowered.replace("reasoning_effort", "").replace("reasoning_content", ""):
         names.append(REASONING)
+    if WEB_SEARCH in lowered:
+        names.append(WEB_SEARCH)
     if "max_completion_tokens" in lowered:
         names.append(COMPLETION_TOKENS)
     if "encoding_format" in lowered or "base64" in lowered:

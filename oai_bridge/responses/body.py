@@ -30,6 +30,7 @@ from oai_bridge.chat.body import message_text, response_format_field
 from oai_bridge.chat.think import strip_think
 from oai_bridge.config.settings import Settings
 from oai_bridge.config.thinking import thinking_choice
+from oai_bridge.config.websearch import web_search_tool
 
 __all__ = ["PATH", "build_responses_body", "input_items", "reasoning_field", "text_format", "tool_to_responses"]
 
@@ -173,8 +174,10 @@ def build_responses_body(
             body[field] = value
     if stream:
         body["stream"] = True
-    if tools and settings.tool_calling != "off":
-        body["tools"] = [tool_to_responses(tool) for tool in tools]
+    functions = [tool_to_responses(tool) for tool in tools or ()] if settings.tool_calling != "off" else []
+    search = web_search_tool(params)  # OpenAI's hosted tool, when the app turned it on
+    if functions or search:
+        body["tools"] = [*functions, search] if search else functions
     fmt = text_format(params)
     if fmt:
         body["text"] = {"format": fmt}

@@ -434,3 +434,75 @@ def test_a_model_saved_without_the_finding_uses_chat_completions(plugin, fake_se
     result = plugin.invoke("invoke_llm", model="m", credentials=credentials, prompt_messages=USER, stream=False)
     assert result.raise_for_error().text == "pong"
     assert [r.path for r in fake_server.requests] == [CHAT]
+
+
+# -- OpenAI's hosted web search -----------------------------------------------------------------
+WEB_SEARCH_PARAMS = {
+    "max_tokens": 64,
+    "web_search": True,
+    "web_search_allowed_domains": "https://openai.com/blog, docs.dify.ai:443, openai.com",
+    "web_search_blocked_domains": "reddit.com",
+    "web_search_context_size": "high",
+    "web_search_user_country": "us",
+}
+
+
+def test_web_search_is_the_hosted_tool_after_the_functions(plugin, fake_server):
+    fake_server.always(replay("openai", text_events("openai", ["Paris news."])))
+    chat(plugin, fake_server, tools=[WEATHER_TOOL], params=WEB_SEARCH_PARAMS).raise_for_error()
+    chat(plugin, fake_server, params={"max_tokens": 64, "web_search": False}).raise_for_error()
+    with_search, without = sent(fake_server)
+    assert with_search["tools"] == [
+        {"type": "function", **WEATHER_TOOL},
+        {
+            "type": "web_search",
+            "filters": {"allowed_domains": ["openai.com", "docs.dify.ai"], "blocked_domains": ["reddit.com"]},
+            "search_context_size": "high",
+            "user_location": {"type": "approximate", "country": "US"},
+        },
+    ]
+    assert "tools" not in without
+
+
+def test_web_search_refused_by_the_server_is_shed_with_a_log_line(plugin, fake_server):
+    refusal = {
+        "error": {
+            "message": "Tool type 'web_search' is not supported.",
+            "type": "invalid_request_error",
+            "param": "tools",
+            "code": None,
+        }
+    }
+    fake_server.add(json_response(refusal, status=400), path=RESPONSES)
+    fake_server.always(replay("vllm", text_events("vllm", ANSWER_PIECES)))
+    assert chat(plugin, fake_server, params=WEB_SEARCH_PARAMS).raise_for_error().text == ANSWER
+    assert chat(plugin, fake_server, params=WEB_SEARCH_PARAMS).raise_for_error().text == ANSWER
+    refused, retried, later = sent(fake_server)
+    assert refused["tools"][0]["type"] == "web_search"
+    assert "tools" not in retried and "tools" not in later
+    logs = json.dumps(list(plugin.iter_frames("log")))
+    assert "adapting requests for this server (web_search)" in logs
+
+
+def test_a_bad_web_search_country_is_a_clear_bad_request(plugin, fake_server):
+    result = chat(plugin, fake_server, params={"web_search": True, "web_search_user_country": "USA"})
+    assert result.error_type == "InvokeBadRequestError", result.error
+    assert "`web_search_user_country` must be a two-letter country code" in result.error["message"]
+    assert fake_server.requests == []
+
+
+def test_web_search_is_offered_only_on_the_responses_api(plugin, fake_server):
+    def names(api_type: str) -> set[str]:
+        credentials = creds(fake_server, api_type=api_type)
+        schema = plugin.invoke("get_ai_model_schemas", model="m", credentials=credentials).result["model_schema"]
+        return {rule["name"] for rule in schema["parameter_rules"]}
+
+    search = {
+        "web_search",
+        "web_search_allowed_domains",
+        "web_search_blocked_domains",
+        "web_search_context_size",
+        "web_search_user_country",
+    }
+    assert search <= names("responses")
+    assert not search & names("chat_completions")

@@ -8,6 +8,7 @@ import pytest
 from oai_bridge.chat.pipeline import read_events
 from oai_bridge.config.findings import Findings
 from oai_bridge.config.settings import SettingsError, parse_settings
+from oai_bridge.config.websearch import domains, web_search_tool
 from oai_bridge.dialects import learned
 from oai_bridge.responses.events import ResponsesNormalizer
 from oai_bridge.responses.stops import StopCutter, cut_at_stop
@@ -111,4 +112,30 @@ def test_reasoning_effort_wording_does_not_shed_a_chat_body():
     fixed = learned.fallback("http://c/v1", body, 400, {"error": {"message": "unknown field reasoning_effort"}})
     assert fixed == {"model": "m"}
     assert learned.adapt("http://c/v1", {"model": "m", "reasoning": {"x": 1}}) == {"model": "m", "reasoning": {"x": 1}}
+    learned.forget_all()
+
+
+# -- web search parameters -------------------------------------------------------------------
+def test_domains_are_host_names_in_order_without_repeats():
+    raw = "https://openai.com, github.com/test, https://docs.dify.ai:443 openai.com,,"
+    assert domains(raw) == ["openai.com", "github.com", "docs.dify.ai"]
+    assert domains(None) == [] and domains("  ") == []
+
+
+def test_web_search_values_are_checked():
+    assert web_search_tool({}) is None and web_search_tool({"web_search": "false"}) is None
+    assert web_search_tool({"web_search": "true"}) == {"type": "web_search"}
+    with pytest.raises(SettingsError, match="`web_search_context_size` must be one of low, medium, high"):
+        web_search_tool({"web_search": True, "web_search_context_size": "huge"})
+    with pytest.raises(SettingsError, match="`web_search` must be true or false"):
+        web_search_tool({"web_search": "maybe"})
+
+
+def test_a_refused_web_search_tool_is_removed_and_function_tools_stay():
+    learned.forget_all()
+    function = {"type": "function", "name": "f", "parameters": {}}
+    body = {"model": "m", "tools": [function, {"type": "web_search"}]}
+    fixed = learned.fallback("http://d/v1", body, 400, "Tool type 'web_search' is not supported")
+    assert fixed == {"model": "m", "tools": [function]}
+    assert learned.adapt("http://d/v1", {"model": "m", "tools": [{"type": "web_search"}]}) == {"model": "m"}
     learned.forget_all()
