@@ -17,6 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 from dify_plugin.errors.model import InvokeError
 
 from oai_bridge.config.settings import SettingsError, parse_settings
+from oai_bridge.config.urls import base_query, display_url, secret_query_values, with_query
 from oai_bridge.discovery.detect import Detection, ModelKind, detect
 from oai_bridge.errors.invoke import to_invoke_error
 
@@ -56,6 +57,10 @@ def docker_url(url: str) -> str | None:
 
 def _report(base_url: str, model: str, model_type: str, found: Detection, elapsed: float) -> list[str]:
     dify_type, kind, form = TYPES[model_type]
+    # What to type into Dify: the API root found, with the query string given (credential-like
+    # values masked: the user has them).
+    corrected = with_query(found.base_url, base_query(base_url))
+    entered = display_url(corrected)
     lines = [f"Endpoint: {found.base_url}   model: {model}   type: {model_type}", ""]
     if found.models is None:
         lines.append("  Models listed       (the server lists none at /models)")
@@ -79,16 +84,16 @@ def _report(base_url: str, model: str, model_type: str, found: Detection, elapse
         "",
         f"Enter in Dify (Settings > Model Provider > OpenAI-Compatible Bridge > Add model > {dify_type}):",
         f"  Model name          {model}",
-        f"  Base URL            {found.base_url}",
+        f"  Base URL            {entered}",
     ]
-    if inside := docker_url(found.base_url):
+    if inside := docker_url(entered):
         lines.append(f"                      from Dify running in Docker: {inside}")
     lines.append("  API key             (your key, or empty if the server needs none)")
     lines += [f"  {name:<19} {value}" for name, value in form.items()]
     if found.values.get("api_type") == "responses":
         lines.append("  API type            Responses (Auto finds it too: only /responses answers)")
-    if base_url.rstrip("/") != found.base_url:
-        lines.append(f"  (the base URL you gave, {base_url}, was corrected)")
+    if base_url.strip().rstrip("/") != corrected:
+        lines.append(f"  (the base URL you gave, {display_url(base_url)}, was corrected)")
     return lines
 
 
@@ -108,7 +113,8 @@ def diagnose(
     except SettingsError as exc:
         return False, f"Settings problem: {exc}"
     except Exception as exc:  # noqa: BLE001 - every failure is reported in words, like the plugin does
-        error: InvokeError = to_invoke_error(exc, url=base_url, secrets=(api_key or "",))
+        secrets = (api_key or "", *secret_query_values(base_query(base_url)))
+        error: InvokeError = to_invoke_error(exc, url=base_url, secrets=secrets)
         return False, f"FAILED ({type(error).__name__}): {error}\nSaving this model in Dify would fail the same way."
     return True, "\n".join(_report(base_url, model, model_type, found, elapsed))
 

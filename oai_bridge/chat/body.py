@@ -24,7 +24,7 @@ from dify_plugin.entities.model.message import (
 from oai_bridge.chat.think import split_whole_answer, strip_think
 from oai_bridge.config.settings import Settings
 from oai_bridge.config.thinking import ThinkingChoice, thinking_choice
-from oai_bridge.dialects.dialect import Dialect, dialect_for
+from oai_bridge.dialects.dialect import Dialect, dialect_for, with_video_parts
 
 __all__ = [
     "build_chat_body",
@@ -207,9 +207,12 @@ def build_chat_body(
     stream: bool = True,
 ) -> dict[str, Any]:
     """The /chat/completions body."""
-    dialect = dialect_for(settings.base_url, settings.detected.value("thinking_form"))
+    dialect = dialect_for(
+        settings.base_url, settings.detected.value("thinking_form"), settings.detected.value("server")
+    )
     body = _common_fields(settings, params, stop, stream)
     body["messages"] = build_messages(messages, vision=settings.vision != "off", echo_reasoning=dialect.echo_reasoning)
+    body = with_video_parts(body, dialect.video_part) or body
     if tools and settings.tool_calling != "off":
         body["tools"] = [tool_to_openai(tool) for tool in tools]
     response_format = response_format_field(params)

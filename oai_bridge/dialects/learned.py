@@ -3,7 +3,8 @@
 By default the plugin sends only what OpenAI defines or the user set. A few of those still
 upset some servers: Mistral answers 422 `extra_forbidden` for any field it does not know,
 Groq 400s on `user`/`logit_bias`, old vLLM on `stream_options` (quirks doc §5), and LM Studio
-and llama-cpp-python reject `content: null` on assistant tool-call turns (§3). When a 4xx/5xx
+and llama-cpp-python reject `content: null` on assistant tool-call turns (§3), llama.cpp's
+llama-server refuses a `video_url` part (it takes `input_video`). When a 4xx/5xx
 names one of these, the call is retried once without it, and the endpoint is remembered for
 the life of the process so later calls skip the failed attempt.
 """
@@ -17,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from oai_bridge.config.urls import display_url
+from oai_bridge.dialects.dialect import with_video_parts
 
 __all__ = [
     "DROPPABLE_FIELDS",
@@ -46,6 +48,7 @@ DROPPABLE_FIELDS = (
     "seed",
     "top_k",
     "logit_bias",
+    "truncate_prompt_tokens",  # vLLM's, asked of a rerank server after a too-long refusal
 )
 # Fields that carry the thinking setting (the form's or an app's own choice): shedding one is
 # logged with what it carried, once per endpoint and value, so no choice is dropped unsaid.
@@ -61,6 +64,7 @@ WEB_SEARCH = "web_search"
 NULL_CONTENT = "null_content"
 FLOAT_ENCODING = "float_encoding"
 COMPLETION_TOKENS = "max_completion_tokens"
+INPUT_VIDEO = "input_video"
 
 _lock = threading.Lock()
 _learned: dict[str, frozenset[str]] = {}
@@ -128,6 +132,11 @@ def _completion_tokens(body: dict[str, Any]) -> dict[str, Any] | None:
     return renamed
 
 
+def _input_video(body: dict[str, Any]) -> dict[str, Any] | None:
+    # llama-server answers 400 "unsupported content[].type" to a part type it does not know.
+    return with_video_parts(body, "input_video")
+
+
 _FIXES: dict[str, Callable[[dict[str, Any]], dict[str, Any] | None]] = {
     **{field: _drop(field) for field in DROPPABLE_FIELDS},
     REASONING_SUMMARY: _without_summary,
@@ -136,6 +145,7 @@ _FIXES: dict[str, Callable[[dict[str, Any]], dict[str, Any] | None]] = {
     NULL_CONTENT: _without_null_content,
     FLOAT_ENCODING: _float_encoding,
     COMPLETION_TOKENS: _completion_tokens,
+    INPUT_VIDEO: _input_video,
 }
 
 
@@ -186,6 +196,8 @@ def _names_in(error_text: str) -> list[str]:
         names.append(FLOAT_ENCODING)
     if "content" in lowered and any(word in lowered for word in ("null", "none", "string", "str ")):
         names.append(NULL_CONTENT)
+    if "unsupported content[].type" in lowered:
+        names.append(INPUT_VIDEO)
     return names
 
 

@@ -32,7 +32,7 @@ from oai_bridge.chat.answer import parse_completion
 from oai_bridge.chat.body import build_chat_body, build_completion_body
 from oai_bridge.config.findings import Findings
 from oai_bridge.config.settings import Settings
-from oai_bridge.config.urls import normalize_base_url, pasted_responses_url
+from oai_bridge.config.urls import base_query, normalize_base_url, pasted_responses_url, with_query
 from oai_bridge.discovery.capabilities import (
     CHAT_CAPABILITIES,
     NOT_IN_RESPONSES,
@@ -44,7 +44,7 @@ from oai_bridge.discovery.capabilities import (
     shows_reasoning_items,
     thinking_form,
 )
-from oai_bridge.discovery.endpoint import context_from_card, find_base_url, native_context
+from oai_bridge.discovery.endpoint import context_from_card, find_base_url, native_context, server_kind
 from oai_bridge.embeddings.embed import embed_texts
 from oai_bridge.embeddings.multimodal import detect_form
 from oai_bridge.errors.kinds import HTTPStatusError
@@ -238,6 +238,8 @@ def detect(settings: Settings, kind: ModelKind, *, doctor: bool = False) -> Dete
     quick = replace(settings, timeout=min(settings.timeout, PROBE_TIMEOUT))
     if cards:
         found.models = [card["id"] for card in cards]
+        if server := server_kind(cards):
+            found.values["server"] = server
         card = next((c for c in cards if c["id"] == settings.endpoint_model), None)
         found.context_size = context_from_card(card) if card else None
         if card is None:
@@ -283,8 +285,9 @@ def _streamed_usage(settings: Settings) -> bool | None:
 def save_findings(credentials: dict[str, Any], found: Detection) -> None:
     """Write what detection found into the credentials being validated: Dify saves what
     validation returns, so later calls and the model schema use it without detecting again."""
-    if found.base_url != normalize_base_url(str(credentials.get("base_url", ""))):
-        credentials["base_url"] = found.base_url
+    typed = str(credentials.get("base_url", ""))
+    if found.base_url != normalize_base_url(typed):
+        credentials["base_url"] = with_query(found.base_url, base_query(typed))
     credentials.update(found.findings.to_credentials())
 
 

@@ -20,6 +20,7 @@ __all__ = [
     "TextTooLongError",
     "TruncatedToolCallError",
     "UnexpectedContentError",
+    "WrongSchemeError",
     "causes",
 ]
 
@@ -71,12 +72,26 @@ class UnexpectedContentError(ValueError):
 
 
 class ModelNotFoundError(Exception):
-    """The server refused the model name; `available` is what its /models lists (may be empty)."""
+    """The server refused the model name, or has no such path (a 404 cannot tell them apart);
+    `available` is what its /models lists (may be empty), `url` what was requested."""
 
-    def __init__(self, model: str, available: list[str], detail: str = "") -> None:
+    def __init__(self, model: str, available: list[str], detail: str = "", *, url: str = "") -> None:
         super().__init__(model)
         self.model = model
         self.available = available
+        self.detail = detail
+        self.url = url
+
+
+class WrongSchemeError(Exception):
+    """A connection failed because the port speaks the other protocol: `speaks` is "http" (plain
+    HTTP behind an https:// URL) or "https" (TLS behind an http:// URL), as a probe after the
+    failure found."""
+
+    def __init__(self, url: str, speaks: str, detail: str = "") -> None:
+        super().__init__(f"{url} speaks {speaks}")
+        self.url = url
+        self.speaks = speaks
         self.detail = detail
 
 

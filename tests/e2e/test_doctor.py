@@ -76,6 +76,30 @@ def test_doctor_for_a_tts_model_lists_the_voices(fake_server):
     assert "af_heart" in done.stdout and "> TTS" in done.stdout
 
 
+def test_doctor_keeps_the_query_string_and_tells_what_to_enter(fake_server):
+    # An Azure-style deployment: every check carries the api-version, and the URL to enter keeps it.
+    deployment = "/openai/deployments/d"
+    fake_server.always(json_response({"text": "hello"}), path=f"{deployment}/audio/transcriptions")
+    fake_server.always(json_response({"error": {"code": "404", "message": "Resource not found"}}, status=404))
+    typed = f"{fake_server.origin}{deployment}/audio/transcriptions?api-version=2024-10-21&code=fn-doctor-secret"
+    done = run_doctor("--base-url", typed, "--model", "whisper", "--type", "speech2text")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"Base URL            {fake_server.origin}{deployment}?api-version=2024-10-21&code=***" in done.stdout
+    assert "was corrected" in done.stdout  # the pasted endpoint path
+    assert "fn-doctor-secret" not in done.stdout + done.stderr
+    assert fake_server.requests and all(
+        r.query == {"api-version": ["2024-10-21"], "code": ["fn-doctor-secret"]} for r in fake_server.requests
+    )
+
+
+def test_doctor_failure_shows_no_credential_from_the_query_string(fake_server):
+    fake_server.always(Response(200, [("Content-Type", "text/html")], "<html><title>Sign in</title></html>"))
+    typed = f"{fake_server.origin}/v1?key=sk-doctor-query-secret"
+    done = run_doctor("--base-url", typed, "--model", "m", "--type", "embedding")
+    assert done.returncode == 1 and "HTML page" in done.stdout
+    assert "sk-doctor-query-secret" not in done.stdout + done.stderr
+
+
 def test_doctor_reports_the_api_type_saving_would_find(fake_server):
     # /chat/completions 404, /responses answers: the same finding as saving, and what to choose
     fake_server.always(json_response({"object": "list", "data": [{"id": "m"}]}), path="/v1/models")

@@ -407,6 +407,7 @@ EXPECTED_FORM = {
     "extra_headers": Expected(("text-input", "secret-input")),
     "extra_body": Expected(("text-input",)),
     "verify_tls": Expected(("select",), options=("on", "off"), default="on"),
+    "ca_certificate": Expected(("text-input",)),
     "max_chunks": Expected(("text-input",), EMBEDDING),
     "dimensions": Expected(("text-input",), EMBEDDING),
     "query_prefix": Expected(("text-input",), EMBEDDING),

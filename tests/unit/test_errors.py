@@ -814,3 +814,26 @@ def test_llama_cpp_python_validation_failures_are_bad_requests_not_outages():
     }
     assert type(error_for_status(500, body)) is InvokeBadRequestError
     assert type(error_for_status(500, {"error": {"message": "CUDA out of memory"}})) is InvokeServerUnavailableError
+
+
+def test_a_404_explained_with_the_list_covers_a_missing_path_and_masks_query_credentials() -> None:
+    url = "https://gw.example.com/v1/rerank?api-version=1&api_key=sk-in-the-query"
+    error = to_invoke_error(ModelNotFoundError("rr", ["gpt-4o"], "Not Found", url=url), secrets=("sk-in-the-query",))
+    assert type(error) is InvokeBadRequestError
+    assert str(error).startswith("The server has no such path or model: model 'rr' at https://gw.example.com/v1/rerank")
+    assert "It lists: gpt-4o" in str(error) and "base URL" in str(error)
+    assert "sk-in-the-query" not in str(error)
+
+
+def test_azure_deployment_not_found_keeps_its_words_and_names_the_deployment() -> None:
+    body = {
+        "error": {
+            "code": "DeploymentNotFound",
+            "message": "The API deployment for this resource does not exist. If you created the deployment "
+            "within the last 5 minutes, please wait a moment and try again.",
+        }
+    }
+    error = error_for_status(404, body, url="https://x.openai.azure.com/openai/deployments/d/chat/completions")
+    assert type(error) is InvokeBadRequestError
+    assert "The API deployment for this resource does not exist" in str(error)
+    assert "deployment name in the base URL" in str(error) and "/v1" not in str(error)

@@ -30,6 +30,7 @@ with warnings.catch_warnings():
         TextPromptMessageContent,
         ToolPromptMessage,
         UserPromptMessage,
+        VideoPromptMessageContent,
     )
 
     from oai_bridge.chat.body import (
@@ -168,6 +169,33 @@ def test_audio_part_becomes_input_audio() -> None:
         {"type": "text", "text": "Transcribe"},
         {"type": "input_audio", "input_audio": {"data": WAV_B64, "format": "wav"}},
     ]
+
+
+MP4_B64 = "AAAAIGZ0eXBpc29tAAACAGlzb21pc28yYXZjMW1wNDE="
+
+
+def video_message(**source: str) -> list[PromptMessage]:
+    part = VideoPromptMessageContent(format="mp4", mime_type="video/mp4", **source)
+    return [UserPromptMessage(content=[TextPromptMessageContent(data="What happens?"), part])]
+
+
+def test_a_video_goes_to_a_generic_server_as_video_url() -> None:
+    content = build_chat_body(settings(video="on"), video_message(base64_data=MP4_B64), {})["messages"][0]["content"]
+    assert content[1] == {"type": "video_url", "video_url": {"url": f"data:video/mp4;base64,{MP4_B64}"}}
+
+
+def test_a_video_goes_to_llama_server_as_input_video_with_the_raw_base64() -> None:
+    detected = settings(video="on", _detected_server="llama.cpp")
+    content = build_chat_body(detected, video_message(base64_data=MP4_B64), {})["messages"][0]["content"]
+    assert content == [
+        {"type": "text", "text": "What happens?"},
+        {"type": "input_video", "input_video": {"data": MP4_B64}},
+    ]
+    by_url = build_chat_body(detected, video_message(url="https://example.com/clip.mp4"), {})
+    assert by_url["messages"][0]["content"][1] == {
+        "type": "input_video",
+        "input_video": {"url": "https://example.com/clip.mp4"},
+    }
 
 
 def test_assistant_tool_calls_have_null_content_and_openai_shape() -> None:
