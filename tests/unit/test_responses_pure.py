@@ -31,6 +31,8 @@ def test_api_type_values_and_a_clear_error():
 def test_auto_follows_the_finding_then_a_pasted_url_else_chat():
     assert not settings().responses_api  # saved without a finding: chat completions
     assert settings(base_url="http://h:8000/v1/responses/").responses_api
+    assert settings(base_url="https://x.openai.azure.com/openai/v1/responses?api-version=preview").responses_api
+    assert not settings(base_url="http://h/v1?next=/responses").responses_api
     assert settings(_detected_api_type="responses").responses_api
     assert not settings(_detected_api_type="chat_completions", base_url="http://h/v1/responses").responses_api
     assert not settings(api_type="responses", mode="completion").responses_api  # /completions has no such API
