@@ -105,14 +105,20 @@ class Server:
             self._whole[key] = _SSE_HEAD + b"".join(pieces)
         return pieces
 
-    async def responses(self, body: dict, writer: asyncio.StreamWriter) -> None:
-        """`POST /responses`, unpaced: the whole stream at once, or the blocking answer."""
-        self.stats["responses"] += 1
+    async def _scenario(self, api: str, body: dict, writer: asyncio.StreamWriter) -> tuple[str, Scenario | None]:
+        """The model a request names and its scenario (None: answered 404 already), counted."""
+        self.stats[api] += 1
         model = str(body.get("model", ""))
         self.models[model] = None
         s = Scenario.parse(model)
         if s is None:
             await self.send_json(writer, 404, {"error": {"message": f"unknown bench model {model!r}"}})
+        return model, s
+
+    async def responses(self, body: dict, writer: asyncio.StreamWriter) -> None:
+        """`POST /responses`, unpaced: the whole stream at once, or the blocking answer."""
+        model, s = await self._scenario("responses", body, writer)
+        if s is None:
             return
         if not body.get("stream"):
             await self.send_json(writer, 200, responses_answer(s))
@@ -122,12 +128,8 @@ class Server:
         await writer.drain()
 
     async def chat(self, body: dict, writer: asyncio.StreamWriter) -> None:
-        self.stats["chat"] += 1
-        model = str(body.get("model", ""))
-        self.models[model] = None
-        s = Scenario.parse(model)
+        model, s = await self._scenario("chat", body, writer)
         if s is None:
-            await self.send_json(writer, 404, {"error": {"message": f"unknown bench model {model!r}"}})
             return
         if not body.get("stream"):
             await self.send_json(
