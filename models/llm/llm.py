@@ -17,7 +17,7 @@ from oai_bridge.adapter.base import ZERO_PRICE, BridgeModel, settings_for, valid
 from oai_bridge.chat.answer import Completion, parse_completion
 from oai_bridge.chat.body import build_request
 from oai_bridge.chat.events import StreamEnd, Usage
-from oai_bridge.chat.pipeline import Normalizer, stream_events
+from oai_bridge.chat.pipeline import EventReader, stream_events
 from oai_bridge.chat.results import assistant_message, final_chunk, text_chunk
 from oai_bridge.chat.schema import llm_schema, parameter_rules
 from oai_bridge.config.settings import Settings
@@ -27,7 +27,7 @@ from oai_bridge.errors.invoke import endpoint_errors
 from oai_bridge.responses.answer import parse_response
 from oai_bridge.responses.body import PATH as RESPONSES_PATH
 from oai_bridge.responses.body import build_responses_body
-from oai_bridge.responses.events import ResponsesNormalizer
+from oai_bridge.responses.events import ResponsesReader
 from oai_bridge.tokens import estimate_messages, estimate_text
 from oai_bridge.transport.send import post_json
 
@@ -49,11 +49,11 @@ class BridgeLargeLanguageModel(BridgeModel, LargeLanguageModel):
         with endpoint_errors(settings):
             thinking = thinking_choice(settings, model_parameters)  # the app's choice, else the form's
             show = thinking.show_reasoning
-            normalizer: Callable[[], Normalizer] | None = None
+            reader: Callable[[], EventReader] | None = None
             if settings.responses_api:  # stop strings are applied here: the API has no `stop`
                 stops = tuple(stop or ())
                 body = build_responses_body(settings, prompt_messages, model_parameters, tools=tools, stream=stream)
-                path, normalizer = RESPONSES_PATH, partial(ResponsesNormalizer, show_reasoning=show, stop=stops)
+                path, reader = RESPONSES_PATH, partial(ResponsesReader, show_reasoning=show, stop=stops)
                 parse: Callable[[Any], Completion] = partial(parse_response, show_reasoning=show, stop=stops)
             else:
                 path, body = build_request(
@@ -61,7 +61,7 @@ class BridgeLargeLanguageModel(BridgeModel, LargeLanguageModel):
                 )
                 parse = partial(parse_completion, completion_mode=settings.mode == "completion", show_reasoning=show)
             if stream:
-                return self._stream(settings, path, body, prompt_messages, tools, thinking, normalizer)
+                return self._stream(settings, path, body, prompt_messages, tools, thinking, reader)
             result = parse(post_json(settings, path, body))
         usage = (result.usage or Usage(None, None)).completed(
             lambda: estimate_messages(prompt_messages, tools), lambda: estimate_text(result.content)
@@ -78,7 +78,7 @@ class BridgeLargeLanguageModel(BridgeModel, LargeLanguageModel):
         prompt_messages: list[PromptMessage],
         tools: list[PromptMessageTool] | None,
         thinking: ThinkingChoice,
-        normalizer: Callable[[], Normalizer] | None = None,
+        reader: Callable[[], EventReader] | None = None,
     ) -> Generator[LLMResultChunk, None, None]:
         model = settings.model
         with endpoint_errors(settings):
@@ -88,7 +88,7 @@ class BridgeLargeLanguageModel(BridgeModel, LargeLanguageModel):
                 body,
                 prompt_tokens=lambda: estimate_messages(prompt_messages, tools),
                 thinking=thinking,
-                normalizer=normalizer,
+                reader=reader,
             ):
                 if type(event) is str:
                     yield text_chunk(model, event)

@@ -30,7 +30,7 @@ from oai_bridge.transport.retry import call, is_stall
 from oai_bridge.transport.send import open_stream, release
 from oai_bridge.transport.sse import LineSplitter, SSEParser
 
-__all__ = ["Normalizer", "chat_normalizer", "delivered", "read_events", "stream_events"]
+__all__ = ["EventReader", "chat_reader", "delivered", "read_events", "stream_events"]
 
 Event = str | StreamEnd
 
@@ -46,19 +46,23 @@ def _dropped_connections() -> Iterator[None]:
         raise ConnectionDroppedError(str(exc) or type(exc).__name__) from exc
 
 
-class Normalizer(Protocol):
-    """SSE event data -> Dify content: `chat.events.StreamNormalizer`, `responses.events.ResponsesNormalizer`."""
+class EventReader(Protocol):
+    """What turns a stream's event data into Dify text (`chat.events.StreamNormalizer`,
+    `responses.events.ResponsesReader`). `ended` ends a call at once: True as soon as the reader
+    knows the answer is complete (a Responses-API end event, or a stop string the plugin applies),
+    and reading stops there, as it does at `[DONE]`."""
 
-    ended: bool
+    @property
+    def ended(self) -> bool: ...
 
     def feed(self, payloads: Iterable[str], out: list[str]) -> None: ...
 
     def finish(self) -> StreamEnd: ...
 
 
-def chat_normalizer(settings: Settings, thinking: ThinkingChoice | None = None) -> StreamNormalizer:
-    """The reader of a chat or completion stream for `settings` and the call's thinking choice
-    (default: the form's; see `config.thinking`)."""
+def chat_reader(settings: Settings, thinking: ThinkingChoice | None = None) -> StreamNormalizer:
+    """The event reader of a chat or completion stream, as the settings and the call's thinking
+    choice (default: the form's; see `config.thinking`) ask."""
     thinking = thinking or thinking_choice(settings)
     return StreamNormalizer(
         completion_mode=settings.mode == "completion",
@@ -74,8 +78,7 @@ def read_events(
     settings: Settings,
     texts: Iterable[str],
     thinking: ThinkingChoice | None = None,
-    *,
-    normalizer: Normalizer | None = None,
+    reader: EventReader | None = None,
 ) -> tuple[Iterator[str], Iterator[Event]]:
     """The reading chain of a stream body: decoded text -> lines -> SSE event data -> events.
 
@@ -86,10 +89,10 @@ def read_events(
     `texts` too, so a finished stream's remainder can be drained (`release`). `thinking` is the
     call's choice (default: the form's; see `config.thinking`)."""
     rest = iter(texts)
-    return rest, _events(rest, normalizer or chat_normalizer(settings, thinking))
+    return rest, _events(rest, reader or chat_reader(settings, thinking))
 
 
-def _events(texts: Iterator[str], normalizer: Normalizer) -> Iterator[Event]:
+def _events(texts: Iterator[str], normalizer: EventReader) -> Iterator[Event]:
     splitter = LineSplitter()
     parser = SSEParser()
     split, parse, normalize = splitter.feed, parser.feed, normalizer.feed
@@ -121,13 +124,12 @@ def _open_until_output(
     path: str,
     body: dict[str, Any],
     thinking: ThinkingChoice | None,
-    normalizer: Callable[[], Normalizer] | None,
+    reader: Callable[[], EventReader] | None,
 ) -> tuple[httpx.Response, Iterator[str], Iterator[Event], list[Event]]:
     """Open the stream and read it up to its first output (a text piece or the end)."""
     response = open_stream(settings, path, body)
     try:
-        reader = normalizer() if normalizer else None
-        rest, events = read_events(settings, response.iter_text(), thinking, normalizer=reader)
+        rest, events = read_events(settings, response.iter_text(), thinking, reader() if reader else None)
         with _dropped_connections():
             first = next(events)
         return response, rest, events, [first]
@@ -208,15 +210,13 @@ def stream_events(
     *,
     prompt_tokens: Callable[[], int],
     thinking: ThinkingChoice | None = None,
-    normalizer: Callable[[], Normalizer] | None = None,
+    reader: Callable[[], EventReader] | None = None,
 ) -> Iterator[Event]:
     """Text pieces as they arrive, then one StreamEnd whose usage is always complete: the
     server's counts, and an estimate only for a side it did not report (`prompt_tokens` is
     called only then). `thinking`: the call's choice, which the body was built with;
-    `normalizer` makes each attempt's reader (default: the chat one)."""
-    response, rest, events, head = call(
-        settings, lambda: _open_until_output(settings, path, body, thinking, normalizer)
-    )
+    `reader` makes each attempt's event reader (default: the chat one, `chat_reader`)."""
+    response, rest, events, head = call(settings, lambda: _open_until_output(settings, path, body, thinking, reader))
     produced: list[str] = []  # what reached Dify: the completion estimate when the server sends none
     # The first output went through the retry; the rest is read apart from delivery (a reader is
     # started only if the stream goes on after its first output).

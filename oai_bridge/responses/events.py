@@ -24,7 +24,7 @@ from oai_bridge.errors.kinds import MalformedResponseError, StreamIncompleteErro
 from oai_bridge.responses.answer import end_reason, output_parts, usage_of
 from oai_bridge.responses.stops import StopCutter
 
-__all__ = ["END_EVENTS", "ResponsesNormalizer"]
+__all__ = ["END_EVENTS", "ResponsesReader"]
 
 _TEXT_DELTA = "response.output_text.delta"
 _REASONING_DELTAS = frozenset({"response.reasoning_text.delta", "response.reasoning_summary_text.delta"})
@@ -71,7 +71,7 @@ class _Call:
         return ToolCall(id=call_id, name=self.name, arguments=arguments if arguments.strip() else "{}")
 
 
-class ResponsesNormalizer:
+class ResponsesReader:
     """SSE data strings -> Dify content, fed a batch at a time (`feed`), then one `finish`; the
     same interface as `chat.events.StreamNormalizer`, plus `ended` (nothing after it is read)."""
 

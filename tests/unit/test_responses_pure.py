@@ -10,7 +10,7 @@ from oai_bridge.config.findings import Findings
 from oai_bridge.config.settings import SettingsError, parse_settings
 from oai_bridge.config.websearch import domains, web_search_tool
 from oai_bridge.dialects import learned
-from oai_bridge.responses.events import ResponsesNormalizer
+from oai_bridge.responses.events import ResponsesReader
 from oai_bridge.responses.stops import StopCutter, cut_at_stop
 from tests.support.responses_streams import FLAVORS, stream_bytes, text_events, tool_events
 
@@ -68,7 +68,7 @@ def test_a_partial_stop_string_is_held_then_released():
 def _read(body: bytes, size: int, **kw):
     text = body.decode()
     _, events = read_events(
-        settings(), [text[i : i + size] for i in range(0, len(text), size)], normalizer=ResponsesNormalizer(**kw)
+        settings(), [text[i : i + size] for i in range(0, len(text), size)], reader=ResponsesReader(**kw)
     )
     out = list(events)
     return "".join(e for e in out if isinstance(e, str)) + out[-1].text, out[-1]
