@@ -506,3 +506,15 @@ def test_web_search_is_offered_only_on_the_responses_api(plugin, fake_server):
     }
     assert search <= names("responses")
     assert not search & names("chat_completions")
+
+
+def test_reasoning_seen_at_save_makes_auto_ask_for_summaries(plugin, fake_server):
+    _models(fake_server)
+    fake_server.always(json_response(whole_response("openai", "pong", reasoning="**Pinging**")), path=RESPONSES)
+    saved = validate(plugin, creds(fake_server)).raise_for_error().result["credentials"]
+    assert saved["_detected_thinking"] == "true"
+    fake_server.clear()
+    fake_server.always(replay("openai", text_events("openai", ANSWER_PIECES, reasoning=["**Answering**"])))
+    result = plugin.invoke("invoke_llm", model="m", credentials=saved, prompt_messages=USER).raise_for_error()
+    assert result.text == f"<think>\n**Answering**\n</think>{ANSWER}"
+    assert fake_server.last.json["reasoning"] == {"summary": "auto"}
