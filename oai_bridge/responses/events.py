@@ -76,9 +76,11 @@ class ResponsesReader:
     same interface as `chat.events.StreamNormalizer`, plus `ended` (nothing after it is read)."""
 
     __slots__ = (
+        "_by_index",
         "_calls",
         "_cutter",
         "_end",
+        "_order",
         "_reasoned",
         "_reasoning_key",
         "_render",
@@ -93,7 +95,9 @@ class ResponsesReader:
         self._render = ReasoningRenderer(show=show_reasoning)
         self._splitter: ThinkSplitter | None = None  # made at the first text
         self._cutter = StopCutter(stop) if any(stop) else None
-        self._calls: dict[str, _Call] = {}  # by item id (or "#<output_index>" without one)
+        self._order: list[_Call] = []  # every call, as first seen
+        self._calls: dict[str, _Call] = {}  # by item id
+        self._by_index: dict[int, _Call] = {}  # by output index
         self._reasoning_key: tuple[object, ...] | None = None
         self._reasoned = False
         self._texted = False
@@ -162,14 +166,23 @@ class ResponsesReader:
         return self._render.reasoning(delta)
 
     def _call(self, data: Mapping[str, Any]) -> _Call:
+        """The call an event is about: by its item id, else by its output index (servers send one
+        or both: llama.cpp only the id); a new one for an item not seen before."""
         item_id = data.get("item_id")
+        item_id = item_id if isinstance(item_id, str) else ""
         index = data.get("output_index")
-        key = item_id if isinstance(item_id, str) and item_id else f"#{index}"
-        call = self._calls.get(key)
+        index = index if isinstance(index, int) and not isinstance(index, bool) else None
+        call = (self._calls.get(item_id) if item_id else None) or (
+            self._by_index.get(index) if index is not None else None
+        )
         if call is None:
-            call = self._calls[key] = _Call(item_id if isinstance(item_id, str) else "", len(self._calls))
-            if isinstance(index, int):
-                call.index = index
+            call = _Call(item_id, len(self._order) if index is None else index)
+            self._order.append(call)
+        if item_id:
+            self._calls.setdefault(item_id, call)
+            call.item_id = call.item_id or item_id
+        if index is not None:
+            self._by_index.setdefault(index, call)
         return call
 
     def _other(self, kind: object, data: dict[str, Any], out: list[str]) -> None:
@@ -207,13 +220,15 @@ class ResponsesReader:
         self._end = end_reason(response, status)  # raises for a failed response
         self._usage = usage_of(response)
         self.ended = True
-        if self._texted or self._calls:
-            return ""
-        # A server that put the whole answer only in the end event (no deltas): show it now.
+        # What a server put only in the end event, not in deltas, is taken from there.
         reasoning, text, calls = output_parts(response.get("output"))
-        for position, call in enumerate(calls):
-            partial = self._calls[f"#{position}"] = _Call(call.id, position)
-            partial.update({"call_id": call.id, "name": call.name, "arguments": call.arguments}, final=True)
+        if not self._order:
+            for position, call in enumerate(calls):
+                partial = _Call(call.id, position)
+                partial.update({"call_id": call.id, "name": call.name, "arguments": call.arguments}, final=True)
+                self._order.append(partial)
+        if self._texted:
+            return ""
         shown = "" if self._reasoned else self._render.reasoning(reasoning)
         return shown + (self._text(text) if text else "")
 
@@ -227,7 +242,7 @@ class ResponsesReader:
         tail += self._render.close()
         if self.cut:
             return StreamEnd(finish_reason="stop", usage=None, text=tail, cut=True)
-        calls = [call.finish() for call in sorted(self._calls.values(), key=lambda c: c.index)]
+        calls = [call.finish() for call in sorted(self._order, key=lambda c: c.index)]
         return StreamEnd(
             finish_reason=final_finish_reason(calls, self._end), usage=self._usage, tool_calls=calls, text=tail
         )

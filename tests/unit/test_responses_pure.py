@@ -141,3 +141,31 @@ def test_a_refused_web_search_tool_is_removed_and_function_tools_stay():
     assert fixed == {"model": "m", "tools": [function]}
     assert learned.adapt("http://d/v1", {"model": "m", "tools": [{"type": "web_search"}]}) == {"model": "m"}
     learned.forget_all()
+
+
+def test_a_call_is_one_call_whether_events_name_its_item_or_its_index():
+    # the item is added with an id and an index; deltas name only the index, `.done` only the id
+    events = [
+        '{"type":"response.output_item.added","output_index":0,"item":{"type":"function_call","id":"fc_1","call_id":"call_1","name":"f","arguments":""}}',
+        '{"type":"response.function_call_arguments.delta","output_index":0,"delta":"{\\"a\\":"}',
+        '{"type":"response.function_call_arguments.delta","output_index":0,"delta":"1}"}',
+        '{"type":"response.completed","response":{"status":"completed","output":[]}}',
+    ]
+    reader = ResponsesReader()
+    reader.feed(events, [])
+    end = reader.finish()
+    assert [(c.id, c.name, c.arguments) for c in end.tool_calls] == [("call_1", "f", '{"a":1}')]
+
+
+def test_calls_only_in_the_end_event_are_still_handed_on_after_streamed_text():
+    events = [
+        '{"type":"response.output_text.delta","item_id":"m","delta":"Let me check."}',
+        '{"type":"response.completed","response":{"status":"completed","output":['
+        '{"type":"message","content":[{"type":"output_text","text":"Let me check."}]},'
+        '{"type":"function_call","id":"fc_9","call_id":"call_9","name":"g","arguments":"{}"}]}}',
+    ]
+    reader, out = ResponsesReader(), []
+    reader.feed(events, out)
+    end = reader.finish()
+    assert "".join(out) + end.text == "Let me check."  # not repeated from the end event
+    assert [(c.id, c.name) for c in end.tool_calls] == [("call_9", "g")] and end.finish_reason == "tool_calls"
