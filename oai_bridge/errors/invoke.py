@@ -163,9 +163,14 @@ def error_for_status(status: int, body: Any, *, url: str = "") -> InvokeError:
         return InvokeBadRequestError(f"HTTP {status}: {message}. Check the model name (or `endpoint_model_name`).")
     if status == 404:
         where = f" at {url}" if url else ""
+        api = (
+            " If the server has no /responses, set the model's API type to Chat completions (or Auto)."
+            if httpx.URL(url).path.rstrip("/").endswith("/responses")
+            else ""
+        )
         return InvokeBadRequestError(
             f"HTTP 404 Not Found{where} ({message}). Check the base URL: most servers expect it to end "
-            "with /v1 (e.g. http://host:11434/v1), without /chat/completions."
+            f"with /v1 (e.g. http://host:11434/v1), without /chat/completions.{api}"
         )
     if status == 413:
         return InvokeBadRequestError(f"HTTP 413: the request is too large for the server ({message}).")

@@ -518,3 +518,12 @@ def test_reasoning_seen_at_save_makes_auto_ask_for_summaries(plugin, fake_server
     result = plugin.invoke("invoke_llm", model="m", credentials=saved, prompt_messages=USER).raise_for_error()
     assert result.text == f"<think>\n**Answering**\n</think>{ANSWER}"
     assert fake_server.last.json["reasoning"] == {"summary": "auto"}
+
+
+def test_a_server_without_responses_says_which_setting_to_change(plugin, fake_server):
+    fake_server.always(json_response({"detail": "Not Found"}, status=404), path=RESPONSES)
+    fake_server.always(json_response({"object": "list", "data": [{"id": "m"}]}), path="/v1/models")
+    result = chat(plugin, fake_server)
+    assert result.error_type == "InvokeBadRequestError", result.error
+    assert "HTTP 404 Not Found at" in result.error["message"]
+    assert "set the model's API type to Chat completions" in result.error["message"]
