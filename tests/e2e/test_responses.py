@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from tests.support.fake_server import STALL, Delay, FakeServer, Response, json_response
+from tests.support.fake_server import RESET, STALL, Delay, FakeServer, Response, json_response
 from tests.support.responses_streams import FLAVORS, stream_bytes, text_events, tool_events, whole_response
 
 pytestmark = pytest.mark.timeout(120)
@@ -527,3 +527,19 @@ def test_a_server_without_responses_says_which_setting_to_change(plugin, fake_se
     assert result.error_type == "InvokeBadRequestError", result.error
     assert "HTTP 404 Not Found at" in result.error["message"]
     assert "set the model's API type to Chat completions" in result.error["message"]
+
+
+def test_retried_before_the_first_output_never_after(plugin, fake_server):
+    # a 503 before anything was shown: retried under the one policy; a break after text: final
+    fake_server.add(json_response({"error": {"message": "overloaded"}}, status=503), path=RESPONSES)
+    fake_server.add(replay("openai", text_events("openai", ANSWER_PIECES)), path=RESPONSES)
+    assert chat(plugin, fake_server, max_retries="2").raise_for_error().text == ANSWER
+    assert len(sent(fake_server)) == 2
+    fake_server.clear()
+    head = stream_bytes("openai", text_events("openai", ANSWER_PIECES))[:5]  # up to the first delta
+    fake_server.always(Response(status=200, headers=HEADERS["openai"], pieces=[*head, Delay(0.1), RESET], chunked=True))
+    result = chat(plugin, fake_server, max_retries="2")
+    assert result.error_type == "InvokeServerUnavailableError", result.error
+    assert "broke while the server was answering" in result.error["message"]
+    assert result.text == "The capital"  # what Dify had already shown
+    assert len(sent(fake_server)) == 3  # the two above and this one: never sent again
