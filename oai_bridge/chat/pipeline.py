@@ -26,13 +26,29 @@ from oai_bridge.config.settings import Settings
 from oai_bridge.config.thinking import ThinkingChoice, thinking_choice
 from oai_bridge.errors.kinds import ConnectionDroppedError
 from oai_bridge.tokens import estimate_text
+from oai_bridge.transport.ending import release
 from oai_bridge.transport.retry import call, is_stall
-from oai_bridge.transport.send import open_stream, release
+from oai_bridge.transport.send import open_stream
 from oai_bridge.transport.sse import LineSplitter, SSEParser
 
 __all__ = ["EventReader", "chat_reader", "delivered", "read_events", "stream_events"]
 
 Event = str | StreamEnd
+
+
+class EventReader(Protocol):
+    """What turns a stream's event data into Dify text (`chat.events.StreamNormalizer`; a
+    Responses-API reader the same way). `ended` is the hook that ends a call at once: True as
+    soon as the reader knows the answer is complete (a finish reason with its usage; a
+    Responses-API `response.completed`), and reading stops there, as it does at `[DONE]`,
+    instead of waiting for the server to close the body (`transport.ending.release` drains it)."""
+
+    @property
+    def ended(self) -> bool: ...
+
+    def feed(self, payloads: Iterable[str], out: list[str]) -> None: ...
+
+    def finish(self) -> StreamEnd: ...
 
 
 @contextmanager
@@ -44,20 +60,6 @@ def _dropped_connections() -> Iterator[None]:
         if is_stall(exc):
             raise
         raise ConnectionDroppedError(str(exc) or type(exc).__name__) from exc
-
-
-class EventReader(Protocol):
-    """What turns a stream's event data into Dify text (`chat.events.StreamNormalizer`,
-    `responses.events.ResponsesReader`). `ended` ends a call at once: True as soon as the reader
-    knows the answer is complete (a Responses-API end event, or a stop string the plugin applies),
-    and reading stops there, as it does at `[DONE]`."""
-
-    @property
-    def ended(self) -> bool: ...
-
-    def feed(self, payloads: Iterable[str], out: list[str]) -> None: ...
-
-    def finish(self) -> StreamEnd: ...
 
 
 def chat_reader(settings: Settings, thinking: ThinkingChoice | None = None) -> StreamNormalizer:
@@ -85,9 +87,10 @@ def read_events(
     `texts` are network reads (`response.iter_text()`: one decoded read per item). Each read is
     pushed through the whole chain at once and the text of its events goes out as ONE piece, so
     events that arrived together cost Dify one chunk, and a read is handed on the moment it is
-    parsed (nothing waits for the next one). The StreamEnd comes last. Returns the rest of
-    `texts` too, so a finished stream's remainder can be drained (`release`). `thinking` is the
-    call's choice (default: the form's; see `config.thinking`)."""
+    parsed (nothing waits for the next one). The StreamEnd comes last, as soon as the answer is
+    complete (`[DONE]`, or the reader's `ended`). Returns the rest of `texts` too, so a finished
+    stream's remainder can be drained (`release`). `reader` defaults to the chat reader for
+    `thinking` (`chat_reader`)."""
     rest = iter(texts)
     return rest, _events(rest, reader or chat_reader(settings, thinking))
 
@@ -114,7 +117,7 @@ def _events(texts: Iterator[str], normalizer: EventReader) -> Iterator[Event]:
             raise
         if out:
             yield "".join(out)  # the hot path: one piece per read, whatever it carried
-        if parser.done or normalizer.ended:
+        if parser.done or normalizer.ended:  # the answer is complete: nothing more is read for it
             break
     yield normalizer.finish()
 

@@ -96,6 +96,8 @@ class Settings:
     document_prefix: str = ""
     score_scale: ScoreScale = "auto"
     """Rerank scores: as served, or mapped to 0-1 by a sigmoid (auto: sigmoid when logits were detected)."""
+    rerank_images: TriState = "auto"
+    """Rerank image documents: on/off by hand, auto = what the probe at save found."""
     multimodal_input: MultimodalInput = "auto"
     """How the embedding server takes images: vLLM chat-style `messages`, Jina `input` objects, or off."""
     # --- audio ---
@@ -307,6 +309,7 @@ def parse_settings(model: str, credentials: Mapping[str, Any]) -> Settings:
         query_prefix=str(credentials.get("query_prefix") or ""),
         document_prefix=str(credentials.get("document_prefix") or ""),
         score_scale=_choice(credentials, "score_scale", ("auto", "served", "sigmoid")),  # type: ignore[arg-type]
+        rerank_images=_tri_state(credentials, "rerank_images"),
         multimodal_input=_choice(  # type: ignore[arg-type]
             credentials, "multimodal_input", ("auto", "off", "messages", "jina")
         ),

@@ -65,7 +65,8 @@ def native_context(settings: Settings, base_url: str) -> int | None:
                 if isinstance(card.get(key), int) and card[key] > 0:
                     return card[key]
     _, ollama = get_json(settings, f"{root}/api/ps")
-    for loaded in (ollama or {}).get("models") or () if isinstance(ollama, Mapping) else ():
+    loaded_models = ollama.get("models") if isinstance(ollama, Mapping) else None
+    for loaded in loaded_models if isinstance(loaded_models, list) else ():
         if isinstance(loaded, Mapping) and model in (loaded.get("name"), loaded.get("model")):
             value = loaded.get("context_length")
             if isinstance(value, int) and value > 0:

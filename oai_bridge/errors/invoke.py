@@ -23,6 +23,7 @@ caller, and a server's own error text may echo request headers.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import ssl
 from collections.abc import Iterable, Iterator, Mapping
@@ -55,6 +56,7 @@ from oai_bridge.errors.kinds import (
     WrongSchemeError,
     causes,
 )
+from oai_bridge.errors.shape import PYTHON_SHAPE_ERRORS
 from oai_bridge.errors.wording import (
     CONTEXT_OVERFLOW,
     KEY_REFUSALS,
@@ -78,6 +80,8 @@ __all__ = [
     "to_invoke_error",
     "translated_errors",
 ]
+
+logger = logging.getLogger(__name__)
 
 _BEARER = re.compile(r"(?i)(bearer\s+)[^\s\"',]+")
 _MAX_MESSAGE = 600
@@ -406,6 +410,14 @@ def to_invoke_error(
         mapped = InvokeBadRequestError(f"The input is too long for the server: {exc}.")
     elif isinstance(exc, SettingsError):
         mapped = InvokeBadRequestError(f"Model settings: {exc}")
+    elif isinstance(exc, PYTHON_SHAPE_ERRORS):
+        # The last resort behind the parsers' typed reads (`errors.shape`): Python's wording of a
+        # value of an unexpected type never reaches the user; the detail goes to the log.
+        logger.warning("an answer could not be read: %s: %s", type(exc).__name__, redact(str(exc), secrets))
+        mapped = InvokeServerUnavailableError(
+            "The server's answer has an unexpected shape: it holds a value of a type, or nested deeper, "
+            "than the plugin can read."
+        )
     else:
         mapped = InvokeError(f"{type(exc).__name__}: {_clip(str(exc))}")
     clean = redact(str(mapped), secrets)

@@ -20,8 +20,10 @@ __all__ = [
     "TextTooLongError",
     "TruncatedToolCallError",
     "UnexpectedContentError",
+    "UnreadableAnswerError",
     "WrongSchemeError",
     "causes",
+    "json_kind",
 ]
 
 
@@ -58,6 +60,32 @@ class StreamIncompleteError(Exception):
 
 class MalformedResponseError(ValueError):
     """The server answered 2xx, but not in a shape an OpenAI-style client can read."""
+
+
+def json_kind(value: object) -> str:
+    """What a JSON value is, in words a user reads ("a list", "text", "null")."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, list | tuple):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return "a value of an unknown kind"
+
+
+class UnreadableAnswerError(MalformedResponseError):
+    """One field of a 2xx answer holds what the plugin cannot read, named by its path in the
+    answer: "a list where text was expected in choices[0].delta.content"."""
+
+    def __init__(self, found: object, expected: str, where: str) -> None:
+        super().__init__(f"{json_kind(found)} where {expected} was expected in {where}")
+        self.where = where
 
 
 class UnexpectedContentError(ValueError):

@@ -10,6 +10,7 @@ Answers: `results`, `data` or a bare list; the score from `relevance_score` or `
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Literal
@@ -140,6 +141,7 @@ def parse_tokens(data: Any) -> int | None:
                 return usage[key]
     meta = data.get("meta")
     tokens = meta.get("tokens") if isinstance(meta, Mapping) else None
-    if isinstance(tokens, Mapping) and isinstance(tokens.get("input_tokens"), int | float):
-        return int(tokens["input_tokens"])
+    value = tokens.get("input_tokens") if isinstance(tokens, Mapping) else None
+    if isinstance(value, int | float) and math.isfinite(value):  # JSON as Python reads it has NaN
+        return int(value)
     return None

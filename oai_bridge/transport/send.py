@@ -4,7 +4,6 @@
     open_stream(settings, path, body)  one streamed call's response, body unread (the caller
                                        reads it and owns the retry loop; see chat.pipeline)
     get_json(settings, url)            a bounded GET for discovery (/models, native APIs)
-    release(response, rest)            hand a finished stream's connection back to the pool
 
 Bodies are adapted to what the endpoint is known to refuse (`dialects.learned`), and a refusal
 that names a field is answered by one more try without it. SDK exceptions are turned into the
@@ -38,13 +37,10 @@ __all__ = [
     "list_models",
     "open_stream",
     "post_json",
-    "release",
     "sdk_errors",
 ]
 
 DISCOVERY_TIMEOUT = 10.0
-DRAIN_TIMEOUT = 1.0
-DRAIN_LIMIT = 100  # lines
 
 
 @contextmanager
@@ -132,7 +128,7 @@ def post_json(
 
 def open_stream(settings: Settings, path: str, body: dict[str, Any], *, bound: float | None = None) -> httpx.Response:
     """POST `body` and return the response with its body unread. The caller closes it (or passes
-    it to `release`) and owns the retry loop. An HTML page is refused before it is read."""
+    it to `transport.ending.release`) and owns the retry loop. An HTML page is refused before it is read."""
     response = _once(settings, path, body, stream=True, bound=bound)
     kind = response.headers.get("content-type", "")
     if "html" in kind:
@@ -160,9 +156,14 @@ def get_json(settings: Settings, url: str, *, base_url: str | None = None) -> tu
 
 
 def model_cards(data: Any) -> list[dict[str, Any]]:
-    """The entries of a /models answer that have an id."""
+    """The entries of a /models answer that have an id (none when its `data` is not a list: the
+    list is optional, never a reason to fail)."""
     items = data.get("data") if isinstance(data, dict) else None
-    return [item for item in items or () if isinstance(item, dict) and isinstance(item.get("id"), str)]
+    return (
+        [item for item in items if isinstance(item, dict) and isinstance(item.get("id"), str)]
+        if isinstance(items, list)
+        else []
+    )
 
 
 def list_models(settings: Settings, base_url: str | None = None) -> list[str] | None:
@@ -170,22 +171,3 @@ def list_models(settings: Settings, base_url: str | None = None) -> list[str] | 
     status, data = get_json(settings, "/models", base_url=base_url)
     ids = [card["id"] for card in model_cards(data)] if status == 200 else []
     return ids or None
-
-
-def release(response: httpx.Response, rest: Iterator[object]) -> None:
-    """Finish a stream whose answer is complete: read what little is left after `[DONE]` (the
-    chunked terminator) from `rest`, the iterator the stream was being read through, so the
-    connection goes back to the pool instead of being torn down (for TLS endpoints that saves
-    a handshake per call). A server that keeps the stream open after `[DONE]` gets a short
-    bound, not the model's whole timeout."""
-    try:
-        timeouts = response.request.extensions.get("timeout")
-        if isinstance(timeouts, dict):
-            timeouts["read"] = DRAIN_TIMEOUT  # httpcore reads this at every receive
-        for count, _ in enumerate(rest):
-            if count > DRAIN_LIMIT:
-                break
-    except httpx.HTTPError:
-        pass  # nothing the caller needs is lost; the connection is just not reused
-    finally:
-        response.close()

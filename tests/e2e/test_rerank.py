@@ -448,6 +448,28 @@ def test_text_rerankers_declare_no_vision(plugin, server):
     assert "vision" not in (schema["model_schema"].get("features") or [])
 
 
+def _image_probes(srv) -> list:
+    return [c for c in srv.rerank_calls() if any(not isinstance(d, str) for d in c[2].get("documents") or [])]
+
+
+def test_image_documents_on_declares_vision_without_a_test(plugin, server):
+    # A server the test at save could not tell about (here a text-only TEI): On is the user's word.
+    srv = server("tei")
+    creds = saved(plugin, {"base_url": srv.origin, "rerank_images": "on"})
+    assert "_detected_vision" not in creds and not _image_probes(srv)
+    schema = plugin.invoke("get_ai_model_schemas", model="rr", model_type="rerank", credentials=creds).result
+    assert "vision" in schema["model_schema"]["features"]
+
+
+def test_image_documents_off_sends_no_image_and_declares_no_vision(plugin, server):
+    srv = server("vllm")  # would score an image
+    creds = saved(plugin, {"base_url": srv.base_url, "rerank_images": "off"})
+    assert not _image_probes(srv)
+    stale = dict(creds, _detected_vision="true")  # a finding from an earlier save does not override Off
+    schema = plugin.invoke("get_ai_model_schemas", model="rr", model_type="rerank", credentials=stale).result
+    assert "vision" not in (schema["model_schema"].get("features") or [])
+
+
 @pytest.mark.parametrize(("flavor", "form"), [("vllm", "messages"), ("jina", "jina")])
 def test_multimodal_embedding_forms_are_detected_and_used(plugin, server, flavor, form):
     srv = server(flavor)

@@ -1,7 +1,7 @@
 """normalize_base_url: what users paste -> the API root the OpenAI client joins paths onto.
 
 A trailing slash gives `//chat/completions` (BerriAI/litellm#8350), and a pasted endpoint path
-ends up doubled (langgenius/dify#2624); see /work/shared/docs/openai-compat-quirks.md §8.
+ends up doubled (langgenius/dify#2624).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Error mapping: HTTP statuses, server error bodies, in-stream error payloads and transport
 failures -> Dify's InvokeError classes with messages that say what to do and never carry secrets.
 
-Server shapes are from /work/shared/docs/openai-compat-quirks.md §7 (error bodies, context
-overflow, model not found) and §8 (base URL mistakes).
+Server shapes (error bodies, context overflow, model not found, base URL mistakes) are each
+server's own, as the cases below name them.
 """
 
 from __future__ import annotations
@@ -728,9 +728,27 @@ def test_settings_error_is_a_bad_request() -> None:
 
 
 def test_unknown_exception_becomes_a_plain_invoke_error_naming_its_type() -> None:
-    error = to_invoke_error(KeyError("choices"))
+    error = to_invoke_error(RuntimeError("boom"))
     assert type(error) is InvokeError
-    assert "KeyError" in str(error)
+    assert "RuntimeError" in str(error)
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        KeyError("choices"),
+        TypeError("'int' object is not iterable"),
+        AttributeError("'list' object has no attribute 'get'"),
+        IndexError("list index out of range"),
+    ],
+)
+def test_a_stray_python_shape_error_is_an_unreadable_answer_without_python_wording(exc: Exception) -> None:
+    # The last resort behind the parsers' typed reads (issue 20.3).
+    error = to_invoke_error(exc)
+    assert isinstance(error, InvokeServerUnavailableError)
+    assert "unexpected shape" in str(error)
+    for wording in (type(exc).__name__, "object", "index out of range", "'choices'"):
+        assert wording not in str(error)
 
 
 # --- translated_errors -------------------------------------------------------------------------

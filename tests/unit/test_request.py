@@ -1,6 +1,6 @@
 """Request building: Dify prompt messages, tools and parameters -> OpenAI-style request bodies.
 
-Quirks covered are in /work/shared/docs/openai-compat-quirks.md §3-§5: strict servers (Mistral 422,
+Quirks covered: strict servers (Mistral 422,
 Groq 400) reject unknown fields, vLLM in Mistral-tokenizer mode rejects `messages[].name`
 (vllm-project/vllm#12864), vLLM rejects `stream_options` without `stream`, and some servers fail
 on any content array (mozilla-ai/llamafile#760).
