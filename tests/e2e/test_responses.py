@@ -543,3 +543,15 @@ def test_retried_before_the_first_output_never_after(plugin, fake_server):
     assert "broke while the server was answering" in result.error["message"]
     assert result.text == "The capital"  # what Dify had already shown
     assert len(sent(fake_server)) == 3  # the two above and this one: never sent again
+
+
+def test_a_stop_string_ends_the_request_and_a_complete_answer_keeps_the_connection(plugin, fake_server):
+    # the server would send its whole answer at once; only the plugin's stop string tells them apart:
+    # a cut answer's request is ended (its connection closed), a complete one's connection reused
+    fake_server.always(replay("vllm", text_events("vllm", ["Paris.", "\nUser:", " more"])))
+    chat(plugin, fake_server, stop=["\nUser:"]).raise_for_error()
+    chat(plugin, fake_server).raise_for_error()
+    chat(plugin, fake_server).raise_for_error()
+    cut, complete, after = (request.connection_id for request in fake_server.requests)
+    assert complete != cut  # the cut request's connection was not handed back
+    assert after == complete  # a complete answer's was
