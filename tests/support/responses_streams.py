@@ -9,7 +9,9 @@
   `event: {type}\\ndata: {model_dump_json()}\\n\\n`; openai-python models, fields in alphabetical
   order, nulls written); `simple_streaming_events.py`: reasoning as `response.reasoning_text.delta`,
   a function call's `output_item.added` carrying its FIRST argument fragment, which is then sent
-  again as a `function_call_arguments.delta`; item ids are bare uuids, call ids `call_<uuid>`.
+  again as a `function_call_arguments.delta`; item ids are bare uuids, call ids `call_<uuid>`;
+  every stream ends with `response.completed`, whose response says `status: "incomplete"` and
+  `incomplete_details.reason: "max_output_tokens"` for an answer cut by the limit.
 * ``ollama``: ollama/ollama openai/responses.go + middleware/openai.go (`writeEvent`:
   `event: %s\\ndata: %s\\n\\n`, Go `json.Marshal` of maps: keys sorted); reasoning as
   `response.reasoning_summary_text.delta` with no summary-part events; each tool call's
@@ -52,6 +54,8 @@ def _response(flavor: str, status: str, output: list[dict], usage: dict | None, 
         "usage": usage,
     }
     out.update(extra)
+    if flavor == "vllm" and out["error"] is None:
+        del out["error"]  # vLLM's ResponsesResponse has no `error` field
     return out
 
 
@@ -238,7 +242,9 @@ def text_events(
         final = _response(
             flavor, "incomplete", output, _usage(*usage), incomplete_details={"reason": incomplete_reason}
         )
-        events.append(("response.incomplete", {"response": final}))
+        # vLLM ends every stream with `response.completed`, its response's status saying
+        # `incomplete` (serving.py responses_stream_generator, protocol.py from_request)
+        events.append(("response.completed" if flavor == "vllm" else "response.incomplete", {"response": final}))
     else:
         error = {
             "code": "server_error",
