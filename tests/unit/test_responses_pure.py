@@ -169,3 +169,22 @@ def test_calls_only_in_the_end_event_are_still_handed_on_after_streamed_text():
     end = reader.finish()
     assert "".join(out) + end.text == "Let me check."  # not repeated from the end event
     assert [(c.id, c.name) for c in end.tool_calls] == [("call_9", "g")] and end.finish_reason == "tool_calls"
+
+
+def test_summary_parts_are_paragraphs_of_one_think_block():
+    def delta(index: int, text: str) -> str:
+        return (
+            '{"type":"response.reasoning_summary_text.delta","item_id":"rs_1","output_index":0,'
+            f'"summary_index":{index},"delta":"{text}"}}'
+        )
+
+    events = [
+        delta(0, "**Plan**"),
+        delta(0, " first."),
+        delta(1, "**Check**"),
+        '{"type":"response.output_text.delta","item_id":"m","delta":"Done."}',
+        '{"type":"response.completed","response":{"status":"completed","output":[]}}',
+    ]
+    reader, out = ResponsesReader(), []
+    reader.feed(events, out)
+    assert "".join(out) + reader.finish().text == "<think>\n**Plan** first.\n\n**Check**\n</think>Done."
