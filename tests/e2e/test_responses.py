@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from tests.support.fake_server import RESET, STALL, Delay, FakeServer, Response, json_response
+from tests.support.fake_server import RESET, STALL, Delay, FakeServer, Response, json_response, stall
 from tests.support.responses_streams import FLAVORS, stream_bytes, text_events, tool_events, whole_response
 
 pytestmark = pytest.mark.timeout(120)
@@ -397,6 +397,16 @@ def test_auto_never_switches_on_a_400_or_a_5xx(plugin, fake_server, refusal):
     fake_server.always(json_response(whole_response("openai", "pong")), path=RESPONSES)
     result = validate(plugin, {"base_url": fake_server.base_url, "max_retries": "0"})
     assert result.error_type == "CredentialsValidateFailedError", result.error
+    assert fake_server.requests_to(RESPONSES) == []
+
+
+def test_auto_never_switches_on_a_timeout(plugin, fake_server):
+    _models(fake_server)
+    fake_server.always(stall(), path=CHAT)
+    fake_server.always(json_response(whole_response("openai", "pong")), path=RESPONSES)
+    result = validate(plugin, {"base_url": fake_server.base_url, "max_retries": "0", "timeout": "2"})
+    assert result.error_type == "CredentialsValidateFailedError", result.error
+    assert "Timed out waiting for" in result.error["message"]
     assert fake_server.requests_to(RESPONSES) == []
 
 
