@@ -124,6 +124,8 @@ def _report(
     for name, value in form.items():
         if name not in ("base_url", "api_key") and value != "":
             lines.append(f"  {name:<19} {'(as given)' if name in _SECRET_FIELDS else value}")
+    if found.values.get("api_type") == "responses":
+        lines.append("  API type            Responses (Auto finds it too: only /responses answers)")
     if base_url.strip().rstrip("/") != corrected:
         lines.append(f"  (the base URL you gave, {display_url(base_url)}, was corrected)")
     return lines

@@ -61,6 +61,7 @@ from oai_bridge.errors.wording import (
     CONTEXT_OVERFLOW,
     KEY_REFUSALS,
     MODEL_NOT_FOUND,
+    RESPONSE_ERROR_CODES,
     SERVER_FAULT,
     VALIDATION_ERROR,
     body_text,
@@ -74,6 +75,7 @@ __all__ = [
     "endpoint_errors",
     "error_for_status",
     "raise_for_payload_error",
+    "raise_for_response_error",
     "redact",
     "to_invoke_error",
     "translated_errors",
@@ -165,9 +167,14 @@ def error_for_status(status: int, body: Any, *, url: str = "") -> InvokeError:
         return InvokeBadRequestError(f"HTTP {status}: {message}. Check the model name (or `endpoint_model_name`).")
     if status == 404:
         where = f" at {url}" if url else ""
+        api = (
+            " If the server has no /responses, set the model's API type to Chat completions (or Auto)."
+            if httpx.URL(url).path.rstrip("/").endswith("/responses")
+            else ""
+        )
         return InvokeBadRequestError(
             f"HTTP 404 Not Found{where} ({message}). Check the base URL: most servers expect it to end "
-            "with /v1 (e.g. http://host:11434/v1), without /chat/completions."
+            f"with /v1 (e.g. http://host:11434/v1), without /chat/completions.{api}"
         )
     if status == 413:
         return InvokeBadRequestError(f"HTTP 413: the request is too large for the server ({message}).")
@@ -197,11 +204,28 @@ def raise_for_payload_error(data: Mapping[str, Any]) -> None:
     kind = error.get("type") if isinstance(error, Mapping) else data.get("type")
     if mentions(f"{message} {kind or ''}", SERVER_FAULT):
         raise InvokeServerUnavailableError(f"The server failed while generating: {message}")
+    code = (error if isinstance(error, Mapping) else data).get("code")
+    fault = RESPONSE_ERROR_CODES.get(code) if isinstance(code, str) else None
+    if fault == "rate":
+        raise InvokeRateLimitError(f"Rate limited by the server ({message}). Try again later.")
+    if fault == "server":
+        raise InvokeServerUnavailableError(f"The server failed while generating: {message}")
+    if fault == "request":
+        raise error_for_status(400, data)
     status = _payload_status(data) or (400 if _is_context_overflow(message, data) else 0)
     if status:
         raise error_for_status(status, data)
     # No status in the payload: the server failed while generating.
     raise InvokeServerUnavailableError(f"The server reported an error during generation: {message}")
+
+
+def raise_for_response_error(response: Mapping[str, Any]) -> None:
+    """Raise for a Responses API answer whose status is `failed`, with the server's words
+    (`error.code` and `error.message`)."""
+    error = response.get("error")
+    if not isinstance(error, Mapping) or not (error.get("message") or error.get("code")):
+        error = {"message": "the server marked the response failed without saying why"}
+    raise_for_payload_error({"error": error})
 
 
 def _cause_of(exc: BaseException, kinds: type[BaseException] | tuple[type[BaseException], ...]) -> BaseException | None:
