@@ -26,6 +26,7 @@ import json
 import logging
 import re
 import ssl
+import traceback
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
@@ -410,8 +411,10 @@ def to_invoke_error(
         mapped = InvokeBadRequestError(f"Model settings: {exc}")
     elif isinstance(exc, PYTHON_SHAPE_ERRORS):
         # The last resort behind the parsers' typed reads (`errors.shape`): Python's wording of a
-        # value of an unexpected type never reaches the user; the detail goes to the log.
-        logger.warning("an answer could not be read: %s: %s", type(exc).__name__, redact(str(exc), secrets))
+        # value of an unexpected type never reaches the user; the detail goes to the log, with the
+        # traceback, since the same exception types also mean a defect of the plugin's own.
+        where = redact("".join(traceback.format_exception(exc)), secrets)
+        logger.warning("an answer could not be read: %s: %s\n%s", type(exc).__name__, redact(str(exc), secrets), where)
         mapped = InvokeServerUnavailableError(
             "The server's answer has an unexpected shape: it holds a value of a type, or nested deeper, "
             "than the plugin can read."
