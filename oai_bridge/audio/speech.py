@@ -22,10 +22,10 @@ import httpx
 from oai_bridge.config.settings import Settings
 from oai_bridge.errors.invoke import endpoint_errors, raise_for_payload_error
 from oai_bridge.errors.kinds import (
-    EmptyAnswerError,
     MalformedResponseError,
     UnexpectedContentError,
     UnsendableInputError,
+    UnusableAnswerError,
 )
 from oai_bridge.errors.wording import looks_like_html
 from oai_bridge.transport.audio import open_speech
@@ -125,7 +125,7 @@ def _read(settings: Settings, response: httpx.Response, out: queue.Queue[Any], s
         for piece in pieces(chunk):
             out.put(piece)
     if not received:
-        raise EmptyAnswerError("The speech server answered without any audio.")
+        raise UnusableAnswerError("The speech server answered without any audio.")
 
 
 def _refuse_non_audio(settings: Settings, response: httpx.Response, first: bytes, rest: Iterator[bytes]) -> None:

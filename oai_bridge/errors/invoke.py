@@ -47,7 +47,6 @@ from oai_bridge.config.urls import display_url
 from oai_bridge.errors.connection import Failure, failure_of, tls_detail
 from oai_bridge.errors.kinds import (
     ConnectionDroppedError,
-    EmptyAnswerError,
     EndpointMissingError,
     MalformedResponseError,
     ModelNotFoundError,
@@ -58,6 +57,7 @@ from oai_bridge.errors.kinds import (
     TruncatedToolCallError,
     UnexpectedContentError,
     UnsendableInputError,
+    UnusableAnswerError,
     UploadTooLargeError,
     WrongSchemeError,
     causes,
@@ -417,7 +417,7 @@ def to_invoke_error(
     elif isinstance(exc, UploadTooLargeError):
         refused = to_invoke_error(exc.status, url=url, secrets=secrets, keyless=keyless)
         mapped = InvokeBadRequestError(f"{refused} {exc}")
-    elif isinstance(exc, EmptyAnswerError):
+    elif isinstance(exc, UnusableAnswerError):
         mapped = InvokeServerUnavailableError(str(exc))
     elif isinstance(exc, SettingsError):
         mapped = InvokeBadRequestError(f"Model settings: {exc}")

@@ -13,7 +13,6 @@ from typing import Any
 
 __all__ = [
     "ConnectionDroppedError",
-    "EmptyAnswerError",
     "EndpointMissingError",
     "MalformedResponseError",
     "ModelNotFoundError",
@@ -25,6 +24,7 @@ __all__ = [
     "UnexpectedContentError",
     "UnreadableAnswerError",
     "UnsendableInputError",
+    "UnusableAnswerError",
     "UploadTooLargeError",
     "WrongSchemeError",
     "causes",
@@ -148,8 +148,9 @@ class EndpointMissingError(Exception):
     message names what was tried and what to serve."""
 
 
-class EmptyAnswerError(Exception):
-    """A 2xx answer with nothing in it where the model type needs content (speech without audio)."""
+class UnusableAnswerError(Exception):
+    """A 2xx answer the model type cannot use, in words for the user: speech without audio, a
+    response the server ended incomplete for a reason that has no finish reason."""
 
 
 class TextTooLongError(ValueError):

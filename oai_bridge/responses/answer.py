@@ -6,14 +6,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from dify_plugin.errors.model import InvokeServerUnavailableError
-
 from oai_bridge.chat.answer import Completion
 from oai_bridge.chat.events import ReasoningRenderer, Usage, final_finish_reason
 from oai_bridge.chat.think import split_whole_answer
 from oai_bridge.chat.toolcalls import ToolCall
 from oai_bridge.errors.invoke import raise_for_payload_error, raise_for_response_error
-from oai_bridge.errors.kinds import MalformedResponseError
+from oai_bridge.errors.kinds import MalformedResponseError, UnusableAnswerError
 from oai_bridge.responses.stops import cut_at_stop
 
 __all__ = ["INCOMPLETE_REASONS", "end_reason", "output_parts", "parse_response", "usage_of"]
@@ -47,9 +45,7 @@ def end_reason(response: Mapping[str, Any], status: str | None = None) -> str:
         reason = details.get("reason") if isinstance(details, Mapping) else None
         mapped = INCOMPLETE_REASONS.get(reason) if isinstance(reason, str) else None
         if mapped is None:
-            raise InvokeServerUnavailableError(
-                f"The server ended the answer incomplete ({reason or 'no reason given'})."
-            )
+            raise UnusableAnswerError(f"The server ended the answer incomplete ({reason or 'no reason given'}).")
         return mapped
     return "stop"
 

@@ -24,13 +24,13 @@ from dify_plugin.entities.model.message import (
     ToolPromptMessage,
     VideoPromptMessageContent,
 )
-from dify_plugin.errors.model import InvokeBadRequestError
 
 from oai_bridge.chat.body import message_text, response_format_field
 from oai_bridge.chat.think import strip_think
 from oai_bridge.config.settings import Settings
 from oai_bridge.config.thinking import thinking_choice
 from oai_bridge.config.websearch import web_search_tool
+from oai_bridge.errors.kinds import UnsendableInputError
 
 __all__ = ["PATH", "build_responses_body", "input_items", "reasoning_field", "text_format", "tool_to_responses"]
 
@@ -59,11 +59,11 @@ def _user_content(message: PromptMessage, *, vision: bool) -> str | list[dict[st
             where = {"file_data": data} if data.startswith("data:") else {"file_url": data}
             parts.append({"type": "input_file", "filename": part.filename or "document", **where})
         elif isinstance(part, VideoPromptMessageContent):
-            raise InvokeBadRequestError(_NO_PART.format(kind="video"))
+            raise UnsendableInputError(_NO_PART.format(kind="video"))
         elif isinstance(part, AudioPromptMessageContent):
-            raise InvokeBadRequestError(_NO_PART.format(kind="audio"))
+            raise UnsendableInputError(_NO_PART.format(kind="audio"))
         else:
-            raise InvokeBadRequestError(f"The Responses API has no input part for {type(part).__name__}.")
+            raise UnsendableInputError(f"The Responses API has no input part for {type(part).__name__}.")
     if all(p["type"] == "input_text" for p in parts):
         return "".join(p["text"] for p in parts)  # plain text as a string, like chat mode
     return parts
@@ -101,15 +101,18 @@ def input_items(messages: Sequence[PromptMessage], *, vision: bool = True) -> tu
         elif role is PromptMessageRole.USER:
             items.append({"type": "message", "role": "user", "content": _user_content(message, vision=vision)})
         elif role is PromptMessageRole.ASSISTANT:
-            assert isinstance(message, AssistantPromptMessage)
-            items += _assistant_items(message)
+            if isinstance(message, AssistantPromptMessage):
+                items += _assistant_items(message)
+            elif text := strip_think(message_text(message)):  # no tool calls to carry
+                items.append({"type": "message", "role": "assistant", "content": text})
         elif role is PromptMessageRole.TOOL:
-            assert isinstance(message, ToolPromptMessage)
+            if not isinstance(message, ToolPromptMessage):
+                raise UnsendableInputError("A tool message came without the id of the tool call it answers.")
             items.append(
                 {"type": "function_call_output", "call_id": message.tool_call_id, "output": message_text(message)}
             )
         else:
-            raise InvokeBadRequestError(f"The Responses API has no input item for the role {role.value!r}.")
+            raise UnsendableInputError(f"The Responses API has no input item for the role {role.value!r}.")
     return "\n\n".join(instructions), items
 
 
