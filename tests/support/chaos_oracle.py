@@ -387,6 +387,8 @@ def _sse_event_any(payload: Any, rng: random.Random) -> bytes:
 
 def _sse_framing(answer: ServerAnswer, rng: random.Random, limits: Limits) -> Raw:
     blocks = [_sse_event_any(p, rng) for p in answer.payloads]
+    if rng.random() < 0.3:  # a UTF-8 byte order mark, which the spec says to skip
+        blocks.insert(0, b"\xef\xbb\xbf")
     return respond(answer, _split(b"".join(blocks), rng, rng.randint(0, 6)), framing="chunked")
 
 
@@ -407,9 +409,12 @@ def _informational(answer: ServerAnswer, rng: random.Random, limits: Limits) -> 
 
 def _closed_after(answer: ServerAnswer, rng: random.Random, limits: Limits) -> Raw:
     """The clean answer, then the server closes the connection without having said so (as
-    servers do at their keep-alive timeout): the next request must not be lost on it."""
+    servers do at their keep-alive timeout): the connection must not be used again. (Closing
+    some milliseconds later instead lets another call's request reach the closing socket; the
+    plugin retries that, but a retry that meets a second such socket fails, so a mix that
+    closes late often loses a call now and then: a race, not a property of one case.)"""
     clean = respond(answer, [_body(answer)], framing=_framing(answer, rng))
-    return Raw([*clean.pieces, Delay(rng.choice((0, 0.01))), CLOSE])
+    return Raw([*clean.pieces, CLOSE])
 
 
 def _echo(status: int) -> Apply:
@@ -423,15 +428,42 @@ def _echo(status: int) -> Apply:
                 f"upstream refused X-Chaos-Secret={HEADER_SECRET} and key {API_KEY[:8]}…{API_KEY}",
             )
         )
-        body = _json({"error": {"message": echoed, "type": "chaos_error", "code": status}})
+        error = {"error": {"message": echoed, "type": "chaos_error", "code": status}}
         if answer.stream and rng.random() < 0.5:  # inside a 200 stream, as vLLM and LiteLLM report errors
-            if status != 500:
-                body = _json({"error": {"message": echoed, "type": "chaos_error", "code": status}})
-            return respond(answer, [event_bytes(json.loads(body))], framing="chunked")
-        head = f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
-        return Raw([head.encode() + body], keep_alive=True)
+            return respond(answer, [event_bytes(error)], framing="chunked")
+        return _error_answer(status, _json(error), "application/json")
 
     return apply
+
+
+def _error_answer(status: int, body: bytes, content_type: str, *headers: str) -> Raw:
+    head = f"HTTP/1.1 {status} X\r\nContent-Type: {content_type}\r\n" + "".join(h + "\r\n" for h in headers)
+    return Raw([(head + f"Content-Length: {len(body)}\r\n\r\n").encode() + body], keep_alive=True)
+
+
+def _proxy_page(answer: ServerAnswer, rng: random.Random, limits: Limits) -> Raw:
+    """A gateway's HTML error page (nginx, Cloudflare) on every attempt."""
+    status = rng.choice((502, 503, 504))
+    page = f"<html><head><title>{status} Bad Gateway</title></head><body><center><h1>{status}</h1></center>"
+    return _error_answer(status, (page + "<hr><center>nginx</center></body></html>").encode(), "text/html")
+
+
+def _rate_limited(answer: ServerAnswer, rng: random.Random, limits: Limits) -> Raw:
+    """429 on every attempt, asking for a wait within the timeout or far past it."""
+    after = rng.choice(("0", "1", "120", "Wed, 21 Oct 2099 07:28:00 GMT"))
+    body = _json({"error": {"message": "Rate limit reached for requests", "type": "requests", "code": 429}})
+    return _error_answer(429, body, "application/json", f"Retry-After: {after}")
+
+
+def _busy_waiting(answer: ServerAnswer, rng: random.Random, limits: Limits) -> Raw:
+    """Longer than the timeout before the answer, with something every fraction of it: SSE
+    comments before a stream (OpenRouter while the model is busy), whitespace before JSON."""
+    filler = rng.choice(_COMMENTS) if answer.stream else rng.choice((b" ", b"\n", b"\r\n"))
+    gap = rng.uniform(0.15, 0.3) * limits.timeout
+    pieces: list[Piece] = []
+    for _ in range(int(1.2 * limits.timeout / gap) + 1):
+        pieces += [filler, Delay(gap)]
+    return respond(answer, [*pieces, _body(answer)], framing="chunked")
 
 
 def _held_open(answer: ServerAnswer, rng: random.Random, limits: Limits) -> Raw:
@@ -523,6 +555,13 @@ ORACLE: tuple[Mutation, ...] = (
     ),
     Mutation("gzip", ALL, TRANSPARENT, "Content-Encoding: gzip (a stream flushed per event)", _gzipped),
     Mutation("after-end", SSE, TRANSPARENT, "more events after [DONE] (text, usage, an error)", _events_after_end),
+    Mutation(
+        "busy-waiting",
+        SSE | JSON_KINDS,
+        TRANSPARENT,
+        "1.2 x timeout of SSE comments or whitespace, one every 0.15-0.3 x timeout, then the answer",
+        _busy_waiting,
+    ),
     Mutation("slow-drip", ALL, TRANSPARENT, "pieces with pauses, all within the timeout", _slow_drip),
     Mutation(
         "held-open",
@@ -572,6 +611,20 @@ ORACLE: tuple[Mutation, ...] = (
         "InvokeServerUnavailableError",
         "500 whose message repeats the API key and the header secret (in a 200 stream: its error event)",
         _echo(500),
+    ),
+    Mutation(
+        "proxy-page",
+        ALL,
+        "InvokeServerUnavailableError",
+        "a gateway's HTML 502/503/504 page on every attempt",
+        _proxy_page,
+    ),
+    Mutation(
+        "rate-limited",
+        ALL,
+        "InvokeRateLimitError",
+        "429 on every attempt, Retry-After within the timeout or far past it",
+        _rate_limited,
     ),
     Mutation(
         "stall",
