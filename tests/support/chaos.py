@@ -131,6 +131,8 @@ class Outcome:
     elapsed: float | None = None
     error_type: str | None = None
     hang: bool = False
+    late: bool = False
+    """Ended, but past the bound."""
 
     @property
     def ok(self) -> bool:
@@ -178,6 +180,7 @@ class Runner:
         row = mutation(flight.case.mutation)
         outcome = Outcome(flight.case, elapsed=result.elapsed, error_type=result.error_type)
         if result.elapsed is not None and result.elapsed > self.bound:
+            outcome.late = True
             outcome.problems.append(f"ended after {result.elapsed:.2f} s, past the bound of {self.bound:.2f} s")
         if result.protocol_errors:
             outcome.problems.append(f"request rejected: {result.protocol_errors!r}")
