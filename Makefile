@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv demo run run-check test lint llama-server litellm tts-peer package keys verify doctor doctor-usage bench soak clean
+.PHONY: venv demo run run-check test lint llama-server litellm tts-peer package precheck precheck-usage keys verify doctor doctor-usage bench soak clean
 
 # Prerequisites are made left to right, one at a time: a target's checks (run-check,
 # doctor-usage) answer before $(STAMP) creates .venv or installs anything.
@@ -62,9 +62,20 @@ tts-peer: $(STAMP)
 	tests/peer/build_tts_peer.sh $(PY)
 
 ## package: build dist/openai_compatible_bridge-<version>.difypkg like `dify plugin package` (reproducible);
-##          with SIGN_KEY=keys/signing.private.pem also the signed dist/…-<version>.signed.difypkg
+##          with SIGN_KEY=keys/signing.private.pem also the signed dist/…-<version>.signed.difypkg;
+##          a Marketplace build: REPO=https://github.com/<owner>/<repo> CONTACT=<email> AUTHOR=<account>
+##          (or marketplace.toml; MARKETPLACE=1 stops when they are missing)
+PACKAGE_ARGS = $(if $(SIGN_KEY),--sign-key "$(SIGN_KEY)") $(if $(MARKETPLACE),--marketplace) \
+	$(if $(REPO),--repo "$(REPO)") $(if $(CONTACT),--contact "$(CONTACT)") $(if $(AUTHOR),--author "$(AUTHOR)")
 package: $(STAMP)
-	$(PY) scripts/package.py $(if $(SIGN_KEY),--sign-key "$(SIGN_KEY)")
+	$(PY) scripts/package.py $(strip $(PACKAGE_ARGS))
+
+## precheck: check a package against the Dify Marketplace's rules, install test included: make precheck PKG=dist/….difypkg [STRICT=1: port 8080 like the Marketplace]
+precheck: precheck-usage $(STAMP)
+	$(PY) scripts/precheck.py "$(PKG)" $(if $(STRICT),--strict)
+
+precheck-usage:
+	@test -n "$(PKG)" || { echo "usage: make precheck PKG=dist/name-version.difypkg [STRICT=1]"; exit 2; }
 
 ## keys: make an RSA-4096 signing key pair keys/$(KEY_NAME).private.pem (mode 0600) and .public.pem; never overwrites
 keys: $(STAMP)
@@ -75,12 +86,14 @@ verify: $(STAMP)
 	@test -n "$(PKG)" -a -n "$(KEY)" || { echo "usage: make verify PKG=dist/name-version.signed.difypkg KEY=keys/name.public.pem"; exit 2; }
 	$(PY) scripts/signature.py verify "$(PKG)" --key "$(KEY)"
 
-## doctor: the checks saving a model runs, and what to enter in Dify: make doctor BASE_URL=http://host:11434/v1 MODEL=qwen3:8b [TYPE=llm|completion|embedding|rerank|speech2text|tts] [API_KEY=…]
+## doctor: the checks saving a model runs, and what to enter in Dify: make doctor BASE_URL=http://host:11434/v1 MODEL=qwen3:8b [TYPE=llm|completion|text-embedding|rerank|speech2text|tts]
+##         [FIELDS="tts_format=wav verify_tls=off"] (any form field); the key: OAI_BRIDGE_API_KEY=… in the environment, or API_KEY=…
+doctor: export OAI_BRIDGE_API_KEY := $(or $(API_KEY),$(OAI_BRIDGE_API_KEY))
 doctor: doctor-usage $(STAMP)
-	@$(PY) -m oai_bridge.doctor --base-url "$(BASE_URL)" --model "$(MODEL)" --type "$(or $(TYPE),llm)" $(if $(API_KEY),--api-key "$(API_KEY)")
+	@$(PY) -m oai_bridge.doctor --base-url "$(BASE_URL)" --model "$(MODEL)" --type "$(or $(TYPE),llm)" $(foreach f,$(FIELDS),--field "$(f)")
 
 doctor-usage:
-	@test -n "$(BASE_URL)" -a -n "$(MODEL)" || { echo "usage: make doctor BASE_URL=http://host:port/v1 MODEL=name [TYPE=llm|completion|embedding|rerank|speech2text|tts] [API_KEY=key]"; exit 2; }
+	@test -n "$(BASE_URL)" -a -n "$(MODEL)" || { echo "usage: make doctor BASE_URL=http://host:port/v1 MODEL=name [TYPE=llm|completion|text-embedding|rerank|speech2text|tts] [FIELDS=\"name=value …\"] (key: OAI_BRIDGE_API_KEY or API_KEY)"; exit 2; }
 
 ## bench: side-by-side performance benchmarks (bench/README.md); e.g. BENCH_ARGS="--quick" or "--commit HEAD --write-docs"
 bench: $(STAMP)

@@ -1,7 +1,11 @@
-"""Endpoint doctor: `python -m oai_bridge.doctor --base-url URL --model NAME [--type TYPE] [--api-key KEY]`
-(or `make doctor BASE_URL=… MODEL=… TYPE=…`). Runs exactly the detection that saving a model in
-Dify runs (`discovery.detect`, same requests, same bounds) and prints what the endpoint supports
-and what to enter in Dify's model form.
+"""Endpoint doctor: `python -m oai_bridge.doctor --base-url URL --model NAME [--type TYPE] [form fields]`
+(or `make doctor BASE_URL=… MODEL=… TYPE=…`). Runs exactly the checks that saving a model in Dify
+runs (`adapter.base.check_credentials`: the form parsed, `discovery.detect`, the same requests,
+bounds and error wording) and prints what the endpoint supports and what to enter in Dify's form.
+
+Every form field saving reads can be given: `--field name=value` for any of them, and flags for
+the common ones (`--timeout`, `--verify-tls`, `--extra-headers`, `--extra-body`, `--tts-format`,
+…). The API key is best taken from the environment (`OAI_BRIDGE_API_KEY`): `ps` shows arguments.
 
 A command-line tool for people; it never runs inside the plugin process.
 """
@@ -9,28 +13,49 @@ A command-line tool for people; it never runs inside the plugin process.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+import yaml
 from dify_plugin.errors.model import InvokeError
 
-from oai_bridge.config.settings import SettingsError, parse_settings
-from oai_bridge.discovery.detect import Detection, ModelKind, detect
-from oai_bridge.errors.invoke import to_invoke_error
+from oai_bridge.adapter.base import check_credentials
+from oai_bridge.config.settings import Settings, SettingsError
+from oai_bridge.config.urls import base_query, display_url, with_query
+from oai_bridge.discovery.detect import Detection, ModelKind, kind_of
 
-__all__ = ["TYPES", "diagnose", "main"]
+__all__ = ["API_KEY_ENV", "TYPES", "diagnose", "form_variables", "main"]
 
-# --type -> (Dify's model type, detection kind, form values that select it)
-TYPES: Mapping[str, tuple[str, ModelKind, Mapping[str, str]]] = {
-    "llm": ("LLM", "chat", {}),
-    "completion": ("LLM", "completion", {"mode": "completion"}),
-    "embedding": ("Text Embedding", "embedding", {}),
+API_KEY_ENV = "OAI_BRIDGE_API_KEY"
+PROVIDER_YAML = Path(__file__).resolve().parents[1] / "provider" / "openai_compatible_bridge.yaml"
+
+# --type -> (Dify's model type as its form names it, the type `kind_of` takes, form values that select it)
+TYPES: Mapping[str, tuple[str, str, Mapping[str, str]]] = {
+    "llm": ("LLM", "llm", {}),
+    "completion": ("LLM", "llm", {"mode": "completion"}),
+    "embedding": ("Text Embedding", "text-embedding", {}),
+    "text-embedding": ("Text Embedding", "text-embedding", {}),  # Dify's own name for the type
     "rerank": ("Rerank", "rerank", {}),
     "speech2text": ("Speech2text", "speech2text", {}),
     "tts": ("TTS", "tts", {}),
 }
+# (flag, form variable, help) for the fields people set most; `--field` reaches every other one.
+NAMED_FIELDS = (
+    ("--timeout", "timeout", "seconds without progress, as in the form"),
+    ("--verify-tls", "verify_tls", "on or off"),
+    ("--extra-headers", "extra_headers", 'JSON object, e.g. \'{"X-Tenant": "a"}\' (values never printed)'),
+    ("--extra-body", "extra_body", "JSON object merged into every request body"),
+    ("--endpoint-model-name", "endpoint_model_name", "the id sent to the server, if not the model name"),
+    ("--context-size", "context_size", "tokens; empty = detected"),
+    ("--tts-format", "tts_format", "audio format for TTS: mp3, wav, opus, flac, aac or pcm"),
+    ("--voices", "tts_voices", "TTS voices, comma-separated"),
+    ("--stt-language", "stt_language", "two-letter language of the speech for speech-to-text"),
+)
+_SECRET_FIELDS = ("api_key", "extra_headers")
 _LABELS = {
     "tool_calling": "Tool calling",
     "structured_output": "Structured output",
@@ -54,8 +79,20 @@ def docker_url(url: str) -> str | None:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-def _report(base_url: str, model: str, model_type: str, found: Detection, elapsed: float) -> list[str]:
-    dify_type, kind, form = TYPES[model_type]
+def _report(
+    base_url: str,
+    model: str,
+    model_type: str,
+    kind: ModelKind,
+    found: Detection,
+    elapsed: float,
+    form: Mapping[str, str],
+) -> list[str]:
+    dify_type = TYPES[model_type][0]
+    # What to type into Dify: the API root found, with the query string given (credential-like
+    # values masked: the user has them).
+    corrected = with_query(found.base_url, base_query(base_url))
+    entered = display_url(corrected)
     lines = [f"Endpoint: {found.base_url}   model: {model}   type: {model_type}", ""]
     if found.models is None:
         lines.append("  Models listed       (the server lists none at /models)")
@@ -79,47 +116,100 @@ def _report(base_url: str, model: str, model_type: str, found: Detection, elapse
         "",
         f"Enter in Dify (Settings > Model Provider > OpenAI-Compatible Bridge > Add model > {dify_type}):",
         f"  Model name          {model}",
-        f"  Base URL            {found.base_url}",
+        f"  Base URL            {entered}",
     ]
-    if inside := docker_url(found.base_url):
+    if inside := docker_url(entered):
         lines.append(f"                      from Dify running in Docker: {inside}")
     lines.append("  API key             (your key, or empty if the server needs none)")
-    lines += [f"  {name:<19} {value}" for name, value in form.items()]
-    if base_url.rstrip("/") != found.base_url:
-        lines.append(f"  (the base URL you gave, {base_url}, was corrected)")
+    for name, value in form.items():
+        if name not in ("base_url", "api_key") and value != "":
+            lines.append(f"  {name:<19} {'(as given)' if name in _SECRET_FIELDS else value}")
+    if base_url.strip().rstrip("/") != corrected:
+        lines.append(f"  (the base URL you gave, {display_url(base_url)}, was corrected)")
     return lines
 
 
 def diagnose(
-    base_url: str, model: str, api_key: str | None = None, *, model_type: str = "llm", timeout: float | None = None
+    base_url: str,
+    model: str,
+    api_key: str | None = None,
+    *,
+    model_type: str = "llm",
+    timeout: float | None = None,
+    fields: Mapping[str, str] | None = None,
 ) -> tuple[bool, str]:
-    """(ok, report text) for the endpoint; the text says what is wrong when it is not ok."""
-    _, kind, form = TYPES[model_type]
-    credentials = {"base_url": base_url, "api_key": api_key or "", **form}
+    """(ok, report text) for the endpoint, with the form values ``fields``; on failure the text
+    is the message saving the model in Dify would show."""
+    _, dify_type, selects = TYPES[model_type]
+    form = {**(fields or {}), **selects}
     if timeout:
-        credentials["timeout"] = str(timeout)
+        form["timeout"] = str(timeout)
+    credentials = {**form, "base_url": base_url, "api_key": api_key or ""}
+    kinds: list[ModelKind] = []
+
+    def kind_for(settings: Settings) -> ModelKind:  # as the model class of that type does
+        kinds.append(kind_of(settings, dify_type))  # type: ignore[arg-type]
+        return kinds[-1]
+
     try:
-        settings = parse_settings(model, credentials)
         started = time.perf_counter()
-        found = detect(settings, kind, doctor=True)
+        found = check_credentials(model, credentials, kind_for, doctor=True)
         elapsed = time.perf_counter() - started
-    except SettingsError as exc:
-        return False, f"Settings problem: {exc}"
-    except Exception as exc:  # noqa: BLE001 - every failure is reported in words, like the plugin does
-        error: InvokeError = to_invoke_error(exc, url=base_url, secrets=(api_key or "",))
-        return False, f"FAILED ({type(error).__name__}): {error}\nSaving this model in Dify would fail the same way."
-    return True, "\n".join(_report(base_url, model, model_type, found, elapsed))
+    except (SettingsError, InvokeError) as exc:
+        cls = "settings" if isinstance(exc, SettingsError) else type(exc).__name__
+        return False, f"FAILED ({cls}): {exc}\nSaving this model in Dify would fail the same way."
+    return True, "\n".join(_report(base_url, model, model_type, kinds[-1], found, elapsed, form))
+
+
+def form_variables(path: Path = PROVIDER_YAML) -> list[str]:
+    """The variables of the model form (the provider YAML), in the form's order."""
+    provider = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return [item["variable"] for item in provider["model_credential_schema"]["credential_form_schemas"]]
+
+
+def _fields(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict[str, str]:
+    known = form_variables()
+    fields: dict[str, str] = {}
+    for item in args.field:
+        name, sep, value = item.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            parser.error(f"--field takes name=value, got {item!r}")
+        if name not in known:
+            parser.error(f"--field {name!r} is not a field of the model form; the form has: {', '.join(known)}")
+        if name in ("base_url", "api_key"):
+            parser.error(f"give {name} with --{name.replace('_', '-')}")
+        fields[name] = value
+    for flag, variable, _ in NAMED_FIELDS:
+        value = getattr(args, flag.lstrip("-").replace("-", "_"))
+        if value is not None:
+            fields[variable] = value
+    return fields
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m oai_bridge.doctor", description=__doc__.splitlines()[0])
     parser.add_argument("--base-url", required=True, help="e.g. http://localhost:11434/v1")
     parser.add_argument("--model", required=True, help="the model id at the endpoint")
-    parser.add_argument("--type", default="llm", choices=sorted(TYPES), help="the model type (default llm)")
-    parser.add_argument("--api-key", default=None, help="optional; never printed")
-    parser.add_argument("--timeout", type=float, default=None, help="the model's timeout, as in the form")
+    parser.add_argument("--type", default="llm", choices=list(TYPES), help="the model type (default llm)")
+    parser.add_argument(
+        "--api-key",
+        default=None,
+        help=f"never printed; better from the environment variable {API_KEY_ENV}, which `ps` does not show",
+    )
+    for flag, _, what in NAMED_FIELDS:
+        parser.add_argument(flag, default=None, help=what)
+    parser.add_argument(
+        "--field",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="any other field of the model form by its variable name, e.g. max_chunks=16; repeatable",
+    )
     args = parser.parse_args(argv)
-    ok, text = diagnose(args.base_url, args.model, args.api_key, model_type=args.type, timeout=args.timeout)
+    fields = _fields(parser, args)
+    api_key = args.api_key or os.environ.get(API_KEY_ENV) or None
+    ok, text = diagnose(args.base_url, args.model, api_key, model_type=args.type, fields=fields)
     sys.stdout.write(text + "\n")
     return 0 if ok else 1
 

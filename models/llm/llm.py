@@ -19,6 +19,7 @@ from oai_bridge.chat.pipeline import stream_events
 from oai_bridge.chat.results import assistant_message, final_chunk, text_chunk
 from oai_bridge.chat.schema import llm_schema, parameter_rules
 from oai_bridge.config.settings import Settings
+from oai_bridge.config.thinking import ThinkingChoice, thinking_choice
 from oai_bridge.discovery.detect import kind_of, lazy_detected
 from oai_bridge.errors.invoke import endpoint_errors
 from oai_bridge.tokens import estimate_messages, estimate_text
@@ -40,15 +41,16 @@ class BridgeLargeLanguageModel(BridgeModel, LargeLanguageModel):
         del user  # never sent: strict servers reject `user`, and it identifies Dify's end users
         settings = settings_for(model, credentials)
         with endpoint_errors(settings):
+            thinking = thinking_choice(settings, model_parameters)  # the app's choice, else the form's
             path, body = build_request(
                 settings, prompt_messages, model_parameters, tools=tools, stop=stop, stream=stream
             )
             if stream:
-                return self._stream(settings, path, body, prompt_messages, tools)
+                return self._stream(settings, path, body, prompt_messages, tools, thinking)
             result = parse_completion(
                 post_json(settings, path, body),
                 completion_mode=settings.mode == "completion",
-                show_reasoning=settings.capability("thinking"),
+                show_reasoning=thinking.show_reasoning,
             )
         usage = (result.usage or Usage(None, None)).completed(
             lambda: estimate_messages(prompt_messages, tools), lambda: estimate_text(result.content)
@@ -64,11 +66,16 @@ class BridgeLargeLanguageModel(BridgeModel, LargeLanguageModel):
         body: dict[str, Any],
         prompt_messages: list[PromptMessage],
         tools: list[PromptMessageTool] | None,
+        thinking: ThinkingChoice,
     ) -> Generator[LLMResultChunk, None, None]:
         model = settings.model
         with endpoint_errors(settings):
             for event in stream_events(
-                settings, path, body, prompt_tokens=lambda: estimate_messages(prompt_messages, tools)
+                settings,
+                path,
+                body,
+                prompt_tokens=lambda: estimate_messages(prompt_messages, tools),
+                thinking=thinking,
             ):
                 if type(event) is str:
                     yield text_chunk(model, event)

@@ -20,7 +20,12 @@ from dify_plugin.errors.model import InvokeBadRequestError
 from oai_bridge.audio.formats import HEAD_BYTES, KNOWN, AudioFormat, sniff
 from oai_bridge.config.settings import Settings
 from oai_bridge.errors.invoke import raise_for_payload_error, to_invoke_error
-from oai_bridge.errors.kinds import HTTPStatusError, MalformedResponseError, UnexpectedContentError
+from oai_bridge.errors.kinds import (
+    HTTPStatusError,
+    MalformedResponseError,
+    UnexpectedContentError,
+    UnreadableAnswerError,
+)
 from oai_bridge.errors.wording import UPLOAD_TOO_LARGE, body_text, looks_like_html, mentions
 from oai_bridge.transport.audio import transcription
 
@@ -94,8 +99,10 @@ def read_transcript(content_type: str, body: bytes, url: str = "") -> str:
             raise_for_payload_error(data)
             if isinstance(data.get("text"), str):
                 return data["text"].strip()
+            if "text" in data:
+                raise UnreadableAnswerError(data["text"], "text", "text")
             raise MalformedResponseError(f"a transcription answer without `text` (keys: {', '.join(map(str, data))})")
-        raise MalformedResponseError(f"a transcription answer that is a JSON {type(data).__name__}, not an object")
+        raise UnreadableAnswerError(data, "an object", "the transcription answer")
     if looks_like_html(stripped):  # whisper.cpp sends plain text as text/html: only a page is refused
         raise UnexpectedContentError("an HTML page", "a transcript", url)
     return text.strip()

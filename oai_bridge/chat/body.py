@@ -23,7 +23,8 @@ from dify_plugin.entities.model.message import (
 
 from oai_bridge.chat.think import split_whole_answer, strip_think
 from oai_bridge.config.settings import Settings
-from oai_bridge.dialects.dialect import Dialect, dialect_for
+from oai_bridge.config.thinking import ThinkingChoice, thinking_choice
+from oai_bridge.dialects.dialect import Dialect, dialect_for, with_video_parts
 
 __all__ = [
     "build_chat_body",
@@ -178,13 +179,22 @@ def _common_fields(
     return body
 
 
-def thinking_fields(thinking: str, dialect: Dialect) -> dict[str, Any]:
-    """The thinking switch as the server's dialect says it, sent only when set explicitly."""
-    if thinking == "on":
-        return dict(dialect.thinking_on)
-    if thinking == "off":
-        return dict(dialect.thinking_off)
-    return {}
+def thinking_fields(choice: ThinkingChoice, dialect: Dialect) -> dict[str, Any]:
+    """The thinking switch as the server's dialect says it, sent only when set explicitly (in the
+    form or by the app), and a chosen effort as `reasoning_effort` (and, where the dialect speaks
+    `chat_template_kwargs`, there too: gpt-oss templates read it from there)."""
+    if choice.mode == "on":
+        fields = dict(dialect.thinking_on)
+    elif choice.mode == "off":
+        fields = dict(dialect.thinking_off)
+    else:
+        fields = {}
+    if choice.effort is not None:
+        fields["reasoning_effort"] = choice.effort  # the app's choice, over the dialect's own Off
+        if choice.mode != "off" and "chat_template_kwargs" in dialect.thinking_on:
+            kwargs = fields.get("chat_template_kwargs", {})
+            fields["chat_template_kwargs"] = {**kwargs, "reasoning_effort": choice.effort}
+    return fields
 
 
 def build_chat_body(
@@ -197,15 +207,18 @@ def build_chat_body(
     stream: bool = True,
 ) -> dict[str, Any]:
     """The /chat/completions body."""
-    dialect = dialect_for(settings.base_url, settings.detected.value("thinking_form"))
+    dialect = dialect_for(
+        settings.base_url, settings.detected.value("thinking_form"), settings.detected.value("server")
+    )
     body = _common_fields(settings, params, stop, stream)
     body["messages"] = build_messages(messages, vision=settings.vision != "off", echo_reasoning=dialect.echo_reasoning)
+    body = with_video_parts(body, dialect.video_part) or body
     if tools and settings.tool_calling != "off":
         body["tools"] = [tool_to_openai(tool) for tool in tools]
     response_format = response_format_field(params)
     if response_format:
         body["response_format"] = response_format
-    body.update(thinking_fields(settings.thinking, dialect))
+    body.update(thinking_fields(thinking_choice(settings, params), dialect))
     if dialect.max_tokens_field != "max_tokens" and "max_tokens" in body:
         body[dialect.max_tokens_field] = body.pop("max_tokens")
     body.update(settings.extra_body)

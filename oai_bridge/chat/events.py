@@ -8,14 +8,21 @@ is rendered as Dify's convention: `<think>\\n…\\n</think>` ahead of the answer
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from oai_bridge.chat.parts import part_pieces
 from oai_bridge.chat.think import REASONING, ThinkSplitter
 from oai_bridge.chat.toolcalls import ToolCall, ToolCallAccumulator
 from oai_bridge.errors.invoke import raise_for_payload_error
-from oai_bridge.errors.kinds import MalformedResponseError, StreamIncompleteError, TruncatedToolCallError
+from oai_bridge.errors.kinds import (
+    MalformedResponseError,
+    StreamIncompleteError,
+    TruncatedToolCallError,
+    UnreadableAnswerError,
+)
 
 __all__ = [
     "ReasoningRenderer",
@@ -24,6 +31,7 @@ __all__ = [
     "Usage",
     "final_finish_reason",
     "normalize_stream",
+    "nothing_readable",
     "usage_from",
 ]
 
@@ -33,6 +41,9 @@ THINK_CLOSE = "\n</think>"
 _REASONING_KEYS = ("reasoning_content", "reasoning")
 # Finish reasons that mean the answer is not complete even though the stream ended cleanly.
 _FAILED_FINISH = frozenset({"error", "abort"})
+_CHOICE = {"choices": "a list of choices", "choices[0]": "a choice (an object)"}
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +103,13 @@ def final_finish_reason(calls: list[ToolCall], finish_reason: str) -> str:
     return "tool_calls"
 
 
+def nothing_readable(parts: list[str], calls: list[str], where: str) -> str:
+    """Why an answer that held something, but nothing readable, is an error (never an empty answer)."""
+    if parts:
+        return f"the answer holds only content parts the plugin cannot read (type {parts[0]!r}) in {where}"
+    return f"the answer holds no text and no readable tool call ({calls[0]} in {where}.tool_calls)"
+
+
 class ReasoningRenderer:
     """Renders (kind, text) pieces as Dify content: reasoning wrapped once in <think> tags."""
 
@@ -142,12 +160,16 @@ class StreamNormalizer:
         "_calls",
         "_field_reasoning",
         "_finish_reason",
+        "_logged",
+        "_read",
         "_render",
+        "_skipped",
         "_splitter",
         "_start_in_reasoning",
         "_text_key",
         "_usage",
         "completion_mode",
+        "ended",
     )
 
     def __init__(
@@ -162,37 +184,58 @@ class StreamNormalizer:
         self._calls = ToolCallAccumulator()
         self._finish_reason: str | None = None
         self._usage: Usage | None = None
+        self._skipped: list[str] = []  # types of content parts not read
+        self._logged = False
+        self._read = False  # any text (or reasoning) was read
+        self.ended = False
+        """The answer is complete: a finish reason and its usage were read (see
+        `chat.pipeline.EventReader`)."""
 
     def feed(self, payloads: Iterable[str], out: list[str]) -> None:
-        """Append to `out` the content of each payload that has any, in order."""
+        """Append to `out` the content of each payload that has any, in order. Payloads after
+        the end of the answer (`ended`) are not read."""
         render, calls, text_key = self._render, self._calls, self._text_key
         completion_mode = self.completion_mode
         loads = json.loads
         for raw in payloads:
+            if self.ended:
+                return
             data = loads(raw)
-            if not isinstance(data, dict):
-                raise MalformedResponseError(f"stream chunk is not a JSON object: {raw[:200]!r}")
+            if type(data) is not dict:
+                raise UnreadableAnswerError(data, "an object", "a stream chunk")
             if "error" in data or data.get("object") == "error":
                 raise_for_payload_error(data)
+            usage = None
             if "usage" in data or "x_groq" in data:
-                self._usage = usage_from(data) or self._usage
+                usage = usage_from(data)
+                self._usage = usage or self._usage
             choices = data.get("choices")
             if not choices:
-                continue  # usage-only chunk (vLLM, llama.cpp, Ollama send `choices: []`)
+                # usage-only chunk (vLLM, llama.cpp, Ollama send `choices: []`): after the finish
+                # reason, the answer is complete
+                if usage is not None and self._finish_reason is not None:
+                    self.ended = True
+                continue
             choice = choices[0] if type(choices) is list else None
             if type(choice) is not dict:
-                raise MalformedResponseError(f"stream chunk without a readable choice: {raw[:200]!r}")
+                where = "choices[0]" if type(choices) is list else "choices"
+                raise UnreadableAnswerError(choice if type(choices) is list else choices, _CHOICE[where], where)
             delta = choice if completion_mode else choice.get("delta") or choice.get("message") or {}
             if type(delta) is not dict:
-                raise MalformedResponseError(f"stream chunk with an unreadable delta: {raw[:200]!r}")
+                raise UnreadableAnswerError(delta, "an object", "choices[0].delta")
             text = ""
             for key in _REASONING_KEYS:
                 reasoning = delta.get(key)
                 if reasoning:
                     self._field_reasoning = True
-                    text = render.reasoning(reasoning) if isinstance(reasoning, str) else ""
+                    if type(reasoning) is not str:
+                        reasoning = self._reasoning_parts(reasoning, key)
+                    text = render.reasoning(reasoning)
                     break
             content = delta.get(text_key)
+            if content is not None and type(content) is not str:
+                text += self._content_parts(content)  # typed parts (Magistral): rare, off the hot path
+                content = None
             if "refusal" in delta and isinstance(delta["refusal"], str):
                 content = (content or "") + delta["refusal"]  # OpenAI-style refusals are the answer
             if content:
@@ -206,14 +249,54 @@ class StreamNormalizer:
             if tool_calls:
                 calls.add(tool_calls)
             if text:
+                self._read = True
                 out.append(text)
             reason = choice.get("finish_reason")
             if reason and self._finish_reason is None:
+                if type(reason) is not str:
+                    raise UnreadableAnswerError(reason, "a finish reason (text)", "choices[0].finish_reason")
                 if reason in _FAILED_FINISH:
                     raise_for_payload_error({"error": {"message": f"generation ended with finish_reason={reason!r}"}})
                 self._finish_reason = reason
             if "usage" in choice:  # a few servers put usage inside the choice
-                self._usage = usage_from(choice) or self._usage
+                usage = usage_from(choice) or usage
+                self._usage = usage or self._usage
+            if usage is not None and self._finish_reason is not None:
+                self.ended = True  # a finish reason with its usage: nothing more is needed
+
+    def _text(self, content: str) -> str:
+        """Content text through the inline `<think>` splitter, rendered."""
+        splitter = self._splitter
+        if splitter is None:
+            splitter = self._splitter = ThinkSplitter(
+                start_in_reasoning=self._start_in_reasoning and not self._field_reasoning
+            )
+        return _render(splitter.push(content), self._render)
+
+    def _content_parts(self, content: object) -> str:
+        """Typed content parts: thinking parts rendered as reasoning, text parts as content."""
+        where = f"choices[0].{self._text_key}" if self.completion_mode else f"choices[0].delta.{self._text_key}"
+        rendered = []
+        for kind, piece in part_pieces(content, where, self._skipped):
+            if kind == REASONING:
+                self._field_reasoning = True
+                rendered.append(self._render.reasoning(piece))
+            else:
+                rendered.append(self._text(piece))
+        self._log_skipped()
+        return "".join(rendered)
+
+    def _reasoning_parts(self, reasoning: object, key: str) -> str:
+        """A reasoning field sent as typed parts: all of its text is reasoning."""
+        where = "choices[0].delta." + key
+        pieces = part_pieces(reasoning, where, self._skipped, kind=REASONING)
+        self._log_skipped()
+        return "".join(piece for _, piece in pieces)
+
+    def _log_skipped(self) -> None:
+        if self._skipped and not self._logged:
+            self._logged = True
+            logger.info("skipped content parts of a type the plugin does not read: %s", ", ".join(self._skipped))
 
     def finish(self) -> StreamEnd:
         """The stream is over: the held-back text, the tool calls, the finish reason and usage."""
@@ -222,6 +305,8 @@ class StreamNormalizer:
         splitter, render = self._splitter, self._render
         tail = (_render(splitter.finish(), render) if splitter else "") + render.close()
         finished = self._calls.finish()
+        if (self._skipped or self._calls.skipped) and not (self._read or tail or finished):
+            raise MalformedResponseError(nothing_readable(self._skipped, self._calls.skipped, "choices[0].delta"))
         finish_reason = final_finish_reason(finished, self._finish_reason)
         return StreamEnd(finish_reason=finish_reason, usage=self._usage, tool_calls=finished, text=tail)
 

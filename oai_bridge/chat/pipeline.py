@@ -17,21 +17,38 @@ from contextlib import contextmanager
 from itertools import chain
 from queue import SimpleQueue
 from threading import Thread
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
 from oai_bridge.chat.events import StreamEnd, StreamNormalizer, Usage
 from oai_bridge.config.settings import Settings
+from oai_bridge.config.thinking import ThinkingChoice, thinking_choice
 from oai_bridge.errors.kinds import ConnectionDroppedError
 from oai_bridge.tokens import estimate_text
+from oai_bridge.transport.ending import release
 from oai_bridge.transport.retry import call, is_stall
-from oai_bridge.transport.send import open_stream, release
+from oai_bridge.transport.send import open_stream
 from oai_bridge.transport.sse import LineSplitter, SSEParser
 
-__all__ = ["delivered", "read_events", "stream_events"]
+__all__ = ["EventReader", "chat_reader", "delivered", "read_events", "stream_events"]
 
 Event = str | StreamEnd
+
+
+class EventReader(Protocol):
+    """What turns a stream's event data into Dify text (`chat.events.StreamNormalizer`; a
+    Responses-API reader the same way). `ended` is the hook that ends a call at once: True as
+    soon as the reader knows the answer is complete (a finish reason with its usage; a
+    Responses-API `response.completed`), and reading stops there, as it does at `[DONE]`,
+    instead of waiting for the server to close the body (`transport.ending.release` drains it)."""
+
+    @property
+    def ended(self) -> bool: ...
+
+    def feed(self, payloads: Iterable[str], out: list[str]) -> None: ...
+
+    def finish(self) -> StreamEnd: ...
 
 
 @contextmanager
@@ -45,28 +62,42 @@ def _dropped_connections() -> Iterator[None]:
         raise ConnectionDroppedError(str(exc) or type(exc).__name__) from exc
 
 
-def read_events(settings: Settings, texts: Iterable[str]) -> tuple[Iterator[str], Iterator[Event]]:
+def chat_reader(settings: Settings, thinking: ThinkingChoice | None = None) -> StreamNormalizer:
+    """The event reader of a chat or completion stream, as the settings and the call's thinking
+    choice (default: the form's; see `config.thinking`) ask."""
+    thinking = thinking or thinking_choice(settings)
+    return StreamNormalizer(
+        completion_mode=settings.mode == "completion",
+        show_reasoning=thinking.show_reasoning,
+        # Thinking = On (the form's or the app's): a stream that starts without a tag is reasoning
+        # only when the model's template opens `<think>` in the prompt (detected at save; unknown,
+        # only the form's On keeps that reading).
+        start_in_reasoning=thinking.start_in_reasoning,
+    )
+
+
+def read_events(
+    settings: Settings,
+    texts: Iterable[str],
+    thinking: ThinkingChoice | None = None,
+    reader: EventReader | None = None,
+) -> tuple[Iterator[str], Iterator[Event]]:
     """The reading chain of a stream body: decoded text -> lines -> SSE event data -> events.
 
     `texts` are network reads (`response.iter_text()`: one decoded read per item). Each read is
     pushed through the whole chain at once and the text of its events goes out as ONE piece, so
     events that arrived together cost Dify one chunk, and a read is handed on the moment it is
-    parsed (nothing waits for the next one). The StreamEnd comes last. Returns the rest of
-    `texts` too, so a finished stream's remainder can be drained (`release`)."""
+    parsed (nothing waits for the next one). The StreamEnd comes last, as soon as the answer is
+    complete (`[DONE]`, or the reader's `ended`). Returns the rest of `texts` too, so a finished
+    stream's remainder can be drained (`release`). `reader` defaults to the chat reader for
+    `thinking` (`chat_reader`)."""
     rest = iter(texts)
-    return rest, _events(settings, rest)
+    return rest, _events(rest, reader or chat_reader(settings, thinking))
 
 
-def _events(settings: Settings, texts: Iterator[str]) -> Iterator[Event]:
+def _events(texts: Iterator[str], normalizer: EventReader) -> Iterator[Event]:
     splitter = LineSplitter()
     parser = SSEParser()
-    normalizer = StreamNormalizer(
-        completion_mode=settings.mode == "completion",
-        show_reasoning=settings.capability("thinking"),
-        # Thinking = On: a stream that starts without a tag is reasoning only when the model's
-        # template opens `<think>` in the prompt (detected at save; unknown keeps that reading).
-        start_in_reasoning=settings.thinking == "on" and settings.detected.value("think_in_prompt") != "false",
-    )
     split, parse, normalize = splitter.feed, parser.feed, normalizer.feed
     for text in chain(texts, (None,)):  # None: the body ended (without `[DONE]`)
         payloads: list[str] = []
@@ -86,18 +117,18 @@ def _events(settings: Settings, texts: Iterator[str]) -> Iterator[Event]:
             raise
         if out:
             yield "".join(out)  # the hot path: one piece per read, whatever it carried
-        if parser.done:
+        if parser.done or normalizer.ended:  # the answer is complete: nothing more is read for it
             break
     yield normalizer.finish()
 
 
 def _open_until_output(
-    settings: Settings, path: str, body: dict[str, Any]
+    settings: Settings, path: str, body: dict[str, Any], thinking: ThinkingChoice | None
 ) -> tuple[httpx.Response, Iterator[str], Iterator[Event], list[Event]]:
     """Open the stream and read it up to its first output (a text piece or the end)."""
     response = open_stream(settings, path, body)
     try:
-        rest, events = read_events(settings, response.iter_text())
+        rest, events = read_events(settings, response.iter_text(), thinking)
         with _dropped_connections():
             first = next(events)
         return response, rest, events, [first]
@@ -172,12 +203,17 @@ def delivered(events: Iterator[Event]) -> Iterator[Event]:
 
 
 def stream_events(
-    settings: Settings, path: str, body: dict[str, Any], *, prompt_tokens: Callable[[], int]
+    settings: Settings,
+    path: str,
+    body: dict[str, Any],
+    *,
+    prompt_tokens: Callable[[], int],
+    thinking: ThinkingChoice | None = None,
 ) -> Iterator[Event]:
     """Text pieces as they arrive, then one StreamEnd whose usage is always complete: the
     server's counts, and an estimate only for a side it did not report (`prompt_tokens` is
-    called only then)."""
-    response, rest, events, head = call(settings, lambda: _open_until_output(settings, path, body))
+    called only then). `thinking`: the call's choice, which the body was built with."""
+    response, rest, events, head = call(settings, lambda: _open_until_output(settings, path, body, thinking))
     produced: list[str] = []  # what reached Dify: the completion estimate when the server sends none
     # The first output went through the retry; the rest is read apart from delivery (a reader is
     # started only if the stream goes on after its first output).

@@ -13,6 +13,7 @@ from dify_plugin.entities.model import (
 )
 
 from oai_bridge.config.settings import Settings
+from oai_bridge.config.thinking import EFFORTS, ENABLE_THINKING, REASONING_EFFORT
 from oai_bridge.entity import model_entity
 
 __all__ = ["llm_schema", "parameter_rules"]
@@ -46,6 +47,28 @@ _TEXT: dict[str, tuple[str, str, str, str]] = {
         "json_object ou json_schema (com o parâmetro JSON Schema) restringem a saída.",
     ),
     "JSON Schema": ("JSON Schema", "JSON Schema", "JSON スキーマ", "JSON Schema"),
+    # Labels as Dify's official OpenAI-compatible plugin shows them (apps exported from it carry
+    # these parameters by name); the help says what they do here.
+    "Thinking mode": ("Thinking mode", "思考模式", "思考モード", "Modo de raciocínio"),
+    "enable_thinking help": (
+        "Thinking on or off for this app, sent in the form the server honours. Unset: the model's "
+        "Advanced: thinking setting.",
+        "为此应用开启或关闭思考，以服务器认可的形式发送。未设置时使用模型的“高级：深度思考”设置。",
+        "このアプリでの思考のオン／オフ。サーバーが受け付ける形式で送信します。未設定ならモデルの「詳細：思考」設定に従います。",
+        "Raciocínio ligado ou desligado para este app, enviado na forma que o servidor aceita. Sem valor: a "
+        "configuração Avançado: raciocínio do modelo.",
+    ),
+    "Reasoning effort": ("Reasoning effort", "推理工作", "推論の度合い", "Esforço de raciocínio"),
+    "reasoning_effort help": (
+        "How much the model reasons, for models that read reasoning_effort (OpenAI, gpt-oss, Ollama); "
+        "none turns thinking off. Unset: the server's default.",
+        "模型推理的程度，适用于读取 reasoning_effort 的模型（OpenAI、gpt-oss、Ollama）；none 关闭思考。"
+        "未设置时使用服务器的默认值。",
+        "reasoning_effort を読むモデル（OpenAI、gpt-oss、Ollama）での推論の量。none で思考をオフにします。"
+        "未設定ならサーバーの既定値です。",
+        "Quanto o modelo raciocina, para modelos que leem reasoning_effort (OpenAI, gpt-oss, Ollama); "
+        "none desliga o raciocínio. Sem valor: o padrão do servidor.",
+    ),
 }
 
 
@@ -88,7 +111,32 @@ def parameter_rules(settings: Settings, *, max_tokens: int | None) -> list[Param
     by_name["max_tokens"].default = min(512, max_tokens or 512)
     # Lower-case values on purpose: the SDK rewrites prompts for "JSON"/"XML" (its code-block mode).
     by_name["response_format"].options = ["text", "json_object", "json_schema"]
+    if settings.mode == "chat" and settings.thinking != "off":
+        rules += _thinking_rules()
     return rules
+
+
+def _thinking_rules() -> list[ParameterRule]:
+    """The per-app thinking choice (`config.thinking`), unset by default: unset is the form's value.
+    Not on a model whose form says Off (it never thinks), nor in completion mode (no chat template
+    to switch)."""
+    return [
+        ParameterRule(
+            name=ENABLE_THINKING,
+            label=_text("Thinking mode"),
+            type=ParameterType.BOOLEAN,
+            help=_text("enable_thinking help"),
+            required=False,
+        ),
+        ParameterRule(
+            name=REASONING_EFFORT,
+            label=_text("Reasoning effort"),
+            type=ParameterType.STRING,
+            help=_text("reasoning_effort help"),
+            required=False,
+            options=list(EFFORTS),
+        ),
+    ]
 
 
 # Capability -> the features Dify reads from the schema (it offers a file type only when declared).

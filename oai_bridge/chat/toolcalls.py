@@ -13,6 +13,8 @@ import json
 import uuid
 from dataclasses import dataclass
 
+from oai_bridge.errors.kinds import json_kind
+
 __all__ = ["ToolCall", "ToolCallAccumulator", "tool_calls_from_message"]
 
 
@@ -88,14 +90,18 @@ def _tgi_grammar_call(arguments: str) -> tuple[str, str]:
     return function["_name"], json.dumps(rest, ensure_ascii=False)
 
 
-def _fragments(tool_calls: object) -> list[object] | tuple[object, ...]:
+def _fragments(tool_calls: object, skipped: list[str]) -> list[object] | tuple[object, ...]:
+    """The fragments of a `tool_calls` value; what cannot be a call is noted in `skipped` (the
+    caller fails an answer that then holds nothing at all, rather than answer it empty)."""
     if not tool_calls:
         return ()  # None, or `[]` (Groq sends `"tool_calls": []` in plain deltas)
     if isinstance(tool_calls, dict):
         # TGI 2.4 sent one object instead of a list (huggingface/text-generation-inference#2794).
         return (tool_calls,)
     if isinstance(tool_calls, list | tuple):
+        skipped.extend(f"{json_kind(item)} among the tool calls" for item in tool_calls if not isinstance(item, dict))
         return tool_calls
+    skipped.append(f"{json_kind(tool_calls)} where tool calls were expected")
     return ()
 
 
@@ -130,16 +136,18 @@ def _is_other_call(call: _Partial, call_id: str, fragment: dict[str, object]) ->
 class ToolCallAccumulator:
     """Collects `delta.tool_calls` values chunk by chunk; `finish()` returns the calls."""
 
-    __slots__ = ("_by_id", "_by_slot", "_calls")
+    __slots__ = ("_by_id", "_by_slot", "_calls", "skipped")
 
     def __init__(self) -> None:
         self._calls: list[_Partial] = []
         self._by_slot: dict[int, _Partial] = {}  # the latest call for each index
         self._by_id: dict[str, _Partial] = {}
+        self.skipped: list[str] = []
+        """What was sent as tool calls but could not be one ("a number among the tool calls")."""
 
     def add(self, tool_calls: object) -> None:
         """Add the raw `delta.tool_calls` (or `message.tool_calls`) value of one chunk."""
-        for position, fragment in enumerate(_fragments(tool_calls)):
+        for position, fragment in enumerate(_fragments(tool_calls, self.skipped)):
             if not isinstance(fragment, dict):
                 continue
             call_id = _call_id(fragment)
@@ -172,14 +180,15 @@ class ToolCallAccumulator:
         return [call for call in done if call is not None]
 
 
-def tool_calls_from_message(tool_calls: object) -> list[ToolCall]:
-    """The `message.tool_calls` of a non-streamed response -> complete calls.
+def tool_calls_from_message(tool_calls: object, skipped: list[str] | None = None) -> list[ToolCall]:
+    """The `message.tool_calls` of a non-streamed response -> complete calls; what could not be
+    a call is noted in `skipped`.
 
     Same normalisation as streaming, but each list item is a whole call: items are never
     merged, even when a server repeats an id.
     """
     calls = []
-    for position, fragment in enumerate(_fragments(tool_calls)):
+    for position, fragment in enumerate(_fragments(tool_calls, [] if skipped is None else skipped)):
         if isinstance(fragment, dict):
             partial = _Partial(position, position)
             partial.merge(fragment, _call_id(fragment))

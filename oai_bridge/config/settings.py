@@ -6,14 +6,18 @@ Invalid values raise `SettingsError` naming the field, never echoing secret valu
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
+import re
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from oai_bridge.config.findings import AUTO_DEFAULTS, Findings, findings_from
-from oai_bridge.config.urls import display_url
+from oai_bridge.config.urls import base_query, display_url, secret_query_values
 
 __all__ = [
     "DEFAULT_CONTEXT_SIZE",
@@ -55,6 +59,9 @@ class Settings:
     """The model name as entered in Dify."""
     base_url: str
     """As typed; see `oai_bridge.config.urls.normalize_base_url` for what is requested."""
+    base_query: tuple[tuple[str, str], ...] = ()
+    """The query string typed into the base URL (Azure's `api-version`): sent with every request.
+    Kept apart from `base_url`, so a corrected base URL keeps it."""
     api_key: str | None = None
     endpoint_model: str = ""
     """The model id sent to the server (`endpoint_model_name`, else `model`)."""
@@ -75,12 +82,16 @@ class Settings:
     extra_headers: tuple[tuple[str, str], ...] = ()
     extra_body: Mapping[str, Any] = field(default_factory=dict)
     verify_tls: bool = True
+    ca_certificate: str = ""
+    """PEM certificates (an internal CA's) trusted besides the default ones; empty = none."""
     max_chunks: int = DEFAULT_EMBEDDING_BATCH
     dimensions: int | None = None
     query_prefix: str = ""
     document_prefix: str = ""
     score_scale: ScoreScale = "auto"
     """Rerank scores: as served, or mapped to 0-1 by a sigmoid (auto: sigmoid when logits were detected)."""
+    rerank_images: TriState = "auto"
+    """Rerank image documents: on/off by hand, auto = what the probe at save found."""
     multimodal_input: MultimodalInput = "auto"
     """How the embedding server takes images: vLLM chat-style `messages`, Jina `input` objects, or off."""
     # --- audio ---
@@ -115,7 +126,8 @@ class Settings:
     def secrets(self) -> tuple[str, ...]:
         """Values that must never appear in an error or a log: the key and extra header values."""
         password = urlsplit(self.base_url).password  # https://user:secret@host/v1
-        return tuple(v for v in (self.api_key, password, *(value for _, value in self.extra_headers)) if v)
+        headers = (value for _, value in self.extra_headers)
+        return tuple(v for v in (self.api_key, password, *secret_query_values(self.base_query), *headers) if v)
 
     def __repr__(self) -> str:
         # Never show the key or header values, even in a debugger or a log line.
@@ -178,6 +190,38 @@ def _headers(credentials: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
+_PEM_BLOCK = re.compile(r"-----BEGIN CERTIFICATE-----(.*?)-----END CERTIFICATE-----", re.DOTALL)
+
+
+def _ca_certificate(credentials: Mapping[str, Any]) -> str:
+    """The CA certificate(s) pasted into the form, as clean PEM. A one-line text field loses the
+    line breaks of a pasted PEM: the base64 between the markers is taken whatever its spacing."""
+    raw = _text(credentials, "ca_certificate")
+    if not raw:
+        return ""
+    blocks = []
+    for body in _PEM_BLOCK.findall(raw):
+        data = "".join(body.split())
+        try:
+            base64.b64decode(data, validate=True)
+        except (binascii.Error, ValueError):
+            blocks = []
+            break
+        lines = [data[i : i + 64] for i in range(0, len(data), 64)]
+        blocks.append("-----BEGIN CERTIFICATE-----\n" + "\n".join(lines) + "\n-----END CERTIFICATE-----\n")
+    pem = "".join(blocks)
+    try:
+        if not pem:
+            raise ssl.SSLError("no certificate")
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cadata=pem)
+    except ssl.SSLError:
+        raise SettingsError(
+            "`ca_certificate` must be a certificate in PEM form, from -----BEGIN CERTIFICATE----- to "
+            "-----END CERTIFICATE----- (the CA that signed the server's certificate)."
+        ) from None
+    return pem
+
+
 def _language(credentials: Mapping[str, Any]) -> str:
     raw = _text(credentials, "stt_language").lower()
     if raw and not (len(raw) == 2 and raw.isascii() and raw.isalpha()):
@@ -220,6 +264,7 @@ def parse_settings(model: str, credentials: Mapping[str, Any]) -> Settings:
     return Settings(
         model=model,
         base_url=base_url,
+        base_query=base_query(base_url),
         api_key=_text(credentials, "api_key") or None,
         endpoint_model=_text(credentials, "endpoint_model_name") or model,
         mode=mode,  # type: ignore[arg-type]
@@ -237,11 +282,13 @@ def parse_settings(model: str, credentials: Mapping[str, Any]) -> Settings:
         extra_headers=_headers(credentials),
         extra_body=_json_object(credentials, "extra_body", secret=False),
         verify_tls=verify not in ("off", "false", "0", "no"),
+        ca_certificate=_ca_certificate(credentials),
         max_chunks=_positive_int(credentials, "max_chunks", default=DEFAULT_EMBEDDING_BATCH) or DEFAULT_EMBEDDING_BATCH,
         dimensions=_positive_int(credentials, "dimensions", default=None),
         query_prefix=str(credentials.get("query_prefix") or ""),
         document_prefix=str(credentials.get("document_prefix") or ""),
         score_scale=_choice(credentials, "score_scale", ("auto", "served", "sigmoid")),  # type: ignore[arg-type]
+        rerank_images=_tri_state(credentials, "rerank_images"),
         multimodal_input=_choice(  # type: ignore[arg-type]
             credentials, "multimodal_input", ("auto", "off", "messages", "jina")
         ),

@@ -16,7 +16,17 @@ from typing import Any
 
 import httpx
 
-__all__ = ["DEEPSEEK", "GENERIC", "KNOWN_HOSTS", "THINKING_FORMS", "Dialect", "dialect_for"]
+__all__ = [
+    "DEEPSEEK",
+    "GENERIC",
+    "KNOWN_HOSTS",
+    "KNOWN_SERVERS",
+    "THINKING_FORMS",
+    "VIDEO_PARTS",
+    "Dialect",
+    "dialect_for",
+    "with_video_parts",
+]
 
 
 def _frozen(value: dict[str, Any]) -> Mapping[str, Any]:
@@ -35,6 +45,41 @@ class Dialect:
     echo_reasoning: bool = False
     """Send earlier reasoning back as `reasoning_content` on assistant tool-call turns."""
     max_tokens_field: str = "max_tokens"
+    video_part: str = "video_url"
+    """How a video goes in a message: a key of `VIDEO_PARTS`."""
+
+
+def _input_video(part: Mapping[str, Any]) -> dict[str, Any]:
+    url = str((part.get("video_url") or {}).get("url") or "")
+    _, base64_marker, data = url.partition(";base64,")
+    if url.startswith("data:") and base64_marker:
+        return {"type": "input_video", "input_video": {"data": data}}
+    return {"type": "input_video", "input_video": {"url": url}}
+
+
+# A video content part in each form servers take, made from the OpenAI-style `video_url` part the
+# body is built with: `video_url` with a URL or data URL (vLLM, SGLang), or llama.cpp's
+# llama-server `input_video` with the raw base64 in `data` (it refuses every part type it does not
+# know with 400 "unsupported content[].type").
+VIDEO_PARTS: Mapping[str, Any] = MappingProxyType({"video_url": dict, "input_video": _input_video})
+
+
+def with_video_parts(body: Mapping[str, Any], form: str) -> dict[str, Any] | None:
+    """`body` with its `video_url` parts in `form`; None when it has none to change."""
+    convert = VIDEO_PARTS.get(form)
+    messages = body.get("messages")
+    if form == "video_url" or convert is None or not isinstance(messages, list):
+        return None
+    changed = False
+    out = []
+    for message in messages:
+        content = message.get("content") if isinstance(message, Mapping) else None
+        if isinstance(content, list) and any(isinstance(p, Mapping) and p.get("type") == "video_url" for p in content):
+            parts = [convert(p) if isinstance(p, Mapping) and p.get("type") == "video_url" else p for p in content]
+            message = {**message, "content": parts}
+            changed = True
+        out.append(message)
+    return {**body, "messages": out} if changed else None
 
 
 # The thinking switch in every form servers read, name -> (fields for On, fields for Off):
@@ -81,16 +126,25 @@ KNOWN_HOSTS: Mapping[str, Dialect] = _frozen(
 )
 
 
-def dialect_for(base_url: str, thinking_form: str | None = None) -> Dialect:
+# Self-hosted servers have no telling host: detection at save names them (`_detected_server`, from
+# what /models says). Server kind -> the fields in which it differs from the generic dialect.
+KNOWN_SERVERS: Mapping[str, Mapping[str, Any]] = _frozen({"llama.cpp": _frozen({"video_part": "input_video"})})
+
+
+def dialect_for(base_url: str, thinking_form: str | None = None, server: str | None = None) -> Dialect:
     """The dialect of the server at `base_url`: a known host's, else the generic one, which speaks
-    only `thinking_form` (detected at save) when that is known."""
+    only `thinking_form` (detected at save) when that is known, adapted to the `server` kind
+    detection named."""
     host = httpx.URL(base_url).host
     for suffix, dialect in KNOWN_HOSTS.items():
         if host == suffix or host.endswith("." + suffix):
             return dialect
+    dialect = GENERIC
     if thinking_form in THINKING_FORMS:
         on, off = THINKING_FORMS[thinking_form]
-        return replace(
+        dialect = replace(
             GENERIC, name=f"generic/{thinking_form}", thinking_on=_frozen(dict(on)), thinking_off=_frozen(dict(off))
         )
-    return GENERIC
+    if server in KNOWN_SERVERS:
+        dialect = replace(dialect, name=f"{dialect.name}/{server}", **KNOWN_SERVERS[server])
+    return dialect

@@ -3,7 +3,8 @@
 By default the plugin sends only what OpenAI defines or the user set. A few of those still
 upset some servers: Mistral answers 422 `extra_forbidden` for any field it does not know,
 Groq 400s on `user`/`logit_bias`, old vLLM on `stream_options` (quirks doc §5), and LM Studio
-and llama-cpp-python reject `content: null` on assistant tool-call turns (§3). When a 4xx/5xx
+and llama-cpp-python reject `content: null` on assistant tool-call turns (§3), llama.cpp's
+llama-server refuses a `video_url` part (it takes `input_video`). When a 4xx/5xx
 names one of these, the call is retried once without it, and the endpoint is remembered for
 the life of the process so later calls skip the failed attempt.
 """
@@ -17,8 +18,18 @@ from collections.abc import Callable
 from typing import Any
 
 from oai_bridge.config.urls import display_url
+from oai_bridge.dialects.dialect import with_video_parts
 
-__all__ = ["DROPPABLE_FIELDS", "FLOAT_ENCODING", "MAX_FALLBACKS", "adapt", "fallback", "forget_all", "learn"]
+__all__ = [
+    "DROPPABLE_FIELDS",
+    "FLOAT_ENCODING",
+    "MAX_FALLBACKS",
+    "THINKING_FIELDS",
+    "adapt",
+    "fallback",
+    "forget_all",
+    "learn",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -34,15 +45,21 @@ DROPPABLE_FIELDS = (
     "seed",
     "top_k",
     "logit_bias",
+    "truncate_prompt_tokens",  # vLLM's, asked of a rerank server after a too-long refusal
 )
+# Fields that carry the thinking setting (the form's or an app's own choice): shedding one is
+# logged with what it carried, once per endpoint and value, so no choice is dropped unsaid.
+THINKING_FIELDS = ("chat_template_kwargs", "enable_thinking", "thinking", "reasoning_effort")
 # How many rejected fields one call may shed (each costs one round trip, once per endpoint).
 MAX_FALLBACKS = 4
 NULL_CONTENT = "null_content"
 FLOAT_ENCODING = "float_encoding"
 COMPLETION_TOKENS = "max_completion_tokens"
+INPUT_VIDEO = "input_video"
 
 _lock = threading.Lock()
 _learned: dict[str, frozenset[str]] = {}
+_said: set[tuple[str, str, str]] = set()
 
 
 def _without_null_content(body: dict[str, Any]) -> dict[str, Any] | None:
@@ -84,11 +101,17 @@ def _completion_tokens(body: dict[str, Any]) -> dict[str, Any] | None:
     return renamed
 
 
+def _input_video(body: dict[str, Any]) -> dict[str, Any] | None:
+    # llama-server answers 400 "unsupported content[].type" to a part type it does not know.
+    return with_video_parts(body, "input_video")
+
+
 _FIXES: dict[str, Callable[[dict[str, Any]], dict[str, Any] | None]] = {
     **{field: _drop(field) for field in DROPPABLE_FIELDS},
     NULL_CONTENT: _without_null_content,
     FLOAT_ENCODING: _float_encoding,
     COMPLETION_TOKENS: _completion_tokens,
+    INPUT_VIDEO: _input_video,
 }
 
 
@@ -98,8 +121,28 @@ def adapt(endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
     if not learned:
         return body
     for name in learned:
+        _say_dropped(endpoint, name, body)
         body = _FIXES[name](body) or body
     return body
+
+
+def _say_dropped(endpoint: str, name: str, body: dict[str, Any]) -> bool:
+    """Log, once per endpoint and value, that a thinking setting is left out; False if `name` is
+    not one (or the body does not carry it)."""
+    if name not in THINKING_FIELDS or name not in body:
+        return False
+    carried = json.dumps(body[name], sort_keys=True, default=str)[:200]
+    with _lock:
+        if (endpoint, name, carried) in _said:
+            return True
+        _said.add((endpoint, name, carried))
+    logger.info(
+        "%s: the server refused `%s`: the thinking setting it carried (%s) is left out until the plugin restarts",
+        display_url(endpoint),
+        name,
+        carried,
+    )
+    return True
 
 
 def _names_in(error_text: str) -> list[str]:
@@ -113,18 +156,22 @@ def _names_in(error_text: str) -> list[str]:
         names.append(FLOAT_ENCODING)
     if "content" in lowered and any(word in lowered for word in ("null", "none", "string", "str ")):
         names.append(NULL_CONTENT)
+    if "unsupported content[].type" in lowered:
+        names.append(INPUT_VIDEO)
     return names
 
 
-def learn(endpoint: str, name: str) -> None:
+def learn(endpoint: str, name: str, body: dict[str, Any] | None = None) -> None:
     """Remember a fix for an endpoint (also one found by other means, e.g. a server that ignores
-    base64 and sends floats). Logged once: it explains an extra round trip in the server's log."""
+    base64 and sends floats). Logged once: it explains an extra round trip in the server's log;
+    a shed thinking field (in `body`, the request refused) is named with the setting it carried."""
     with _lock:
         known = _learned.get(endpoint, frozenset())
         if name in known:
             return
         _learned[endpoint] = known | {name}
-    logger.info("%s: adapting requests for this server (%s) until the plugin restarts", display_url(endpoint), name)
+    if body is None or not _say_dropped(endpoint, name, body):
+        logger.info("%s: adapting requests for this server (%s) until the plugin restarts", display_url(endpoint), name)
 
 
 def fallback(endpoint: str, body: dict[str, Any], status: int, error_body: object) -> dict[str, Any] | None:
@@ -134,9 +181,10 @@ def fallback(endpoint: str, body: dict[str, Any], status: int, error_body: objec
     text = error_body if isinstance(error_body, str) else json.dumps(error_body, default=str)
     fixed = None
     for name in _names_in(text):  # a validation error may name several fields at once: shed all
-        candidate = _FIXES[name](fixed or body)
+        current = fixed or body
+        candidate = _FIXES[name](current)
         if candidate is not None:
-            learn(endpoint, name)
+            learn(endpoint, name, current)
             fixed = candidate
     return fixed
 
@@ -145,3 +193,4 @@ def forget_all() -> None:
     """Forget everything learned (tests)."""
     with _lock:
         _learned.clear()
+        _said.clear()

@@ -16,6 +16,7 @@ import struct
 import wave
 import zlib
 from collections.abc import Callable, Mapping
+from contextlib import suppress
 from dataclasses import replace
 from types import MappingProxyType
 from typing import Any
@@ -32,9 +33,11 @@ from dify_plugin.entities.model.message import (
 )
 
 from oai_bridge.chat.body import build_chat_body
+from oai_bridge.chat.parts import part_pieces
+from oai_bridge.chat.think import REASONING
 from oai_bridge.config.settings import Settings
 from oai_bridge.dialects.dialect import THINKING_FORMS
-from oai_bridge.errors.kinds import HTTPStatusError
+from oai_bridge.errors.kinds import HTTPStatusError, MalformedResponseError
 from oai_bridge.errors.wording import FEATURE_UNSUPPORTED, body_text, mentions
 from oai_bridge.transport.send import post_json
 
@@ -131,9 +134,15 @@ def answer_message(answer: Any) -> Mapping[str, Any]:
 
 
 def shows_reasoning(message: Mapping[str, Any]) -> bool:
-    """Whether an answer carries reasoning: in a field of its own, or closed by `</think>`."""
-    content = message.get("content") if isinstance(message.get("content"), str) else ""
-    return bool(message.get("reasoning_content") or message.get("reasoning") or "</think>" in content)
+    """Whether an answer carries reasoning: in a field of its own, in a thinking part (Magistral's
+    typed content), or closed by `</think>`."""
+    content = message.get("content")
+    in_parts = False
+    if isinstance(content, list):
+        with suppress(MalformedResponseError):  # not readable as parts: the call itself says so
+            in_parts = any(kind == REASONING for kind, _ in part_pieces(content, "content", []))
+    content = content if isinstance(content, str) else ""
+    return bool(in_parts or message.get("reasoning_content") or message.get("reasoning") or "</think>" in content)
 
 
 def thinking_form(settings: Settings) -> str | None:

@@ -12,7 +12,6 @@ not keep them. The model list is never a gate: it only explains a refused model 
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -30,9 +29,11 @@ from oai_bridge.audio.transcribe import tone_clip, transcribe
 from oai_bridge.audio.voices import choose_voice, discover_voices, saved_form
 from oai_bridge.chat.answer import parse_completion
 from oai_bridge.chat.body import build_chat_body, build_completion_body
+from oai_bridge.chat.events import StreamEnd
+from oai_bridge.chat.pipeline import read_events
 from oai_bridge.config.findings import Findings
 from oai_bridge.config.settings import Settings
-from oai_bridge.config.urls import normalize_base_url
+from oai_bridge.config.urls import base_query, normalize_base_url, with_query
 from oai_bridge.discovery.capabilities import (
     CHAT_CAPABILITIES,
     PING_TOKENS,
@@ -42,13 +43,13 @@ from oai_bridge.discovery.capabilities import (
     shows_reasoning,
     thinking_form,
 )
-from oai_bridge.discovery.endpoint import context_from_card, find_base_url, native_context
+from oai_bridge.discovery.endpoint import context_from_card, find_base_url, native_context, server_kind
 from oai_bridge.embeddings.embed import embed_texts
 from oai_bridge.embeddings.multimodal import detect_form
 from oai_bridge.errors.kinds import HTTPStatusError
 from oai_bridge.rerank.run import detect_route, route_findings, takes_image_documents
-from oai_bridge.transport.send import open_stream, post_json, release
-from oai_bridge.transport.sse import iter_lines, iter_sse_data
+from oai_bridge.transport.ending import release
+from oai_bridge.transport.send import open_stream, post_json
 
 __all__ = [
     "PROBE_TIMEOUT",
@@ -155,7 +156,8 @@ def _ping_rerank(settings: Settings, found: Detection) -> None:
     logits, and whether the route scores an image document (the `vision` feature)."""
     route, scores = detect_route(settings)
     found.values.update(route_findings(route, scores))
-    found.features["vision"] = takes_image_documents(settings, route)
+    if settings.rerank_images == "auto":  # the form's On/Off needs no probe
+        found.features["vision"] = takes_image_documents(settings, route)
 
 
 def _ping_speech2text(settings: Settings, found: Detection) -> None:
@@ -202,6 +204,8 @@ def detect(settings: Settings, kind: ModelKind, *, doctor: bool = False) -> Dete
     quick = replace(settings, timeout=min(settings.timeout, PROBE_TIMEOUT))
     if cards:
         found.models = [card["id"] for card in cards]
+        if server := server_kind(cards):
+            found.values["server"] = server
         card = next((c for c in cards if c["id"] == settings.endpoint_model), None)
         found.context_size = context_from_card(card) if card else None
         if card is None:
@@ -226,26 +230,29 @@ def detect(settings: Settings, kind: ModelKind, *, doctor: bool = False) -> Dete
 
 def _streamed_usage(settings: Settings) -> bool | None:
     """Whether the server reports usage in streams (the doctor shows it; the plugin estimates
-    without it)."""
+    without it). Read by the chat stream's own reading chain, so the probe ends where a call
+    ends: at `[DONE]` or a finish reason with its usage, whether or not the body closes."""
     body = build_chat_body(settings, [UserPromptMessage(content="ping")], {"max_tokens": 1}, stream=True)
     try:
         response = open_stream(settings, "/chat/completions", body)
     except (HTTPStatusError, httpx.HTTPError):
         return None
-    lines = iter_lines(response.iter_text())
+    rest, events = read_events(settings, response.iter_text())
     try:
-        return any('"usage"' in data and json.loads(data).get("usage") for data in iter_sse_data(lines))
-    except (ValueError, httpx.HTTPError):
+        end = next(event for event in events if isinstance(event, StreamEnd))
+        return end.usage is not None
+    except Exception:  # noqa: BLE001 - any failure only means the probe cannot tell
         return None
     finally:
-        release(response, lines)
+        release(response, rest)
 
 
 def save_findings(credentials: dict[str, Any], found: Detection) -> None:
     """Write what detection found into the credentials being validated: Dify saves what
     validation returns, so later calls and the model schema use it without detecting again."""
-    if found.base_url != normalize_base_url(str(credentials.get("base_url", ""))):
-        credentials["base_url"] = found.base_url
+    typed = str(credentials.get("base_url", ""))
+    if found.base_url != normalize_base_url(typed):
+        credentials["base_url"] = with_query(found.base_url, base_query(typed))
     credentials.update(found.findings.to_credentials())
 
 

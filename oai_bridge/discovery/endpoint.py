@@ -11,7 +11,10 @@ from oai_bridge.config.settings import Settings
 from oai_bridge.config.urls import normalize_base_url
 from oai_bridge.transport.send import get_json, model_cards
 
-__all__ = ["context_from_card", "find_base_url", "native_context"]
+__all__ = ["context_from_card", "find_base_url", "native_context", "server_kind"]
+
+# `owned_by` in a /models card -> the server kind (a key of `dialects.dialect.KNOWN_SERVERS`).
+_OWNERS = {"llamacpp": "llama.cpp"}
 
 
 def find_base_url(settings: Settings) -> tuple[str, list[dict[str, Any]]]:
@@ -24,6 +27,12 @@ def find_base_url(settings: Settings) -> tuple[str, list[dict[str, Any]]]:
         if status_v1 == 200:
             return base + "/v1", model_cards(data_v1)
     return base, model_cards(data) if status == 200 else []
+
+
+def server_kind(cards: list[dict[str, Any]]) -> str | None:
+    """The kind of server whose /models listed `cards`, when its cards tell (llama-server's say
+    `owned_by: llamacpp`)."""
+    return next((_OWNERS[c["owned_by"]] for c in cards if c.get("owned_by") in _OWNERS), None)
 
 
 def context_from_card(card: Mapping[str, Any]) -> int | None:
@@ -56,7 +65,8 @@ def native_context(settings: Settings, base_url: str) -> int | None:
                 if isinstance(card.get(key), int) and card[key] > 0:
                     return card[key]
     _, ollama = get_json(settings, f"{root}/api/ps")
-    for loaded in (ollama or {}).get("models") or () if isinstance(ollama, Mapping) else ():
+    loaded_models = ollama.get("models") if isinstance(ollama, Mapping) else None
+    for loaded in loaded_models if isinstance(loaded_models, list) else ():
         if isinstance(loaded, Mapping) and model in (loaded.get("name"), loaded.get("model")):
             value = loaded.get("context_length")
             if isinstance(value, int) and value > 0:

@@ -14,7 +14,8 @@ from typing import Any
 from oai_bridge.config.settings import Settings
 from oai_bridge.config.urls import normalize_base_url
 from oai_bridge.dialects import learned
-from oai_bridge.errors.kinds import HTTPStatusError, MalformedResponseError, TextTooLongError
+from oai_bridge.errors.kinds import HTTPStatusError, MalformedResponseError, TextTooLongError, UnreadableAnswerError
+from oai_bridge.errors.shape import items, obj
 from oai_bridge.errors.wording import BATCH_TOO_LARGE, body_text, mentions
 from oai_bridge.tokens import estimate_text, truncate_to_tokens
 from oai_bridge.transport.send import post_json
@@ -60,31 +61,44 @@ def build_embedding_body(settings: Settings, texts: Sequence[str], *, encoding_f
     return body
 
 
-def _vector(value: Any) -> list[float]:
+_NUMBERS = frozenset({float, int})
+
+
+def _vector(value: Any, where: str) -> list[float]:
     if isinstance(value, str):  # base64 little-endian float32
-        raw = base64.b64decode(value)
+        try:
+            raw = base64.b64decode(value, validate=True)
+        except ValueError:
+            raw = b"?"  # not base64 at all: refused below like a cut-off vector
+        if len(raw) % 4:  # float32s: 4 bytes each
+            raise UnreadableAnswerError(value, "a vector (base64)", where)
         return list(struct.unpack(f"<{len(raw) // 4}f", raw))
-    if isinstance(value, list) and value and isinstance(value[0], list):
+    vector = items(value, where)
+    if vector and isinstance(vector[0], list):
         raise MalformedResponseError(
             "the server returned one vector per token instead of one per text; start it with a pooling "
             "option (llama.cpp: --pooling mean)"
         )
-    return value
+    if not set(map(type, vector)) <= _NUMBERS:  # one pass in C; the culprit is looked for only then
+        position, culprit = next((i, x) for i, x in enumerate(vector) if type(x) not in _NUMBERS)
+        raise UnreadableAnswerError(culprit, "a number", f"{where}[{position}]")
+    return vector
 
 
 def parse_embeddings(data: Any, expected: int) -> tuple[list[list[float]], int | None]:
     """Vectors in input order (by `index`, whatever order the server used) and prompt tokens if given."""
-    if not isinstance(data, Mapping) or not isinstance(data.get("data"), list):
+    if not isinstance(data, Mapping) or "data" not in data:
         raise MalformedResponseError(f"the embedding response has no `data` list: {str(data)[:300]!r}")
-    items = data["data"]
-    if len(items) != expected:
-        raise MalformedResponseError(f"the server returned {len(items)} embeddings for {expected} texts")
+    entries = items(data["data"], "data")
+    if len(entries) != expected:
+        raise MalformedResponseError(f"the server returned {len(entries)} embeddings for {expected} texts")
     vectors: list[list[float] | None] = [None] * expected
-    for position, item in enumerate(items):
+    for position, item in enumerate(entries):
+        item = obj(item, f"data[{position}]")
         index = item.get("index", position)
         if not isinstance(index, int) or not 0 <= index < expected or vectors[index] is not None:
             raise MalformedResponseError(f"the embedding response has an invalid or repeated index {index!r}")
-        vectors[index] = _vector(item.get("embedding"))
+        vectors[index] = _vector(item.get("embedding"), f"data[{position}].embedding")
     usage = data.get("usage")
     tokens = usage.get("prompt_tokens") or usage.get("total_tokens") if isinstance(usage, Mapping) else None
     return vectors, tokens if isinstance(tokens, int) else None  # type: ignore[return-value]

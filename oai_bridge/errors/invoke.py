@@ -1,7 +1,10 @@
 """Every failure -> one of Dify's InvokeError classes, with a short message that says what to do.
 
-    connection refused, DNS                   -> InvokeConnectionError ("cannot connect", Docker hint)
-    TLS failure                               -> InvokeConnectionError ("TLS failed", verify_tls)
+    connection refused                        -> InvokeConnectionError ("cannot connect", Docker hint)
+    untrusted certificate                     -> InvokeConnectionError (CA certificate or Verify TLS Off)
+    no such host name / DNS not answering     -> InvokeConnectionError (the name, the DNS)
+    https:// on a plain-HTTP port, or reverse -> InvokeConnectionError (the scheme to use)
+    other TLS failure                         -> InvokeConnectionError ("TLS failed", verify_tls)
     no progress within `timeout`              -> InvokeConnectionError ("timed out")
     connection dropped after the answer began -> InvokeServerUnavailableError ("dropped")
     401, 403, a key refused with another status
@@ -20,6 +23,7 @@ caller, and a server's own error text may echo request headers.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import ssl
 from collections.abc import Iterable, Iterator, Mapping
@@ -38,6 +42,7 @@ from dify_plugin.errors.model import (
 
 from oai_bridge.config.settings import Settings, SettingsError
 from oai_bridge.config.urls import display_url
+from oai_bridge.errors.connection import Failure, failure_of, tls_detail
 from oai_bridge.errors.kinds import (
     ConnectionDroppedError,
     HTTPStatusError,
@@ -48,8 +53,10 @@ from oai_bridge.errors.kinds import (
     TextTooLongError,
     TruncatedToolCallError,
     UnexpectedContentError,
+    WrongSchemeError,
     causes,
 )
+from oai_bridge.errors.shape import PYTHON_SHAPE_ERRORS
 from oai_bridge.errors.wording import (
     CONTEXT_OVERFLOW,
     KEY_REFUSALS,
@@ -58,6 +65,7 @@ from oai_bridge.errors.wording import (
     VALIDATION_ERROR,
     body_text,
     error_type,
+    is_deployment_not_found,
     looks_like_html,
     mentions,
 )
@@ -70,6 +78,8 @@ __all__ = [
     "to_invoke_error",
     "translated_errors",
 ]
+
+logger = logging.getLogger(__name__)
 
 _BEARER = re.compile(r"(?i)(bearer\s+)[^\s\"',]+")
 _MAX_MESSAGE = 600
@@ -146,6 +156,11 @@ def error_for_status(status: int, body: Any, *, url: str = "") -> InvokeError:
             f"The prompt does not fit the model's context window ({message}). Shorten the conversation "
             "or knowledge context, lower max_tokens, or raise the server's context size."
         )
+    if status == 404 and is_deployment_not_found(body):
+        return InvokeBadRequestError(
+            f"HTTP 404: {message} Check the deployment name in the base URL (…/openai/deployments/NAME) and "
+            "that the deployment is ready."
+        )
     if MODEL_NOT_FOUND.search(message):
         return InvokeBadRequestError(f"HTTP {status}: {message}. Check the model name (or `endpoint_model_name`).")
     if status == 404:
@@ -201,13 +216,43 @@ def _innermost_text(exc: BaseException) -> str:
     return _clip(text)
 
 
+def _host(url: str) -> str:
+    """The host of `url`, quoted, for a message."""
+    try:
+        host = httpx.URL(url.strip()).host
+    except httpx.InvalidURL:
+        host = ""
+    return repr(host) if host else "of the Base URL"
+
+
 def _connection_error(exc: BaseException, url: str) -> InvokeError:
-    """Four failures, four messages: TLS, a timeout, a connection dropped mid-answer, no connection."""
+    """One message per cause (`errors.connection` tells them apart): an untrusted certificate, a
+    name that does not exist or a DNS that does not answer, another TLS failure, a timeout, a
+    connection dropped mid-answer, no connection."""
     shown = display_url(url) if url else "the server"
-    if tls := _cause_of(exc, ssl.SSLError):
+    failure = failure_of(exc)
+    if failure is Failure.UNTRUSTED_CERTIFICATE:
         return InvokeConnectionError(
-            f"TLS failed talking to {shown} ({tls}). For a self-signed certificate set "
-            "`verify_tls` to off, or use http:// if the server has no TLS."
+            f"The TLS certificate of {shown} is not trusted ({_clip(tls_detail(exc))}). For a self-signed "
+            "certificate or an internal CA, paste that CA certificate (PEM) into the model's `ca_certificate` "
+            "field, or set `verify_tls` to off (only on a network you trust)."
+        )
+    if failure is Failure.NO_SUCH_NAME:
+        return InvokeConnectionError(
+            f"The host name {_host(url)} does not exist ({_innermost_text(exc)}). Check its spelling in the "
+            "base URL. A name only the Docker host knows (its /etc/hosts) is unknown inside Dify's containers: "
+            "use the server's IP address or a name your DNS serves."
+        )
+    if failure is Failure.DNS_TEMPORARY:
+        return InvokeConnectionError(
+            f"Could not look up the host name {_host(url)}: the DNS server did not answer "
+            f"({_innermost_text(exc)}). Check the network and DNS settings of the machine or container running "
+            "the plugin."
+        )
+    if failure is Failure.TLS:
+        return InvokeConnectionError(
+            f"TLS failed talking to {shown} ({_clip(tls_detail(exc))}). Check that this port serves HTTPS "
+            "(use http:// if the server has no TLS) and that its TLS setup is a current one."
         )
     if _cause_of(exc, httpx.ConnectTimeout):
         return InvokeConnectionError(
@@ -236,19 +281,37 @@ def _connection_error(exc: BaseException, url: str) -> InvokeError:
     return InvokeConnectionError(f"Cannot connect to {shown} ({detail}). Check that the server is running.{hint}")
 
 
+def _wrong_scheme(exc: WrongSchemeError) -> InvokeError:
+    url = httpx.URL(display_url(exc.url))
+    port = url.port or (443 if url.scheme == "https" else 80)
+    fixed = str(url.copy_with(scheme=exc.speaks, port=port))
+    if exc.speaks == "http":
+        return InvokeConnectionError(
+            f"{url} does not speak HTTPS on this port: it answers plain HTTP. Use http:// in the base URL "
+            f"({fixed}), or the server's HTTPS port."
+        )
+    return InvokeConnectionError(
+        f"{url} speaks HTTPS (TLS) on this port, not plain HTTP. Use https:// in the base URL ({fixed})."
+    )
+
+
 def _model_not_found(exc: ModelNotFoundError) -> InvokeError:
+    """A 404 cannot tell a missing path from a missing model: the message covers both, with the
+    server's own words (an Azure "deployment … does not exist" reads as itself)."""
+    where = f" at {display_url(exc.url)}" if exc.url else ""
     detail = f" ({exc.detail})" if exc.detail else ""
+    lead = f"The server has no such path or model: model {exc.model!r}{where}{detail}."
     if not exc.available:
         return InvokeBadRequestError(
-            f"The server does not know the model {exc.model!r}{detail}. Check the model name (or "
-            "`endpoint_model_name`)."
+            f"{lead} Check the model name (or `endpoint_model_name`) and the base URL (most servers expect it "
+            "to end with /v1)."
         )
     shown = ", ".join(exc.available[:20]) + (
         f" (and {len(exc.available) - 20} more)" if len(exc.available) > 20 else ""
     )
     return InvokeBadRequestError(
-        f"The server does not know the model {exc.model!r}{detail}. It lists: {shown}. Use one of these as "
-        "the model name (or as `endpoint_model_name`)."
+        f"{lead} It lists: {shown}. Use one of these as the model name (or as `endpoint_model_name`), or "
+        "check the base URL."
     )
 
 
@@ -297,6 +360,8 @@ def to_invoke_error(
             mapped = type(mapped)(str(mapped) + _NO_KEY_HINT)
     elif isinstance(exc, httpx.TransportError | ssl.SSLError | TimeoutError | ConnectionDroppedError):
         mapped = _connection_error(exc, url)
+    elif isinstance(exc, WrongSchemeError):
+        mapped = _wrong_scheme(exc)
     elif isinstance(exc, UnexpectedContentError):
         mapped = InvokeServerUnavailableError(_html_page(exc.url or url, exc.expected))
     elif isinstance(exc, StreamIncompleteError):
@@ -321,6 +386,14 @@ def to_invoke_error(
         mapped = InvokeBadRequestError(f"The input is too long for the server: {exc}.")
     elif isinstance(exc, SettingsError):
         mapped = InvokeBadRequestError(f"Model settings: {exc}")
+    elif isinstance(exc, PYTHON_SHAPE_ERRORS):
+        # The last resort behind the parsers' typed reads (`errors.shape`): Python's wording of a
+        # value of an unexpected type never reaches the user; the detail goes to the log.
+        logger.warning("an answer could not be read: %s: %s", type(exc).__name__, redact(str(exc), secrets))
+        mapped = InvokeServerUnavailableError(
+            "The server's answer has an unexpected shape: it holds a value of a type, or nested deeper, "
+            "than the plugin can read."
+        )
     else:
         mapped = InvokeError(f"{type(exc).__name__}: {_clip(str(exc))}")
     clean = redact(str(mapped), secrets)

@@ -20,7 +20,10 @@ __all__ = [
     "TextTooLongError",
     "TruncatedToolCallError",
     "UnexpectedContentError",
+    "UnreadableAnswerError",
+    "WrongSchemeError",
     "causes",
+    "json_kind",
 ]
 
 
@@ -59,6 +62,32 @@ class MalformedResponseError(ValueError):
     """The server answered 2xx, but not in a shape an OpenAI-style client can read."""
 
 
+def json_kind(value: object) -> str:
+    """What a JSON value is, in words a user reads ("a list", "text", "null")."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, list | tuple):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return "a value of an unknown kind"
+
+
+class UnreadableAnswerError(MalformedResponseError):
+    """One field of a 2xx answer holds what the plugin cannot read, named by its path in the
+    answer: "a list where text was expected in choices[0].delta.content"."""
+
+    def __init__(self, found: object, expected: str, where: str) -> None:
+        super().__init__(f"{json_kind(found)} where {expected} was expected in {where}")
+        self.where = where
+
+
 class UnexpectedContentError(ValueError):
     """A 2xx answer of another kind than asked for: an HTML page (a web UI, a proxy's sign-in
     page) where JSON, an event stream or audio was expected."""
@@ -71,12 +100,26 @@ class UnexpectedContentError(ValueError):
 
 
 class ModelNotFoundError(Exception):
-    """The server refused the model name; `available` is what its /models lists (may be empty)."""
+    """The server refused the model name, or has no such path (a 404 cannot tell them apart);
+    `available` is what its /models lists (may be empty), `url` what was requested."""
 
-    def __init__(self, model: str, available: list[str], detail: str = "") -> None:
+    def __init__(self, model: str, available: list[str], detail: str = "", *, url: str = "") -> None:
         super().__init__(model)
         self.model = model
         self.available = available
+        self.detail = detail
+        self.url = url
+
+
+class WrongSchemeError(Exception):
+    """A connection failed because the port speaks the other protocol: `speaks` is "http" (plain
+    HTTP behind an https:// URL) or "https" (TLS behind an http:// URL), as a probe after the
+    failure found."""
+
+    def __init__(self, url: str, speaks: str, detail: str = "") -> None:
+        super().__init__(f"{url} speaks {speaks}")
+        self.url = url
+        self.speaks = speaks
         self.detail = detail
 
 

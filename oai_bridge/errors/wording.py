@@ -14,15 +14,19 @@ from typing import Any
 __all__ = [
     "BATCH_TOO_LARGE",
     "CONTEXT_OVERFLOW",
+    "DEPLOYMENT_NOT_FOUND",
     "FEATURE_UNSUPPORTED",
     "KEY_REFUSALS",
     "MODEL_NOT_FOUND",
     "RERANK_PAIR_TOO_LONG",
     "SERVER_FAULT",
+    "STATED_INPUT_TOKENS",
+    "STATED_TOKEN_LIMIT",
     "UPLOAD_TOO_LARGE",
     "VALIDATION_ERROR",
     "body_text",
     "error_type",
+    "is_deployment_not_found",
     "looks_like_html",
     "mentions",
 ]
@@ -47,6 +51,10 @@ MODEL_NOT_FOUND = re.compile(
     r"|invalid model name",
     re.I,
 )
+# Azure OpenAI's 404 for a deployment name in the base URL that does not exist (code
+# `DeploymentNotFound`, "The API deployment for this resource does not exist. If you created the
+# deployment within the last 5 minutes, please wait a moment and try again.").
+DEPLOYMENT_NOT_FOUND = ("deploymentnotfound", "deployment for this resource does not exist")
 # pydantic's "7 validation errors: …": llama-cpp-python answers request validation with 500.
 VALIDATION_ERROR = re.compile(r"\b\d+ validation errors?\b", re.I)
 # A batch of inputs is too big: TEI 413/422 "batch size", llama.cpp 500 "input (N tokens) is too
@@ -70,6 +78,22 @@ RERANK_PAIR_TOO_LONG = (
     "physical batch",
     "must be <=",
     "exceed",
+    "must have less than",  # TEI 413 "`inputs` must have less than 512 tokens. Given: 1000"
+)
+# The token limit a server states when it refuses a (query, document) pair as too long, first
+# group: llama.cpp's physical batch ("input (1005 tokens) is too large to process. increase the
+# physical batch size (current batch size: 512)"), vLLM's "This model's maximum context length is
+# 512 tokens. However, you requested …", TEI's "`inputs` must have less than 512 tokens".
+STATED_TOKEN_LIMIT = (
+    re.compile(r"current batch size:?\s*(\d+)", re.I),
+    re.compile(r"maximum context length is (\d+)", re.I),
+    re.compile(r"must have less than (\d+) tokens", re.I),
+)
+# The tokens the server counted in the input it refused, in the same three servers' words.
+STATED_INPUT_TOKENS = (
+    re.compile(r"input \((\d+) tokens\)", re.I),
+    re.compile(r"you requested (\d+) tokens", re.I),
+    re.compile(r"tokens\. Given: (\d+)", re.I),
 )
 # Servers that refuse a key with another status than 401/403, known by the `type` of their error
 # body: that type -> what it means.
@@ -163,6 +187,13 @@ def error_type(body: Any) -> str:
         if isinstance(kind, str):
             return kind.lower()
     return ""
+
+
+def is_deployment_not_found(body: Any) -> bool:
+    """Whether an error body is Azure's "deployment does not exist" (by its code or its words)."""
+    error = body.get("error") if isinstance(body, Mapping) else None
+    code = error.get("code") if isinstance(error, Mapping) else None
+    return mentions(f"{code if isinstance(code, str) else ''} {body_text(body)}", DEPLOYMENT_NOT_FOUND)
 
 
 def looks_like_html(text: str) -> bool:

@@ -2,7 +2,8 @@
 "rerank" ping in `discovery.detect`, which calls `detect_route` here), documents in server-sized
 batches sent concurrently and merged back by their original indices, batches the server refuses
 as too large split in half (and the size it took remembered), and documents too long for the
-model named.
+model truncated (`rerank.fit`: by the server where it can, else cut by the plugin) or, when
+nothing fits, named.
 
 Only `oai_bridge.transport.send.post_json` talks to the server (keyless endpoints get no
 Authorization header there, for every request).
@@ -10,6 +11,7 @@ Authorization header there, for every request).
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from collections.abc import Sequence
@@ -21,9 +23,10 @@ import httpx
 from dify_plugin.errors.model import InvokeBadRequestError
 
 from oai_bridge.config.settings import Settings
-from oai_bridge.config.urls import normalize_base_url
+from oai_bridge.config.urls import display_url, normalize_base_url
 from oai_bridge.errors.kinds import HTTPStatusError, MalformedResponseError, TextTooLongError
 from oai_bridge.errors.wording import BATCH_TOO_LARGE, RERANK_PAIR_TOO_LONG, body_text, mentions
+from oai_bridge.rerank.fit import Fit, fitted, next_fit
 from oai_bridge.rerank.ranking import LOGITS, PROBABILITIES, looks_like_logits, rank, uses_sigmoid
 from oai_bridge.rerank.shapes import SHAPES, Document, Shape, build_body, document_part, parse_scores, parse_tokens
 from oai_bridge.tokens import estimate_text
@@ -40,6 +43,8 @@ __all__ = [
     "server_root",
     "takes_image_documents",
 ]
+
+logger = logging.getLogger(__name__)
 
 # Documents per request until the server says less (TEI's MAX_CLIENT_BATCH_SIZE default).
 DEFAULT_BATCH = 32
@@ -86,21 +91,24 @@ def candidate_routes(settings: Settings) -> list[Route]:
     return routes
 
 
-def _post(settings: Settings, route: Route, body: dict[str, Any]) -> Any:
-    return post_json(settings, server_root(settings) + route.path, body)
+def _post(settings: Settings, route: Route, body: dict[str, Any], *, probe: bool = False) -> Any:
+    """`probe`: the request tries whether the route exists (a 404 that does not name the model is
+    then a missing path, not explained with the server's model list: the search goes on)."""
+    return post_json(settings, server_root(settings) + route.path, body, probe=probe)
 
 
 def detect_route(settings: Settings) -> tuple[Route, list[float]]:
     """Try the candidate routes with a small probe; the first that answers scores is the route,
     with the scores it gave. Paths that do not exist (404, 405, 501) or refuse the body's shape (400,
-    422, an unreadable answer) are passed over; anything else (auth, server down) is raised."""
+    422, an unreadable answer) are passed over; anything else (auth, server down, a refusal that
+    names the model) is raised."""
     settings = replace(settings, max_retries=0)
     refusal: BaseException | None = None
     missing = True
     for route in candidate_routes(settings):
         body = build_body(route.shape, settings.endpoint_model, PROBE_QUERY, PROBE_DOCUMENTS)
         try:
-            pairs = parse_scores(_post(settings, route, body), PROBE_DOCUMENTS)
+            pairs = parse_scores(_post(settings, route, body, probe=True), PROBE_DOCUMENTS)
         except HTTPStatusError as exc:
             if exc.status in (404, 405, 501):  # 501: llama-server without --reranking
                 continue
@@ -131,7 +139,7 @@ def takes_image_documents(settings: Settings, route: Route) -> bool:
     documents = [PROBE_DOCUMENTS[0], document_part(PROBE_IMAGE, image=True)]
     body = build_body(route.shape, settings.endpoint_model, PROBE_QUERY, documents)
     try:
-        return len(parse_scores(_post(replace(settings, max_retries=0), route, body), documents)) == 2
+        return len(parse_scores(_post(replace(settings, max_retries=0), route, body, probe=True), documents)) == 2
     except (HTTPStatusError, httpx.HTTPError, ValueError):
         return False
 
@@ -149,6 +157,9 @@ def route_findings(route: Route, scores: Sequence[float]) -> dict[str, str]:
 _lock = threading.Lock()
 # Documents per request a server was found to take (split on "too large", remembered).
 _batch_limits: dict[tuple[str, str], int] = {}
+# How over-long documents were made to fit on a route (`rerank.fit`), remembered so later calls
+# do not pay the refusals again.
+_fits: dict[tuple[str, str], Fit] = {}
 
 
 def _route(settings: Settings) -> tuple[Route, str]:
@@ -163,20 +174,30 @@ def _route(settings: Settings) -> tuple[Route, str]:
 
 def _kind_of_refusal(exc: HTTPStatusError) -> str | None:
     """ "batch" (too many documents in one request), "context" (a document too long), or None."""
-    if exc.status == 413:
-        return "batch"
-    if exc.status not in (400, 422, 500):
+    if exc.status not in (400, 413, 422, 500):
         return None
     text = body_text(exc.body)
-    if mentions(text, RERANK_PAIR_TOO_LONG):
+    if mentions(text, RERANK_PAIR_TOO_LONG):  # TEI words both with 413
         return "context"
-    return "batch" if mentions(text, BATCH_TOO_LARGE) else None
+    return "batch" if exc.status == 413 or mentions(text, BATCH_TOO_LARGE) else None
 
 
 def _estimate(query: Document, documents: Sequence[Document]) -> int:
     """Tokens of the (query, document) pairs a cross-encoder reads; images are not counted."""
     query_tokens = estimate_text(query) if isinstance(query, str) else 0
     return sum(query_tokens + (estimate_text(d) if isinstance(d, str) else 0) for d in documents)
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """What one server batch gave: (index, score) pairs, tokens used, documents cut to fit."""
+
+    pairs: list[tuple[int, float]]
+    tokens: int
+    cut: int = 0
+
+    def __add__(self, other: _Batch) -> _Batch:
+        return _Batch(self.pairs + other.pairs, self.tokens + other.tokens, self.cut + other.cut)
 
 
 def _score_batch(
@@ -186,32 +207,44 @@ def _score_batch(
     documents: Sequence[Document],
     offset: int,
     top_n: int | None,
-) -> tuple[list[tuple[int, float]], int]:
-    """One server batch, split in half while the server finds it too large."""
-    body = build_body(route.shape, settings.endpoint_model, query, documents, top_n=top_n, extra=settings.extra_body)
+    fit: Fit,
+) -> _Batch:
+    """One server batch, made to fit while the server finds a document too long, split in half
+    while it finds the batch too large."""
+    sent, cut = fitted(fit, query, documents)
+    body = build_body(
+        route.shape, settings.endpoint_model, query, sent, top_n=top_n, extra=settings.extra_body, truncate=fit.server
+    )
+    key = (server_root(settings) + route.path, settings.endpoint_model)
     try:
         data = _post(settings, route, body)
     except HTTPStatusError as exc:
         kind = _kind_of_refusal(exc)
         if kind is None:
             raise
+        refusal = body_text(exc.body)
+        if kind == "context":
+            better = next_fit(fit, route.shape, refusal, settings.known_context_size, query, documents)
+            if better is not None:
+                return _score_batch(settings, route, query, documents, offset, top_n, better)
         if len(documents) == 1:
             raise TextTooLongError(
                 f"document #{offset + 1} ({len(str(documents[0]))} characters) is too long for the rerank "
-                "model's context and the server does not truncate it; lower the knowledge base's chunk size "
-                f"or raise the server's context size. The server said: {body_text(exc.body)[:300]}"
+                "model's context, and neither the server nor a cut made it fit; lower the knowledge base's "
+                f"chunk size or raise the server's context size. The server said: {refusal[:300]}"
             ) from None
         if kind == "batch":
-            key = (server_root(settings) + route.path, settings.endpoint_model)
             with _lock:
                 _batch_limits[key] = min(_batch_limits.get(key, DEFAULT_BATCH), len(documents) // 2)
         half = len(documents) // 2
-        left = _score_batch(settings, route, query, documents[:half], offset, top_n)
-        right = _score_batch(settings, route, query, documents[half:], offset + half, top_n)
-        return left[0] + right[0], left[1] + right[1]
-    pairs = [(offset + index, score) for index, score in parse_scores(data, documents)]
+        left = _score_batch(settings, route, query, documents[:half], offset, top_n, fit)
+        return left + _score_batch(settings, route, query, documents[half:], offset + half, top_n, fit)
+    if fit != Fit():
+        with _lock:
+            _fits[key] = fit
+    pairs = [(offset + index, score) for index, score in parse_scores(data, sent)]
     tokens = parse_tokens(data)
-    return pairs, tokens if tokens is not None else _estimate(query, documents)
+    return _Batch(pairs, tokens if tokens is not None else _estimate(query, sent), cut)
 
 
 def rerank_documents(
@@ -239,16 +272,33 @@ def rerank_documents(
     key = (server_root(settings) + route.path, settings.endpoint_model)
     with _lock:
         size = max(1, _batch_limits.get(key, DEFAULT_BATCH))
+        fit = _fits.get(key, Fit())
     parts = [(start, sent[start : start + size]) for start in range(0, len(sent), size)]
 
-    def run(part: tuple[int, Sequence[Document]]) -> tuple[list[tuple[int, float]], int]:
-        return _score_batch(settings, route, query, part[1], part[0], top_n)
+    def run(part: tuple[int, Sequence[Document]]) -> _Batch:
+        return _score_batch(settings, route, query, part[1], part[0], top_n, fit)
 
     if len(parts) == 1:
         results = [run(parts[0])]
     else:
         with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_BATCHES, len(parts))) as pool:
             results = list(pool.map(run, parts))
-    pairs = [pair for batch, _ in results for pair in batch]
+    total = sum(results[1:], results[0])
+    with _lock:
+        learned = _fits.get(key, fit)
+    if total.cut:
+        logger.warning(
+            "rerank: %d of %d documents are longer than %s takes (%s tokens a query-document pair): "
+            "each was scored on its beginning",
+            total.cut,
+            len(documents),
+            display_url(key[0]),
+            learned.limit,
+        )
+    elif learned.server and not fit.server:
+        logger.warning(
+            "rerank: a document is longer than %s takes: the server truncates documents from now on",
+            display_url(key[0]),
+        )
     scale = "sigmoid" if uses_sigmoid(settings, scores) else "served"
-    return rank(pairs, top_n=top_n, score_threshold=score_threshold, scale=scale), sum(t for _, t in results)
+    return rank(total.pairs, top_n=top_n, score_threshold=score_threshold, scale=scale), total.tokens

@@ -11,7 +11,10 @@ __all__ = ["rerank_schema", "takes_images"]
 
 
 def takes_images(settings: Settings) -> bool:
-    """Whether the reranker was seen to take image documents at save (vLLM's Qwen3-VL shape)."""
+    """Whether the reranker takes image documents (vLLM's Qwen3-VL shape): the form's On/Off, else
+    what the probe at save found."""
+    if settings.rerank_images != "auto":
+        return settings.rerank_images == "on"
     return settings.detected.feature("vision") is True
 
 

@@ -10,16 +10,39 @@ Answers: `results`, `data` or a bare list; the score from `relevance_score` or `
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import Any, Literal
 
 from oai_bridge.embeddings.media import image_uri
 from oai_bridge.errors.kinds import MalformedResponseError
 
-__all__ = ["SHAPES", "Document", "Shape", "build_body", "document_part", "parse_scores", "parse_tokens"]
+__all__ = [
+    "SERVER_TRUNCATION",
+    "SHAPES",
+    "Document",
+    "Shape",
+    "build_body",
+    "document_part",
+    "parse_scores",
+    "parse_tokens",
+]
 
 Shape = Literal["jina", "tei", "score"]
 SHAPES: tuple[Shape, ...] = ("jina", "tei", "score")
+# How the server of a shape is asked to cut a document longer than its model takes, and whether
+# that goes with every request. TEI's shape is TEI's own: always. `truncate_prompt_tokens` (-1: to
+# the model's context) is vLLM's, for its Jina and score shapes: sent only once a document was
+# refused as too long, since other servers of the Jina shape may refuse a field they do not know
+# (then it is dropped by name, `dialects.learned`, and the plugin cuts instead).
+SERVER_TRUNCATION: Mapping[Shape, tuple[Mapping[str, Any], bool]] = MappingProxyType(
+    {
+        "tei": (MappingProxyType({"truncate": True}), True),
+        "jina": (MappingProxyType({"truncate_prompt_tokens": -1}), False),
+        "score": (MappingProxyType({"truncate_prompt_tokens": -1}), False),
+    }
+)
 # A document as sent: a string, or vLLM's multimodal `{"content": [parts]}` (Qwen3-VL reranker).
 Document = str | dict[str, Any]
 
@@ -39,24 +62,22 @@ def build_body(
     *,
     top_n: int | None = None,
     extra: Mapping[str, Any] | None = None,
+    truncate: bool = False,
 ) -> dict[str, Any]:
     """The request body for `shape`. `top_n` is sent only when given (servers differ on what a
-    missing or 0 `top_n` means, and the plugin cuts locally anyway)."""
+    missing or 0 `top_n` means, and the plugin cuts locally anyway); `truncate` asks the server
+    to cut over-long documents itself (`SERVER_TRUNCATION`)."""
     if shape == "tei":
-        # TEI cuts documents longer than the model's context itself when asked to.
-        body: dict[str, Any] = {
-            "query": query,
-            "texts": list(documents),
-            "raw_scores": False,
-            "return_text": False,
-            "truncate": True,
-        }
+        body: dict[str, Any] = {"query": query, "texts": list(documents), "raw_scores": False, "return_text": False}
     elif shape == "score":
         body = {"model": model, "text_1": query, "text_2": list(documents)}
     else:
         body = {"model": model, "query": query, "documents": list(documents)}
         if top_n is not None:
             body["top_n"] = min(top_n, len(documents))
+    fields, always = SERVER_TRUNCATION[shape]
+    if always or truncate:
+        body.update(fields)
     body.update(extra or {})
     return body
 
@@ -120,6 +141,7 @@ def parse_tokens(data: Any) -> int | None:
                 return usage[key]
     meta = data.get("meta")
     tokens = meta.get("tokens") if isinstance(meta, Mapping) else None
-    if isinstance(tokens, Mapping) and isinstance(tokens.get("input_tokens"), int | float):
-        return int(tokens["input_tokens"])
+    value = tokens.get("input_tokens") if isinstance(tokens, Mapping) else None
+    if isinstance(value, int | float) and math.isfinite(value):  # JSON as Python reads it has NaN
+        return int(value)
     return None

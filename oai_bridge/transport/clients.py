@@ -1,7 +1,7 @@
-"""Pooled clients: one `httpx.Client` per TLS setting serves every endpoint, and one `openai.OpenAI`
-per endpoint's settings sits on top of it with the SDK's own retries off (the plugin's one retry
-policy is `transport.retry`). Dify creates a model instance per request, so pools live here, at
-module level, to be reused.
+"""Pooled clients: one `httpx.Client` per TLS setting (verify or not, and a model's own CA) serves
+every endpoint, and one `openai.OpenAI` per endpoint's settings sits on top of it with the SDK's
+own retries off (the plugin's one retry policy is `transport.retry`). Dify creates a model
+instance per request, so pools live here, at module level, to be reused.
 
 `openai` is imported on first use: it is most of the plugin's start-up time, and Dify waits for
 the plugin's first heartbeat; `warm_up()` loads it just after start, before users' first requests.
@@ -10,6 +10,7 @@ the plugin's first heartbeat; `warm_up()` loads it just after start, before user
 from __future__ import annotations
 
 import logging
+import ssl
 import threading
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
@@ -35,7 +36,7 @@ _NO_KEY = "no-key"
 _MAX_CLIENTS = 256
 
 _lock = threading.Lock()
-_http_clients: dict[bool, httpx.Client] = {}
+_http_clients: dict[tuple[bool, str], httpx.Client] = {}
 _openai_clients: OrderedDict[tuple[Any, ...], openai.OpenAI] = OrderedDict()
 
 
@@ -67,15 +68,25 @@ def _log_redirect(response: httpx.Response) -> None:
         )
 
 
-def _http_client(verify: bool) -> httpx.Client:
-    client = _http_clients.get(verify)
+def _tls(verify: bool, ca_certificate: str) -> bool | ssl.SSLContext:
+    """What httpx verifies against: its default trust (certifi, or `SSL_CERT_FILE`/`SSL_CERT_DIR`
+    from the environment), plus the model's own CA certificate when the form has one."""
+    if not verify or not ca_certificate:
+        return verify
+    context = httpx.create_ssl_context(verify=True, trust_env=True)
+    context.load_verify_locations(cadata=ca_certificate)
+    return context
+
+
+def _http_client(verify: bool, ca_certificate: str = "") -> httpx.Client:
+    client = _http_clients.get((verify, ca_certificate))
     if client is None or client.is_closed:
         # Under gevent (the SDK's runtime): a warm pool and new connections that stay cheap
         # when the process is busy.
         idle_check.install()
         resolver.install()
         client = httpx.Client(
-            verify=verify,
+            verify=_tls(verify, ca_certificate),
             # Many concurrent streams through one plugin process share this pool.
             limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100, keepalive_expiry=30),
             # trust_env keeps HTTP(S)_PROXY/NO_PROXY working the way the daemon's environment says.
@@ -84,7 +95,7 @@ def _http_client(verify: bool) -> httpx.Client:
             max_redirects=5,
             event_hooks={"response": [_log_redirect]},
         )
-        _http_clients[verify] = client
+        _http_clients[(verify, ca_certificate)] = client
     return client
 
 
@@ -99,11 +110,13 @@ def request_headers(settings: Settings) -> dict[str, Any]:
 
 
 def openai_client(settings: Settings, base_url: str | None = None) -> openai.OpenAI:
-    """The shared OpenAI client for this endpoint's settings (created once per process)."""
+    """The shared OpenAI client for this endpoint's settings (created once per process). The base
+    URL's query string goes with every request it sends (`default_query`)."""
     import openai
 
     root = normalize_base_url(base_url or settings.base_url)
-    key = (root, settings.api_key, settings.extra_headers, settings.timeout, settings.verify_tls)
+    tls = (settings.verify_tls, settings.ca_certificate)
+    key = (root, settings.base_query, settings.api_key, settings.extra_headers, settings.timeout, tls)
     with _lock:
         client = _openai_clients.get(key)
         if client is not None:
@@ -116,7 +129,8 @@ def openai_client(settings: Settings, base_url: str | None = None) -> openai.Ope
             timeout=timeout_for(settings),
             max_retries=0,
             default_headers=headers or None,
-            http_client=_http_client(settings.verify_tls),
+            default_query=dict(settings.base_query) or None,
+            http_client=_http_client(settings.verify_tls, settings.ca_certificate),
         )
         _openai_clients[key] = client
         if len(_openai_clients) > _MAX_CLIENTS:

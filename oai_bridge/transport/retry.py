@@ -1,10 +1,13 @@
 """The one retry policy, for every model type and every request.
 
 Retried: connection failures (not a stall: `timeout` is the user's bound for that, and retrying
-would multiply it past the daemon's execution limit), 429 (honouring Retry-After in seconds,
+would multiply it past the daemon's execution limit; not an untrusted certificate or a host name
+that does not exist, which fail the same way every time), 429 (honouring Retry-After in seconds,
 milliseconds or its HTTP-date form) and 502/503/504; at most `max_retries` times, and never
 sleeping past the call's `timeout` budget. Streams are retried only before Dify has seen any
-output (the caller decides that with `retryable`).
+output (the caller decides that with `retryable`). A connection failure that outlives the policy
+gets one quick probe (`transport.probe`): an https:// URL on a plain-HTTP port, or the reverse,
+is named as such.
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ import httpx
 from tenacity import RetryCallState, Retrying
 
 from oai_bridge.config.settings import Settings
+from oai_bridge.errors.connection import Failure, failure_of
 from oai_bridge.errors.kinds import ConnectionDroppedError, HTTPStatusError, StreamIncompleteError, causes
+from oai_bridge.transport.probe import wrong_scheme
 
 __all__ = ["MAX_RETRY_AFTER", "call", "is_stall", "retry_after"]
 
@@ -28,6 +33,7 @@ logger = logging.getLogger(__name__)
 
 MAX_RETRY_AFTER = 30.0
 _RETRY_STATUSES = frozenset({429, 502, 503, 504})
+_PERMANENT = frozenset({Failure.UNTRUSTED_CERTIFICATE, Failure.NO_SUCH_NAME})
 
 
 def is_stall(exc: BaseException) -> bool:
@@ -42,7 +48,7 @@ def _is_retryable(exc: BaseException) -> bool:
     if isinstance(exc, HTTPStatusError):
         return exc.status in _RETRY_STATUSES
     if isinstance(exc, httpx.TransportError | ConnectionDroppedError | StreamIncompleteError):
-        return not is_stall(exc)
+        return not is_stall(exc) and failure_of(exc) not in _PERMANENT
     return False
 
 
@@ -121,9 +127,20 @@ def _retrying(
 
 
 def call[T](settings: Settings, fn: Callable[[], T], retryable: Callable[[BaseException], bool] = _always) -> T:
-    """`fn()` under the retry policy, as `_retrying(settings, retryable)(fn)` would run it. The
-    policy's machinery (tenacity's per-call state) is only built once an attempt has failed in a
-    retryable way: a call that succeeds at once, nearly every one, costs nothing extra."""
+    """`fn()` under the retry policy, as `_retrying(settings, retryable)(fn)` would run it; a
+    connection failure it gives up on is probed for a scheme mix-up."""
+    try:
+        return _call(settings, fn, retryable)
+    except httpx.TransportError as exc:
+        mixed = wrong_scheme(settings.base_url, exc)
+        if mixed is None:
+            raise
+        raise mixed from exc
+
+
+def _call[T](settings: Settings, fn: Callable[[], T], retryable: Callable[[BaseException], bool]) -> T:
+    """The policy's machinery (tenacity's per-call state) is only built once an attempt has failed
+    in a retryable way: a call that succeeds at once, nearly every one, costs nothing extra."""
     started = time.monotonic()
     try:
         return fn()

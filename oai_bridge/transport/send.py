@@ -4,7 +4,6 @@
     open_stream(settings, path, body)  one streamed call's response, body unread (the caller
                                        reads it and owns the retry loop; see chat.pipeline)
     get_json(settings, url)            a bounded GET for discovery (/models, native APIs)
-    release(response, rest)            hand a finished stream's connection back to the pool
 
 Bodies are adapted to what the endpoint is known to refuse (`dialects.learned`), and a refusal
 that names a field is answered by one more try without it. SDK exceptions are turned into the
@@ -24,7 +23,7 @@ from oai_bridge.config.settings import Settings
 from oai_bridge.config.urls import normalize_base_url
 from oai_bridge.dialects import learned
 from oai_bridge.errors.kinds import HTTPStatusError, ModelNotFoundError, UnexpectedContentError
-from oai_bridge.errors.wording import MODEL_NOT_FOUND, body_text, looks_like_html
+from oai_bridge.errors.wording import MODEL_NOT_FOUND, body_text, is_deployment_not_found, looks_like_html
 from oai_bridge.transport.clients import openai_client, request_headers, timeout_for
 from oai_bridge.transport.retry import call
 
@@ -38,13 +37,10 @@ __all__ = [
     "list_models",
     "open_stream",
     "post_json",
-    "release",
     "sdk_errors",
 ]
 
 DISCOVERY_TIMEOUT = 10.0
-DRAIN_TIMEOUT = 1.0
-DRAIN_LIMIT = 100  # lines
 
 
 @contextmanager
@@ -64,8 +60,8 @@ def sdk_errors() -> Iterator[None]:
         if not isinstance(exc.__cause__, httpx.TransportError):
             raise
         transport_error = exc.__cause__
-    # Raised with its own causes (a TLS error under a ConnectError) intact, and no link back to the
-    # SDK's wrapper, whose cause it is.
+    # Raised with its own causes intact (what they hold: errors.connection), and no link back to
+    # the SDK's wrapper, whose cause it is.
     if transport_error is not None:
         transport_error.__suppress_context__ = True
         raise transport_error
@@ -80,7 +76,9 @@ def decode_json(response: httpx.Response) -> Any:
     return json.loads(response.content)
 
 
-def _once(settings: Settings, path: str, body: dict[str, Any], *, stream: bool, bound: float | None) -> httpx.Response:
+def _once(
+    settings: Settings, path: str, body: dict[str, Any], *, stream: bool, bound: float | None, probe: bool = False
+) -> httpx.Response:
     """One request (plus a retry without a field the server refused by name), no retry policy."""
     client = openai_client(settings)
     endpoint = normalize_base_url(settings.base_url)
@@ -97,32 +95,40 @@ def _once(settings: Settings, path: str, body: dict[str, Any], *, stream: bool, 
         except HTTPStatusError as exc:
             fixed = learned.fallback(endpoint, body, exc.status, exc.body)
             if fixed is None:
-                _explain_unknown_model(settings, exc)
+                _explain_unknown_model(settings, exc, probe=probe)
                 raise
             body = fixed
     raise AssertionError("unreachable: the loop returns or raises")
 
 
-def _explain_unknown_model(settings: Settings, exc: HTTPStatusError) -> None:
+def _explain_unknown_model(settings: Settings, exc: HTTPStatusError, *, probe: bool = False) -> None:
     """A 404, or a refusal that names the model, is explained with what the server lists. The list
-    is never a gate: servers that list only an alias (llama.cpp, TGI) answer any name."""
+    is never a gate: servers that list only an alias (llama.cpp, TGI) answer any name. While a
+    `probe` looks for a path, a 404 that does not name the model is a missing path: raised as is."""
     said_unknown = bool(MODEL_NOT_FOUND.search(body_text(exc.body)))
     if exc.status != 404 and not (400 <= exc.status < 500 and said_unknown):
         return
+    if probe and not said_unknown:
+        return
+    if is_deployment_not_found(exc.body):
+        return  # Azure's own words say what is missing (the deployment in the base URL)
     ids = list_models(settings)
     if said_unknown or (ids is not None and settings.endpoint_model not in ids):
-        raise ModelNotFoundError(settings.endpoint_model, ids or [], body_text(exc.body)[:200]) from None
+        raise ModelNotFoundError(settings.endpoint_model, ids or [], body_text(exc.body)[:200], url=exc.url) from None
 
 
-def post_json(settings: Settings, path: str, body: dict[str, Any], *, bound: float | None = None) -> Any:
+def post_json(
+    settings: Settings, path: str, body: dict[str, Any], *, bound: float | None = None, probe: bool = False
+) -> Any:
     """POST `body` and return the decoded JSON answer, after retries. `bound` caps the wait below
-    the model's timeout (detection)."""
-    return decode_json(call(settings, lambda: _once(settings, path, body, stream=False, bound=bound)))
+    the model's timeout (detection); `probe`: the request tries whether `path` exists (a 404 is
+    then raised as the status error, not explained as an unknown model)."""
+    return decode_json(call(settings, lambda: _once(settings, path, body, stream=False, bound=bound, probe=probe)))
 
 
 def open_stream(settings: Settings, path: str, body: dict[str, Any], *, bound: float | None = None) -> httpx.Response:
     """POST `body` and return the response with its body unread. The caller closes it (or passes
-    it to `release`) and owns the retry loop. An HTML page is refused before it is read."""
+    it to `transport.ending.release`) and owns the retry loop. An HTML page is refused before it is read."""
     response = _once(settings, path, body, stream=True, bound=bound)
     kind = response.headers.get("content-type", "")
     if "html" in kind:
@@ -150,9 +156,14 @@ def get_json(settings: Settings, url: str, *, base_url: str | None = None) -> tu
 
 
 def model_cards(data: Any) -> list[dict[str, Any]]:
-    """The entries of a /models answer that have an id."""
+    """The entries of a /models answer that have an id (none when its `data` is not a list: the
+    list is optional, never a reason to fail)."""
     items = data.get("data") if isinstance(data, dict) else None
-    return [item for item in items or () if isinstance(item, dict) and isinstance(item.get("id"), str)]
+    return (
+        [item for item in items if isinstance(item, dict) and isinstance(item.get("id"), str)]
+        if isinstance(items, list)
+        else []
+    )
 
 
 def list_models(settings: Settings, base_url: str | None = None) -> list[str] | None:
@@ -160,22 +171,3 @@ def list_models(settings: Settings, base_url: str | None = None) -> list[str] | 
     status, data = get_json(settings, "/models", base_url=base_url)
     ids = [card["id"] for card in model_cards(data)] if status == 200 else []
     return ids or None
-
-
-def release(response: httpx.Response, rest: Iterator[object]) -> None:
-    """Finish a stream whose answer is complete: read what little is left after `[DONE]` (the
-    chunked terminator) from `rest`, the iterator the stream was being read through, so the
-    connection goes back to the pool instead of being torn down (for TLS endpoints that saves
-    a handshake per call). A server that keeps the stream open after `[DONE]` gets a short
-    bound, not the model's whole timeout."""
-    try:
-        timeouts = response.request.extensions.get("timeout")
-        if isinstance(timeouts, dict):
-            timeouts["read"] = DRAIN_TIMEOUT  # httpcore reads this at every receive
-        for count, _ in enumerate(rest):
-            if count > DRAIN_LIMIT:
-                break
-    except httpx.HTTPError:
-        pass  # nothing the caller needs is lost; the connection is just not reused
-    finally:
-        response.close()

@@ -1,7 +1,7 @@
 """Sign and verify a ``.difypkg`` exactly as Dify's plugin daemon does, and make its key pair.
 
 dify-plugin-daemon ``signer/withkey/sign_with_key.go``, ``decoder/verifier.go``,
-``utils/encryption/rsa.go`` (see /work/shared/docs/dify-signing.md):
+``utils/encryption/rsa.go``:
 
 * signed data: the SHA-256 digest of every entry's uncompressed content, in central-directory
   order (``.verification.dify.json`` included, like any entry), then the signing time in Unix

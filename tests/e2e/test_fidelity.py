@@ -74,7 +74,7 @@ def test_a_refused_model_name_is_explained_with_the_listing(plugin, fake_server)
     )
     result = chat(plugin, fake_server)
     assert result.error_type == "InvokeBadRequestError"
-    assert "does not know the model 'm'" in result.error["message"]
+    assert "no such path or model: model 'm'" in result.error["message"]
     assert "proxy-chat" in result.error["message"]
 
 

@@ -16,14 +16,14 @@ them.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
-import time
 import zipfile
 from pathlib import Path
 
 import pytest
+from difypkg import install
+from difypkg.errors import PackageError
 
 from tests.support.plugin_process import PluginProcess
 
@@ -31,68 +31,23 @@ pytestmark = [pytest.mark.llama, pytest.mark.timeout(900)]
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "package.py"
-INSTALL_LIMIT = 600  # the daemon kills the dependency install after 10 minutes
-NETWORK_VARS = {"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY", "SSL_CERT_FILE", "SSL_CERT_DIR"}
-
-
-def find_uv() -> str:
-    candidates = [shutil.which("uv"), Path(sys.prefix) / "bin" / "uv", Path(sys.executable).parent / "uv"]
-    for candidate in candidates:
-        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
-            return str(candidate)
-    pytest.fail(
-        "uv is not installed: it is what Dify's daemon installs plugins with. "
-        "It comes with requirements-dev.txt (`make venv`), or `.venv/bin/pip install uv`."
-    )
-
-
-def network_env() -> dict[str, str]:
-    """What uv needs from this machine to reach PyPI (proxies, the CA bundle, uv settings)."""
-    env: dict[str, str] = {}
-    for key, value in os.environ.items():
-        if key.upper() in NETWORK_VARS or key.startswith("UV_"):
-            env[key] = value
-    cert = os.environ.get("SSL_CERT_FILE") or os.environ.get("PIP_CERT") or os.environ.get("REQUESTS_CA_BUNDLE")
-    if cert and Path(cert).is_file():
-        env["SSL_CERT_FILE"] = cert  # the trust pip is configured with on this machine
-    return env
-
-
-def run(step: str, args: list[str], *, cwd: Path, env: dict[str, str], timeout: float) -> float:
-    started = time.monotonic()
-    try:
-        proc = subprocess.run(
-            args,
-            cwd=cwd,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-            stdin=subprocess.DEVNULL,
-        )
-    except subprocess.TimeoutExpired as exc:
-        pytest.fail(f"{step} did not finish within {timeout}s: {exc.stderr!r}"[-4000:])
-    elapsed = time.monotonic() - started
-    assert proc.returncode == 0, f"{step} failed (rc={proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    return elapsed
 
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, float]]:
-    """The package built by scripts/package.py, unpacked and installed like the daemon does."""
-    uv = find_uv()
-    timings: dict[str, float] = {}
+    """The package built by scripts/package.py, unpacked and installed like the daemon does
+    (difypkg.install, which `make precheck` runs too)."""
     work = tmp_path_factory.mktemp("install")
-    base_env = {k: v for k, v in os.environ.items() if k not in {"VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME"}}
-
-    timings["package"] = run(
-        "scripts/package.py",
+    built = subprocess.run(
         [sys.executable, str(SCRIPT), "--out", str(work / "dist")],
         cwd=ROOT,
-        env=base_env,
+        env=install.clean_env(),
+        capture_output=True,
+        text=True,
         timeout=120,
+        check=False,
     )
+    assert built.returncode == 0, built.stderr
     packages = list((work / "dist").glob("*.difypkg"))
     assert len(packages) == 1, packages
 
@@ -102,46 +57,12 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str,
         archive.extractall(plugin_dir)
     assert not (plugin_dir / "pyproject.toml").exists(), "the daemon would run `uv sync` instead of requirements.txt"
     assert (plugin_dir / "requirements.txt").is_file()
-
-    # 1. uv venv .venv --python 3.12. Dify's image has Python 3.12 on PATH; here the interpreter
-    # this venv was made from is put first on PATH (pyenv shims only answer inside the checkout),
-    # and uv must not try to download a Python (only PyPI is reachable).
     assert sys.version_info[:2] == (3, 12), "the tests run on Python 3.12, like Dify's plugins"
-    venv_env = dict(base_env, **network_env())
-    venv_env["PATH"] = os.pathsep.join([str(Path(sys.base_prefix) / "bin"), venv_env.get("PATH", "")])
-    venv_env.setdefault("UV_PYTHON_DOWNLOADS", "never")
-    timings["uv venv"] = run(
-        "uv venv", [uv, "venv", ".venv", "--python", "3.12"], cwd=plugin_dir, env=venv_env, timeout=120
-    )
-    python = plugin_dir / ".venv" / "bin" / "python"
-    assert python.exists()
-
-    # 2. uv pip install -r requirements.txt, with the daemon's sparse environment (it passes only
-    # VIRTUAL_ENV, PATH and its proxies; HOME keeps uv's default cache so reruns are fast).
-    pip_env = {"VIRTUAL_ENV": str(plugin_dir / ".venv"), "PATH": os.environ.get("PATH", ""), **network_env()}
-    if "HOME" in os.environ:
-        pip_env["HOME"] = os.environ["HOME"]
-    if "XDG_CACHE_HOME" in os.environ:
-        pip_env["XDG_CACHE_HOME"] = os.environ["XDG_CACHE_HOME"]
-    timings["uv pip install"] = run(
-        "uv pip install -r requirements.txt",
-        [uv, "pip", "install", "-r", "requirements.txt"],
-        cwd=plugin_dir,
-        env=pip_env,
-        timeout=INSTALL_LIMIT,
-    )
-
-    # 3. pre-compile and pre-import, as the daemon does before the first launch
-    timings["compileall"] = run(
-        "python -m compileall .",
-        [str(python), "-m", "compileall", "-q", "."],
-        cwd=plugin_dir,
-        env=base_env,
-        timeout=300,
-    )
-    timings["import dify_plugin"] = run(
-        "import dify_plugin", [str(python), "-c", "import dify_plugin"], cwd=plugin_dir, env=base_env, timeout=120
-    )
+    try:
+        timings = install.install(plugin_dir)
+    except PackageError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    assert install.venv_python(plugin_dir).exists()
     return plugin_dir, timings
 
 
@@ -163,7 +84,7 @@ def installed_plugin(installed: tuple[Path, dict[str, float]]):
 def test_install_takes_less_than_the_daemons_limit(installed: tuple[Path, dict[str, float]]) -> None:
     _, timings = installed
     print("install steps (s):", {step: round(seconds, 1) for step, seconds in timings.items()})  # shown with -s
-    assert timings["uv pip install"] < INSTALL_LIMIT, timings
+    assert timings["uv pip install"] < install.INSTALL_LIMIT, timings
 
 
 def test_the_venv_holds_the_runtime_dependencies_only(installed: tuple[Path, dict[str, float]]) -> None:

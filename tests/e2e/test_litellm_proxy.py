@@ -115,7 +115,9 @@ def test_streamed_answer(plugin, creds):
         stream=True,
     ).raise_for_error()
     assert result.text.strip()
-    assert len(result.chunks) > 3  # chunk by chunk through the proxy, not buffered
+    # The first text goes out alone, ahead of the final chunk; how many pieces follow depends on
+    # timing (tokens that arrive together travel together; tests/e2e/test_frames.py paces them)
+    assert len(result.chunks) >= 2 and result.chunks[0]["delta"]["message"]["content"]
     assert result.finish_reason in ("length", "stop")
     usage = result.usage
     assert usage["prompt_tokens"] > 5 and 0 < usage["completion_tokens"] <= 12

@@ -149,7 +149,9 @@ def test_chat_streaming_without_a_usage_chunk_estimates_usage(plugin, creds, lcp
     ).raise_for_error()
     oracle = direct(lcp_server, "/chat/completions", {"model": "tiny", "messages": CHAT, **params})
     assert result.text == oracle["choices"][0]["message"]["content"]
-    assert len(result.chunks) > 3  # chunk by chunk, not buffered
+    # The first text goes out alone, ahead of the final chunk; how many pieces follow depends on
+    # timing (tokens that arrive together travel together; tests/e2e/test_frames.py paces them)
+    assert len(result.chunks) >= 2 and result.chunks[0]["delta"]["message"]["content"]
     assert result.finish_reason == "length"
     # The server ignored stream_options.include_usage: the plugin estimated, and never says 0.
     assert result.usage["prompt_tokens"] > 0 and result.usage["completion_tokens"] > 0

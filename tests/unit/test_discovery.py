@@ -1,14 +1,15 @@
 """normalize_base_url: what users paste -> the API root the OpenAI client joins paths onto.
 
 A trailing slash gives `//chat/completions` (BerriAI/litellm#8350), and a pasted endpoint path
-ends up doubled (langgenius/dify#2624); see /work/shared/docs/openai-compat-quirks.md §8.
+ends up doubled (langgenius/dify#2624).
 """
 
 from __future__ import annotations
 
 import pytest
 
-from oai_bridge.config.urls import normalize_base_url
+from oai_bridge.config.settings import parse_settings
+from oai_bridge.config.urls import base_query, display_url, normalize_base_url, with_query
 
 
 @pytest.mark.parametrize(
@@ -68,8 +69,47 @@ def test_other_paths_are_left_alone_and_v1_is_not_added(typed: str) -> None:
     assert normalize_base_url(typed) == typed
 
 
-def test_query_of_the_root_is_not_touched() -> None:
-    assert normalize_base_url("http://h:8000/v1?api-version=2024-02-01") == "http://h:8000/v1?api-version=2024-02-01"
+@pytest.mark.parametrize("suffix", ["/rerank", "/reranking", "/score", "/responses", "/audio/translations"])
+@pytest.mark.parametrize("tail", ["", "/", " ", "/ \n"])
+@pytest.mark.parametrize("root", ["http://h:8000/v1", "http://h:8000/v2", "http://tei:8080"])
+def test_pasted_rerank_score_and_responses_paths_are_removed(suffix: str, tail: str, root: str) -> None:
+    # `…/v1/rerank` used to become `…/v1/rerank/rerank`; TEI's root `/rerank` leaves the root.
+    assert normalize_base_url(f" {root}{suffix}{tail}") == root
+
+
+@pytest.mark.parametrize(
+    ("typed", "root", "query"),
+    [
+        ("http://h:8000/v1?api-version=2024-02-01", "http://h:8000/v1", (("api-version", "2024-02-01"),)),
+        (
+            "https://x.openai.azure.com/openai/deployments/d?api-version=2024-10-21",
+            "https://x.openai.azure.com/openai/deployments/d",
+            (("api-version", "2024-10-21"),),
+        ),
+        (  # a pasted endpoint path before the query, a trailing slash, spaces
+            " https://x.openai.azure.com/openai/deployments/d/chat/completions/?api-version=2024-10-21 ",
+            "https://x.openai.azure.com/openai/deployments/d",
+            (("api-version", "2024-10-21"),),
+        ),
+        ("http://h/v1/?a=1&b=&a=2#frag", "http://h/v1", (("a", "1"), ("b", ""), ("a", "2"))),
+        ("http://h/v1", "http://h/v1", ()),
+    ],
+)
+def test_the_query_string_is_taken_out_of_the_root(typed: str, root: str, query: tuple) -> None:
+    assert normalize_base_url(typed) == root
+    assert base_query(typed) == query
+    assert normalize_base_url(with_query(root, query)) == root and base_query(with_query(root, query)) == query
+
+
+def test_credential_like_query_values_are_masked_for_display_and_counted_as_secrets() -> None:
+    typed = "https://gw.example.com/v1?api-version=2024-10-21&api_key=sk-query-secret&code=fn-secret"
+    shown = display_url(typed)
+    assert "sk-query-secret" not in shown and "fn-secret" not in shown
+    assert "api-version=2024-10-21" in shown
+    settings = parse_settings("m", {"base_url": typed})
+    assert settings.base_query[0] == ("api-version", "2024-10-21")
+    assert {"sk-query-secret", "fn-secret"} <= set(settings.secrets)
+    assert "2024-10-21" not in settings.secrets
 
 
 @pytest.mark.parametrize("typed", ["http://h/v1/", "http://h/v1/chat/completions", " http://h/v1/models/ "])

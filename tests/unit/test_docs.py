@@ -13,6 +13,7 @@ or CI, and every field of the model form is documented.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -62,6 +63,22 @@ COMMANDS = (
     # `make package` runs scripts/package.py, which test_packaging builds and checks (and
     # tests/e2e/test_install.py installs the way Dify's daemon does).
     Exercised(r"make package", "tests/unit/test_packaging.py", ('"package.py"',), ("package",), "scripts/package.py"),
+    # A Marketplace build: tests/unit/test_publish.py runs scripts/package.py with the values.
+    Exercised(
+        r"make package REPO=… CONTACT=… AUTHOR=…",
+        "tests/unit/test_publish.py",
+        ('"--repo"', '"--contact"', '"--author"', "SCRIPT"),
+        ("package", "REPO=https://github.com/a/b", "CONTACT=a@b.example", "AUTHOR=a"),
+        'scripts/package.py --repo "https://github.com/a/b" --contact "a@b.example" --author "a"',
+    ),
+    # `make precheck` runs scripts/precheck.py, which tests/e2e/test_precheck.py runs through make.
+    Exercised(
+        r"make precheck PKG=…( STRICT=…)?",
+        "tests/e2e/test_precheck.py",
+        ('make("precheck"', "PKG="),
+        ("precheck", "PKG=p.difypkg"),
+        'scripts/precheck.py "p.difypkg"',
+    ),
     # `make keys`, `make package SIGN_KEY=…` and `make verify` run scripts/signature.py and
     # scripts/package.py --sign-key, which test_signing runs and holds to a Marketplace-signed package.
     Exercised(
@@ -88,22 +105,27 @@ COMMANDS = (
     # `make doctor` runs `python -m oai_bridge.doctor`, which test_zero_config runs against the
     # real llama-server and a failing endpoint.
     Exercised(
-        r"make doctor BASE_URL=… MODEL=…( API_KEY=…)?",
+        r"make doctor BASE_URL=… MODEL=…",
         "tests/e2e/test_zero_config.py",
         ('"oai_bridge.doctor"', "def test_doctor_"),
-        ("doctor", "BASE_URL=http://host:1/v1", "MODEL=m", "API_KEY=k"),
-        '-m oai_bridge.doctor --base-url "http://host:1/v1" --model "m" --type "llm" --api-key "k"',
+        ("doctor", "BASE_URL=http://host:1/v1", "MODEL=m"),
+        '-m oai_bridge.doctor --base-url "http://host:1/v1" --model "m" --type "llm"',
     ),
+    # The key from `make doctor API_KEY=…` reaches the doctor through the environment
+    # (OAI_BRIDGE_API_KEY), never its command line: tests/e2e/test_doctor.py runs it via make.
+    Exercised(r"make doctor BASE_URL=… MODEL=… API_KEY=…", "tests/e2e/test_doctor.py", ('"doctor"', "API_KEY=")),
+    Exercised(r"export OAI_BRIDGE_API_KEY=…", "tests/e2e/test_doctor.py", ("OAI_BRIDGE_API_KEY",)),
     # `make doctor … TYPE=…`: tests/e2e/test_doctor.py runs every model type against the real peers.
     Exercised(
-        r"make doctor BASE_URL=… MODEL=… TYPE=\S+( API_KEY=…)?",
+        r"make doctor BASE_URL=… MODEL=… TYPE=\S+( FIELDS=…)?( API_KEY=…)?",
         "tests/e2e/test_doctor.py",
-        ('"oai_bridge.doctor"', '"--type"'),
-        ("doctor", "BASE_URL=http://host:1/v1", "MODEL=m", "TYPE=rerank"),
-        '-m oai_bridge.doctor --base-url "http://host:1/v1" --model "m" --type "rerank"',
+        ('"oai_bridge.doctor"', '"--type"', '"--field"'),
+        ("doctor", "BASE_URL=http://host:1/v1", "MODEL=m", "TYPE=tts", "FIELDS=tts_format=wav verify_tls=off"),
+        '-m oai_bridge.doctor --base-url "http://host:1/v1" --model "m" --type "tts" --field "tts_format=wav" '
+        '--field "verify_tls=off"',
     ),
     Exercised(
-        r"(\.venv/bin/)?python3? -m oai_bridge\.doctor( --(base-url|model|api-key|timeout|type) \S+)+",
+        r"(\.venv/bin/)?python3? -m oai_bridge\.doctor( --help| --[a-z-]+ \S+)+",
         "tests/e2e/test_zero_config.py",
         ('"oai_bridge.doctor"', "def test_doctor_"),
     ),
@@ -424,3 +446,263 @@ def test_command_normalisation(tmp_path: Path) -> None:
         "vllm serve m --tool-call-parser <…>",
         "make run",
     ]
+
+
+# --- claims about behaviour, held to the code ---------------------------------------------------
+def _prose(path: Path) -> str:
+    """A page's text outside code blocks, whitespace collapsed (inline code kept)."""
+    _, prose = split_markdown(path.read_text(encoding="utf-8"))
+    return re.sub(r"\s+", " ", " ".join(line for _, line in prose))
+
+
+def test_make_run_output_in_the_quickstart_is_the_launchers() -> None:
+    import run_remote  # scripts/ is on the test path
+
+    address = "dify.example:5003"
+    said = {
+        "Starting the plugin for": f"Starting the plugin for {address}: ",
+        "refused the debugging": run_remote._failure("handshake failed, invalid key", address, False),
+        "Cannot connect to Dify's": run_remote._failure(f"Failed to connect to {address}", address, False),
+    }
+    page = _prose(DOCS / "quickstart.md")
+    section = page[page.index("What you see") : page.index("More in [troubleshooting]")]
+    quoted = [q.replace("<host>:<port>", address) for q in re.findall(r"`([^`]*)`", section)]
+    for marker, message in said.items():
+        assert message, marker
+        shown = [q for q in quoted if marker in q]
+        assert shown, f"the quickstart does not quote the launcher's {marker!r} line"
+        for quote in shown:
+            head = quote.split("…")[0]
+            assert message.startswith(head) or head.startswith(message[: len(head)]), (quote, message)
+    assert "handshake failed" not in section  # the raw SDK's words, which make run does not show
+
+
+# --- the model form: what Dify always shows (labels, placeholders, option labels) is true -------
+_FORM_ITEMS = yaml.safe_load((ROOT / "provider" / "openai_compatible_bridge.yaml").read_text(encoding="utf-8"))[
+    "model_credential_schema"
+]["credential_form_schemas"]
+_FORM = {item["variable"]: item for item in _FORM_ITEMS}
+_FORM_LANGS = ("en_US", "zh_Hans", "ja_JP", "pt_BR")
+
+
+@pytest.mark.parametrize("variable", list(_FORM), ids=str)
+def test_every_form_field_carries_its_guidance_in_a_placeholder(variable: str) -> None:
+    # Whether `help` reaches the user depends on the daemon and Dify version (remote debug drops
+    # it); labels and placeholders are always shown.
+    placeholder = _FORM[variable].get("placeholder") or {}
+    assert all(str(placeholder.get(lang, "")).strip() for lang in _FORM_LANGS), f"{variable}: placeholder"
+
+
+def _plugin_code() -> tuple:
+    """The modules these checks read, imported like the plugin does (the SDK first, quietly)."""
+    import importlib
+    import warnings
+
+    with warnings.catch_warnings():
+        # Importing the SDK monkeypatches the process with gevent (which warns when ssl was
+        # imported first) and trips pydantic deprecation warnings inside the SDK.
+        warnings.simplefilter("ignore")
+        importlib.import_module("dify_plugin")
+        return (
+            importlib.import_module("oai_bridge.config.findings"),
+            importlib.import_module("oai_bridge.discovery.capabilities"),
+            importlib.import_module("oai_bridge.chat.schema"),
+            importlib.import_module("oai_bridge.config.settings"),
+        )
+
+
+def test_inputs_auto_cannot_detect_say_auto_is_off() -> None:
+    findings, capabilities, _, _ = _plugin_code()
+    AUTO_DEFAULTS, CHAT_CAPABILITIES = findings.AUTO_DEFAULTS, capabilities.CHAT_CAPABILITIES
+
+    undetected = [name for name in ("video", "document") if name not in CHAT_CAPABILITIES]
+    assert undetected == ["video", "document"]
+    for name in undetected:
+        assert AUTO_DEFAULTS[name] is False
+        auto = next(option for option in _FORM[name]["options"] if option["value"] == "auto")
+        assert "off" in auto["label"]["en_US"].lower() and "detect" not in auto["label"]["en_US"].lower(), auto
+    for name in CHAT_CAPABILITIES:  # the ones saving does test keep "Auto-detect"
+        auto = next(option for option in _FORM[name]["options"] if option["value"] == "auto")
+        assert "detect" in auto["label"]["en_US"].lower(), name
+
+
+def test_context_size_names_the_model_types_it_serves() -> None:
+    # Dify shows it on every model type's form (show_on cannot list several types); speech ignores it.
+    item = _FORM["context_size"]
+    assert "show_on" not in item
+    label, placeholder = item["label"]["en_US"], item["placeholder"]["en_US"]
+    assert all(kind in label for kind in ("LLM", "embedding", "rerank")), label
+    assert "not used by speech" in placeholder, placeholder
+
+
+def test_extra_body_example_is_no_parameter_dify_already_sends() -> None:
+    _, _, schema, settings = _plugin_code()
+    rules = schema.parameter_rules(settings.parse_settings("m", {"base_url": "http://h/v1"}), max_tokens=None)
+    sent = {rule.name for rule in rules}
+    for lang in _FORM_LANGS:
+        example = json.loads(re.search(r"\{.*\}", _FORM["extra_body"]["placeholder"][lang]).group(0))
+        assert not set(example) & sent, (lang, example)
+
+
+def test_extra_body_scope_is_every_request_of_the_model() -> None:
+    help_text = _FORM["extra_body"]["help"]["en_US"]
+    for kind in ("chat", "completion", "embedding", "rerank", "transcription", "speech"):
+        assert kind in help_text, kind
+    config = _prose(DOCS / "configuration.md")
+    section = config[config.index("### Extra request body fields") :][:900]
+    assert "rerank" in section and "speech" in section, section
+
+
+def test_batch_size_help_claims_no_memory_for_embeddings() -> None:
+    # Only rerank keeps the batch size that worked (rerank.run); embeddings split a refused
+    # batch again on every call.
+    texts = " ".join(_FORM["max_chunks"]["help"].values()).lower()
+    assert "remember" not in texts and "记住" not in texts and "記憶" not in texts and "lembrado" not in texts
+
+
+def test_rerank_image_input_has_a_manual_override() -> None:
+    item = _FORM["rerank_images"]
+    assert item["show_on"] == [{"variable": "__model_type", "value": "rerank"}]
+    assert [option["value"] for option in item["options"]] == ["auto", "on", "off"]
+
+
+def test_server_commands_listen_beyond_loopback_and_llama_server_names_its_model() -> None:
+    # llama-server and SGLang listen on 127.0.0.1 by default: Dify in Docker
+    # (host.docker.internal) cannot reach that. Context size is read from the /models entry whose
+    # id is the model name, which llama-server lists as the file path unless given --alias.
+    commands = [c for c in ALL_COMMANDS if c.page.startswith("docs/servers/")]
+    llama = [c for c in commands if c.normal.startswith("llama-server ")]
+    sglang = [c for c in commands if "sglang.launch_server" in c.normal]
+    assert llama and sglang
+    for command in llama + sglang:
+        assert "--host 0.0.0.0" in command.text, f"{command.page}:{command.line}: {command.text}"
+    for command in llama:
+        assert "--alias " in command.text, f"{command.page}:{command.line}: {command.text}"
+
+
+def test_local_tts_page_says_to_pick_the_default_voice_the_tests_set() -> None:
+    peer = (ROOT / "tests" / "support" / "tts_peer.py").read_text(encoding="utf-8")
+    assert '"api_default_voice": VOICE' in peer  # what the tests' server runs with
+    speech = _prose(DOCS / "servers" / "speech.md")
+    section = speech[speech.index("## local-tts (Piper)") : speech.index("## whisper.cpp server")]
+    assert "Pick a default voice first" in section and "`api_default_voice`" in section
+
+
+_CODE_PATH = re.compile(r"`((?:[\w.-]+/)*[\w.-]+\.(?:py|sh|yaml|yml|toml|txt))`")
+# Paths in other projects' repositories that the docs cite (Dify's docker/ and api/ folders), and
+# files the user makes (Dify's compose files, marketplace.toml).
+_OTHER_REPOS = ("docker/", "api/")
+_USERS_FILES = ("docker-compose.yaml", "docker-compose.override.yaml", "marketplace.toml")
+
+
+def _tracked_files() -> list[str]:
+    listed = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
+    return [name for name in listed.decode().split("\0") if name]
+
+
+@pytest.mark.parametrize("path", [ROOT / "README.md", *_docs_pages()], ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_files_the_docs_name_exist(path: Path) -> None:
+    # A doc naming a module that was moved or removed sends readers to nothing. A name may be
+    # given from the repository's root or from inside a folder (`transport/sse.py`).
+    tracked = _tracked_files()
+    _, prose = split_markdown(path.read_text(encoding="utf-8"))
+    missing = []
+    for number, line in prose:
+        for name in _CODE_PATH.findall(line):
+            if name.startswith(_OTHER_REPOS) or name in _USERS_FILES:
+                continue
+            if not any(f == name or f.endswith("/" + name) for f in tracked):
+                missing.append(f"{path.relative_to(ROOT)}:{number}: {name}")
+    assert not missing, "\n".join(missing)
+
+
+def test_detected_keys_the_docs_name_are_written_by_the_plugin() -> None:
+    # Saved findings are `_detected_<name>`: a feature (config.findings.FEATURES), a size, or a
+    # value the detection code names as a string literal.
+    findings, _, _, _ = _plugin_code()
+    # (not the form reader, config/settings.py, whose literals are form fields)
+    sources = [p for p in (ROOT / "oai_bridge").rglob("*.py") if p.name != "settings.py"]
+    code = " ".join(p.read_text(encoding="utf-8") for p in sources)
+    named = set()
+    for page in [ROOT / "README.md", *_docs_pages()]:
+        named |= set(re.findall(r"`_detected_([a-z_]+)`", page.read_text(encoding="utf-8")))
+    assert named
+    unknown = sorted(
+        name
+        for name in named
+        if name not in findings.FEATURES and name not in ("context_size", "dimensions") and f'"{name}"' not in code
+    )
+    assert not unknown, f"docs name saved keys the plugin never writes: {unknown}"
+
+
+# The variables of Dify's official OpenAI-API-compatible plugin's model form
+# (langgenius/dify-official-plugins, models/openai_api_compatible/provider/openai_api_compatible.yaml).
+OFFICIAL_FORM = [
+    "display_name",
+    "api_key",
+    "language",
+    "initial_prompt",
+    "endpoint_url",
+    "rerank_endpoint_url",
+    "endpoint_model_name",
+    "mode",
+    "context_size",
+    "max_chunks",
+    "encoding_format",
+    "vision_support",
+    "max_tokens_to_sample",
+    "agent_thought_support",
+    "web_search_support",
+    "compatibility_mode",
+    "api_type",
+    "token_param_name",
+    "user_identity_support",
+    "stream_include_usage",
+    "function_calling_type",
+    "stream_function_calling",
+    "video_support",
+    "audio_support",
+    "audio_transfer_format",
+    "document_support",
+    "structured_output_support",
+    "stream_mode_auth",
+    "stream_mode_delimiter",
+    "voices",
+    "tts_api_format",
+    "tts_resource_id",
+    "tts_sample_rate",
+    "document_prefix",
+    "query_prefix",
+]
+
+
+def _migration_rows() -> list[tuple[str, str]]:
+    text = (DOCS / "migrating-from-official-plugin.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| [^|]+ \| `([a-z_]+)` \| (.+) \|$", text, re.M)
+    assert rows, "no field table"
+    return rows
+
+
+def test_migration_guide_maps_every_official_field() -> None:
+    mapped = {variable for variable, _ in _migration_rows()}
+    assert set(OFFICIAL_FORM) <= mapped, sorted(set(OFFICIAL_FORM) - mapped)
+
+
+def test_migration_guide_names_only_fields_this_form_has_and_offers_what_it_has() -> None:
+    for variable, here in _migration_rows():
+        for named in re.findall(r"\(`([a-z_]+)`", here):
+            assert named in _FORM, f"{variable}: names `{named}`, not a field of this plugin's form"
+        if here.startswith("not offered"):
+            # a field this plugin gained since must be mapped, not called missing
+            assert variable not in _FORM, f"{variable} is a field here now: update its row"
+
+
+def test_manifest_description_names_every_model_type() -> None:
+    manifest = yaml.safe_load((ROOT / "manifest.yaml").read_text(encoding="utf-8"))
+    provider = yaml.safe_load((ROOT / "provider" / "openai_compatible_bridge.yaml").read_text(encoding="utf-8"))
+    words = {"llm": "chat", "text-embedding": "embeddings", "rerank": "rerank"}
+    words |= {"speech2text": "speech to text", "tts": "text to speech"}
+    description = manifest["description"]["en_US"]
+    for model_type in provider["supported_model_types"]:
+        assert words[model_type] in description, model_type
+    assert all(len(text) < 1024 for text in manifest["description"].values())

@@ -1,6 +1,6 @@
 """Embedding helpers: texts -> request batches, and server answers -> vectors in input order.
 
-Quirks from /work/shared/docs/openai-compat-quirks.md §6: OpenAI, vLLM and SGLang reject empty
+Server quirks: OpenAI, vLLM and SGLang reject empty
 strings (sgl-project/sglang#5621), TEI caps batches at 32, llama-cpp-python without pooling
 returns one vector per token, and `encoding_format: base64` is little-endian float32.
 """
@@ -189,9 +189,18 @@ def test_per_token_vectors_say_to_enable_pooling() -> None:
     assert "--pooling" in str(info.value)
 
 
-@pytest.mark.parametrize("data", [None, [], {"object": "list"}, {"data": "nope"}, {"error": "boom"}])
-def test_answer_without_data_list_is_refused(data: Any) -> None:
-    with pytest.raises(ValueError, match="no `data` list"):
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (None, "no `data` list"),
+        ([], "no `data` list"),
+        ({"object": "list"}, "no `data` list"),
+        ({"data": "nope"}, "text where a list was expected in data"),
+        ({"error": "boom"}, "no `data` list"),
+    ],
+)
+def test_answer_without_data_list_is_refused(data: Any, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
         parse_embeddings(data, 1)
 
 

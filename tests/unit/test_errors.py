@@ -1,8 +1,8 @@
 """Error mapping: HTTP statuses, server error bodies, in-stream error payloads and transport
 failures -> Dify's InvokeError classes with messages that say what to do and never carry secrets.
 
-Server shapes are from /work/shared/docs/openai-compat-quirks.md §7 (error bodies, context
-overflow, model not found) and §8 (base URL mistakes).
+Server shapes (error bodies, context overflow, model not found, base URL mistakes) are each
+server's own, as the cases below name them.
 """
 
 from __future__ import annotations
@@ -728,9 +728,27 @@ def test_settings_error_is_a_bad_request() -> None:
 
 
 def test_unknown_exception_becomes_a_plain_invoke_error_naming_its_type() -> None:
-    error = to_invoke_error(KeyError("choices"))
+    error = to_invoke_error(RuntimeError("boom"))
     assert type(error) is InvokeError
-    assert "KeyError" in str(error)
+    assert "RuntimeError" in str(error)
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        KeyError("choices"),
+        TypeError("'int' object is not iterable"),
+        AttributeError("'list' object has no attribute 'get'"),
+        IndexError("list index out of range"),
+    ],
+)
+def test_a_stray_python_shape_error_is_an_unreadable_answer_without_python_wording(exc: Exception) -> None:
+    # The last resort behind the parsers' typed reads (issue 20.3).
+    error = to_invoke_error(exc)
+    assert isinstance(error, InvokeServerUnavailableError)
+    assert "unexpected shape" in str(error)
+    for wording in (type(exc).__name__, "object", "index out of range", "'choices'"):
+        assert wording not in str(error)
 
 
 # --- translated_errors -------------------------------------------------------------------------
@@ -814,3 +832,26 @@ def test_llama_cpp_python_validation_failures_are_bad_requests_not_outages():
     }
     assert type(error_for_status(500, body)) is InvokeBadRequestError
     assert type(error_for_status(500, {"error": {"message": "CUDA out of memory"}})) is InvokeServerUnavailableError
+
+
+def test_a_404_explained_with_the_list_covers_a_missing_path_and_masks_query_credentials() -> None:
+    url = "https://gw.example.com/v1/rerank?api-version=1&api_key=sk-in-the-query"
+    error = to_invoke_error(ModelNotFoundError("rr", ["gpt-4o"], "Not Found", url=url), secrets=("sk-in-the-query",))
+    assert type(error) is InvokeBadRequestError
+    assert str(error).startswith("The server has no such path or model: model 'rr' at https://gw.example.com/v1/rerank")
+    assert "It lists: gpt-4o" in str(error) and "base URL" in str(error)
+    assert "sk-in-the-query" not in str(error)
+
+
+def test_azure_deployment_not_found_keeps_its_words_and_names_the_deployment() -> None:
+    body = {
+        "error": {
+            "code": "DeploymentNotFound",
+            "message": "The API deployment for this resource does not exist. If you created the deployment "
+            "within the last 5 minutes, please wait a moment and try again.",
+        }
+    }
+    error = error_for_status(404, body, url="https://x.openai.azure.com/openai/deployments/d/chat/completions")
+    assert type(error) is InvokeBadRequestError
+    assert "The API deployment for this resource does not exist" in str(error)
+    assert "deployment name in the base URL" in str(error) and "/v1" not in str(error)

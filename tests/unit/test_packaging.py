@@ -353,6 +353,15 @@ def test_ignored_clutter_in_a_copy_is_left_out(plugin_copy: Path, tmp_path: Path
     assert set(names(clean)) == set(pkg.collect_files(ROOT))
 
 
+def test_a_symlinked_virtualenv_is_left_out(plugin_copy: Path, tmp_path: Path) -> None:
+    # A shared venv linked in as .venv (worktrees, some tools) is not a directory to the walk: a
+    # "/"-only pattern would miss it and reading it would fail the build.
+    venv = make_tree(tmp_path / "venv", {"bin/python": "x"})
+    (plugin_copy / ".venv").symlink_to(venv, target_is_directory=True)
+    clean = pkg.package(plugin_copy, tmp_path / "out")
+    assert set(names(clean)) == set(pkg.collect_files(ROOT))
+
+
 # --- the CLI's checks --------------------------------------------------------------------------
 def edit(path: Path, old: str, new: str) -> None:
     text = path.read_text(encoding="utf-8")
@@ -365,7 +374,7 @@ def edit(path: Path, old: str, new: str) -> None:
     [
         ("version: 0.2.0\ntype", "version: 0.1\ntype", "version '0.1' does not match"),
         ("version: 0.2.0\ntype", "version: 0.1.0-a-very-long-prerelease-tag\ntype", "version"),
-        ("  version: 0.2.0\n  arch", "  version: v0.1.0\n  arch", "meta.version"),
+        ("  version: 0.0.1\n  arch", "  version: v0.1.0\n  arch", "meta.version"),
         ("name: openai_compatible_bridge", "name: OpenAI-Bridge", "name 'OpenAI-Bridge' does not match"),
         ("author: oai-bridge", "author: oai bridge", "author 'oai bridge' does not match"),
         ("type: plugin", "type: tool", "type must be 'plugin'"),

@@ -149,7 +149,7 @@ def test_text_before_an_error_in_the_same_read_still_goes_out_first() -> None:
 def test_text_before_a_malformed_payload_in_the_same_read_still_goes_out_first() -> None:
     _, events = read_events(SETTINGS, [delta(content="partial") + "data: [1]\n\n"])
     assert next(events) == "partial"
-    with pytest.raises(InvokeError, match="not a JSON object"), translated_errors():
+    with pytest.raises(InvokeError, match="a list where an object was expected in a stream chunk"), translated_errors():
         next(events)
 
 
@@ -157,3 +157,56 @@ def test_a_body_without_done_or_final_line_break_flushes_at_the_end() -> None:
     pieces, end = read([delta(content="a"), delta(content="b", finish="stop").rstrip("\n")])
     assert pieces == ["a", "b"]
     assert end.finish_reason == "stop"
+
+
+@pytest.mark.parametrize(
+    "ending",
+    [
+        delta("stop") + USAGE,  # usage-only chunk after the finish reason (OpenAI, vLLM, llama.cpp)
+        event({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], "usage": {"prompt_tokens": 7}}),
+    ],
+    ids=["usage after finish", "usage with finish"],
+)
+def test_a_finish_reason_with_its_usage_ends_the_stream_without_done(ending: str) -> None:
+    # Issue 20.1: a server that keeps the body open after the answer is not read any further.
+    rest, events = read_events(SETTINGS, iter([delta(content="a"), ending, "never read"]))
+    out = list(events)
+    assert out[:-1] == ["a"]
+    assert out[-1].finish_reason == "stop" and out[-1].usage is not None
+    assert list(rest) == ["never read"]  # left for `release` to drain within its bound
+
+
+def test_a_finish_reason_alone_reads_on_for_the_usage() -> None:
+    rest, events = read_events(SETTINGS, iter([delta(content="a", finish="stop"), USAGE, DONE]))
+    assert list(events)[-1].usage == Usage(7, 5)
+    assert list(rest) == [DONE]  # the usage completed the answer
+
+
+def test_another_event_reader_can_declare_the_end() -> None:
+    """The `EventReader` hook: a Responses-API-style reader ends the stream at its own end event."""
+
+    class ResponsesReader:
+        def __init__(self) -> None:
+            self.ended = False
+
+        def feed(self, payloads: list[str], out: list[str]) -> None:
+            for raw in payloads:
+                data = json.loads(raw)
+                if data["type"] == "response.output_text.delta":
+                    out.append(data["delta"])
+                elif data["type"] == "response.completed":
+                    self.ended = True
+
+        def finish(self) -> StreamEnd:
+            return StreamEnd("stop")
+
+    texts = iter(
+        [
+            event({"type": "response.output_text.delta", "delta": "Hi"}),
+            event({"type": "response.completed"}),
+            "never read",
+        ]
+    )
+    rest, events = read_events(SETTINGS, texts, reader=ResponsesReader())
+    assert list(events) == ["Hi", StreamEnd("stop")]
+    assert list(rest) == ["never read"]

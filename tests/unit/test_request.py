@@ -1,6 +1,6 @@
 """Request building: Dify prompt messages, tools and parameters -> OpenAI-style request bodies.
 
-Quirks covered are in /work/shared/docs/openai-compat-quirks.md §3-§5: strict servers (Mistral 422,
+Quirks covered: strict servers (Mistral 422,
 Groq 400) reject unknown fields, vLLM in Mistral-tokenizer mode rejects `messages[].name`
 (vllm-project/vllm#12864), vLLM rejects `stream_options` without `stream`, and some servers fail
 on any content array (mozilla-ai/llamafile#760).
@@ -30,6 +30,7 @@ with warnings.catch_warnings():
         TextPromptMessageContent,
         ToolPromptMessage,
         UserPromptMessage,
+        VideoPromptMessageContent,
     )
 
     from oai_bridge.chat.body import (
@@ -168,6 +169,33 @@ def test_audio_part_becomes_input_audio() -> None:
         {"type": "text", "text": "Transcribe"},
         {"type": "input_audio", "input_audio": {"data": WAV_B64, "format": "wav"}},
     ]
+
+
+MP4_B64 = "AAAAIGZ0eXBpc29tAAACAGlzb21pc28yYXZjMW1wNDE="
+
+
+def video_message(**source: str) -> list[PromptMessage]:
+    part = VideoPromptMessageContent(format="mp4", mime_type="video/mp4", **source)
+    return [UserPromptMessage(content=[TextPromptMessageContent(data="What happens?"), part])]
+
+
+def test_a_video_goes_to_a_generic_server_as_video_url() -> None:
+    content = build_chat_body(settings(video="on"), video_message(base64_data=MP4_B64), {})["messages"][0]["content"]
+    assert content[1] == {"type": "video_url", "video_url": {"url": f"data:video/mp4;base64,{MP4_B64}"}}
+
+
+def test_a_video_goes_to_llama_server_as_input_video_with_the_raw_base64() -> None:
+    detected = settings(video="on", _detected_server="llama.cpp")
+    content = build_chat_body(detected, video_message(base64_data=MP4_B64), {})["messages"][0]["content"]
+    assert content == [
+        {"type": "text", "text": "What happens?"},
+        {"type": "input_video", "input_video": {"data": MP4_B64}},
+    ]
+    by_url = build_chat_body(detected, video_message(url="https://example.com/clip.mp4"), {})
+    assert by_url["messages"][0]["content"][1] == {
+        "type": "input_video",
+        "input_video": {"url": "https://example.com/clip.mp4"},
+    }
 
 
 def test_assistant_tool_calls_have_null_content_and_openai_shape() -> None:
@@ -386,6 +414,77 @@ def test_extra_body_overrides_the_thinking_switch() -> None:
     s = settings(thinking="off", extra_body='{"chat_template_kwargs": {"enable_thinking": true}}')
     body = build_chat_body(s, [UserPromptMessage(content="Hi")], {}, stream=False)
     assert body["chat_template_kwargs"] == {"enable_thinking": True}
+
+
+# The app's own choice (enable_thinking / reasoning_effort, the official plugin's parameters)
+# replaces the form's value, said in the form the server was found to honour.
+PER_CALL_SWITCH = [
+    # (saved thinking form, per-call parameters, the thinking fields sent)
+    (
+        "chat_template_kwargs",
+        {"enable_thinking": False},
+        {"chat_template_kwargs": {"enable_thinking": False, "thinking": False}},
+    ),
+    ("enable_thinking", {"enable_thinking": True}, {"enable_thinking": True}),
+    ("thinking_type", {"enable_thinking": False}, {"thinking": {"type": "disabled"}}),
+    ("reasoning_effort", {"enable_thinking": False}, {"reasoning_effort": "none"}),
+    ("reasoning_effort", {"reasoning_effort": "high"}, {"reasoning_effort": "high"}),
+    (
+        "chat_template_kwargs",
+        {"enable_thinking": True, "reasoning_effort": "low"},
+        {
+            "chat_template_kwargs": {"enable_thinking": True, "thinking": True, "reasoning_effort": "low"},
+            "reasoning_effort": "low",
+        },
+    ),
+    ("thinking_type", {"enable_thinking": False, "reasoning_effort": "high"}, {"thinking": {"type": "disabled"}}),
+]
+THINKING_KEYS = ("chat_template_kwargs", "enable_thinking", "thinking", "reasoning_effort")
+
+
+@pytest.mark.parametrize(("form", "params", "sent"), PER_CALL_SWITCH)
+@pytest.mark.parametrize("saved", ["auto", "on"])
+def test_the_apps_thinking_choice_replaces_the_forms_in_the_servers_form(
+    form: str, params: dict[str, Any], sent: dict[str, Any], saved: str
+) -> None:
+    s = settings(thinking=saved, _detected_thinking_form=form)
+    body = build_chat_body(s, [UserPromptMessage(content="Hi")], params, stream=False)
+    assert {k: body[k] for k in THINKING_KEYS if k in body} == sent
+
+
+def test_unset_per_call_values_send_what_the_form_says() -> None:
+    s = settings(thinking="on", _detected_thinking_form="enable_thinking")
+    body = build_chat_body(s, [UserPromptMessage(content="Hi")], {"enable_thinking": None}, stream=False)
+    assert {k: body[k] for k in THINKING_KEYS if k in body} == {"enable_thinking": True}
+
+
+def test_a_per_call_switch_on_an_undetected_server_speaks_every_form_once() -> None:
+    body = build_chat_body(settings(), [UserPromptMessage(content="Hi")], {"enable_thinking": False}, stream=False)
+    assert body["chat_template_kwargs"] == {"enable_thinking": False, "thinking": False}
+    assert (body["enable_thinking"], body["thinking"], body["reasoning_effort"]) == (
+        False,
+        {"type": "disabled"},
+        "none",
+    )
+    # Nothing of the app's parameters is copied raw beside the mapping.
+    assert json.dumps(body).count('"enable_thinking"') == 2
+
+
+def test_an_effort_goes_to_known_hosts_as_reasoning_effort() -> None:
+    openai = settings(base_url="https://api.openai.com/v1")
+    assert (
+        build_chat_body(openai, [UserPromptMessage(content="Hi")], {"reasoning_effort": "high"}, stream=False)[
+            "reasoning_effort"
+        ]
+        == "high"
+    )
+    # OpenAI's own Off is `minimal`; an app that chose `none` gets `none`.
+    off = build_chat_body(openai, [UserPromptMessage(content="Hi")], {"reasoning_effort": "none"}, stream=False)
+    assert off["reasoning_effort"] == "none"
+    deepseek = settings(base_url="https://api.deepseek.com/v1", thinking="on")
+    body = build_chat_body(deepseek, [UserPromptMessage(content="Hi")], {"enable_thinking": False}, stream=False)
+    assert body["thinking"] == {"type": "disabled"}
+    assert "chat_template_kwargs" not in body and "enable_thinking" not in body
 
 
 # --- extra_body and tools ----------------------------------------------------------------------

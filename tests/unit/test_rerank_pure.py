@@ -1,5 +1,6 @@
 """The pure parts of rerank and multimodal input: bodies per shape, answers of any shape,
-ranking (sort, top_n, threshold, sigmoid), candidate paths, refusal kinds and image URIs."""
+ranking (sort, top_n, threshold, sigmoid), candidate paths, refusal kinds, image URIs, and what
+is tried when a document is longer than the server takes."""
 
 from __future__ import annotations
 
@@ -9,10 +10,13 @@ import pytest
 
 from oai_bridge.config.settings import SettingsError, parse_settings
 from oai_bridge.embeddings.media import bare_base64, image_uri
-from oai_bridge.errors.kinds import MalformedResponseError
+from oai_bridge.errors.kinds import HTTPStatusError, MalformedResponseError
+from oai_bridge.errors.wording import STATED_INPUT_TOKENS, STATED_TOKEN_LIMIT
+from oai_bridge.rerank.fit import PAIR_OVERHEAD, Fit, fitted, next_fit, stated
 from oai_bridge.rerank.ranking import looks_like_logits, rank, sigmoid, uses_sigmoid
-from oai_bridge.rerank.run import Route, candidate_routes, route_findings, server_root
+from oai_bridge.rerank.run import Route, _kind_of_refusal, candidate_routes, route_findings, server_root
 from oai_bridge.rerank.shapes import build_body, document_part, parse_scores, parse_tokens
+from oai_bridge.tokens import estimate_text
 
 DOCS = ["a", "b", "c"]
 
@@ -180,3 +184,86 @@ def test_image_form_from_setting_or_detection():
     assert image_form(settings(_detected_multimodal_input="messages")) == "messages"
     assert image_form(settings(_detected_multimodal_input="messages", multimodal_input="off")) == "off"
     assert image_form(settings(multimodal_input="jina")) == "jina"
+
+
+# -- documents longer than the server takes ----------------------------------------------
+LLAMA_REFUSAL = (
+    "input (1005 tokens) is too large to process. increase the physical batch size (current batch size: 512)"
+)
+VLLM_REFUSAL = (
+    "This model's maximum context length is 512 tokens. However, you requested 900 tokens in the input for "
+    "score. Please reduce the length of the input."
+)
+TEI_REFUSAL = "Input validation error: `inputs` must have less than 256 tokens. Given: 700"
+WORDS = " ".join(["word"] * 1000)  # the estimate: one token a word
+
+
+@pytest.mark.parametrize(
+    ("refusal", "limit", "counted"), [(LLAMA_REFUSAL, 512, 1005), (VLLM_REFUSAL, 512, 900), (TEI_REFUSAL, 256, 700)]
+)
+def test_the_limit_and_the_count_are_read_from_each_servers_words(refusal, limit, counted):
+    assert stated(STATED_TOKEN_LIMIT, refusal) == limit
+    assert stated(STATED_INPUT_TOKENS, refusal) == counted
+    assert stated(STATED_TOKEN_LIMIT, "HTTP 500 with no message") is None
+
+
+def test_vllm_shapes_ask_the_server_first_then_cut_then_cut_smaller_then_give_up():
+    docs = ["short", WORDS]
+    server = next_fit(Fit(), "jina", VLLM_REFUSAL, None, "q", docs)
+    assert server == Fit(server=True)
+    assert build_body("jina", "m", "q", docs, truncate=True)["truncate_prompt_tokens"] == -1
+    assert build_body("score", "m", "q", docs, truncate=True)["truncate_prompt_tokens"] == -1
+    assert "truncate_prompt_tokens" not in build_body("jina", "m", "q", docs)
+    cut = next_fit(server, "jina", "This model's maximum context length is 512 tokens.", None, "q", docs)
+    assert cut is not None and cut.limit == 512 and not cut.smaller
+    sent, count = fitted(cut, "q", docs)
+    assert count == 1 and sent[0] == "short" and estimate_text(sent[1]) <= 512 - PAIR_OVERHEAD - 1
+    assert WORDS.startswith(sent[1])  # its head
+    smaller = next_fit(cut, "jina", "still too long: maximum context length is 512 tokens", None, "q", docs)
+    assert smaller is not None and smaller.smaller
+    assert estimate_text(fitted(smaller, "q", docs)[0][1]) <= (512 - PAIR_OVERHEAD - 1) // 2
+    assert next_fit(smaller, "jina", VLLM_REFUSAL, None, "q", docs) is None
+
+
+def test_tei_truncates_in_every_request_so_the_plugin_cuts_at_once():
+    cut = next_fit(Fit(), "tei", TEI_REFUSAL, None, "q", ["x", WORDS])
+    assert cut is not None and cut.limit == 256 and not cut.server
+
+
+def test_the_cut_leaves_room_for_the_query_and_the_saved_context_is_the_fallback():
+    query = " ".join(["q"] * 100)
+    cut = next_fit(Fit(server=True), "jina", "input is too long", 512, query, [WORDS])
+    assert cut is not None and cut.limit == 512  # nothing stated: the context saved at detection
+    assert cut.budget(query) == 512 - PAIR_OVERHEAD - 100
+    assert next_fit(Fit(server=True), "jina", "input is too long", None, query, [WORDS]) is None  # no limit known
+    huge = " ".join(["q"] * 600)  # a query that fills the context leaves nothing to cut to
+    assert next_fit(Fit(server=True), "jina", LLAMA_REFUSAL, None, huge, [WORDS]) is None
+
+
+def test_a_server_counting_more_tokens_than_estimated_scales_the_cut():
+    spelled = " ".join(["zz"] * 100)  # estimated 100 tokens; the server says 400
+    refusal = "input (404 tokens) is too large to process. increase the physical batch size (current batch size: 128)"
+    cut = next_fit(Fit(server=True), "jina", refusal, None, "", [spelled])
+    assert cut is not None and cut.scale == pytest.approx(4.0, rel=0.05)
+    assert estimate_text(fitted(cut, "", [spelled])[0][0]) * cut.scale <= 128
+
+
+def test_images_and_documents_that_fit_are_never_cut():
+    image = document_part("data:image/png;base64,AAAA", image=True)
+    fit = Fit(server=True, limit=64)
+    assert fitted(fit, "q", [image, "fits"]) == ([image, "fits"], 0)
+    assert next_fit(Fit(server=True), "jina", LLAMA_REFUSAL, None, "q", [image, "fits"]) is None
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "kind"),
+    [
+        (413, {"error": TEI_REFUSAL, "error_type": "Validation"}, "context"),  # TEI words both with 413
+        (413, {"error": "batch size 40 > maximum allowed batch size 32", "error_type": "Validation"}, "batch"),
+        (500, {"error": {"code": 500, "message": LLAMA_REFUSAL, "type": "server_error"}}, "context"),
+        (400, {"error": {"message": VLLM_REFUSAL, "type": "BadRequestError", "code": 400}}, "context"),
+        (400, {"error": {"message": "unknown field", "code": 400}}, None),
+    ],
+)
+def test_a_too_long_document_is_told_from_a_too_large_batch(status, body, kind):
+    assert _kind_of_refusal(HTTPStatusError(status, body)) == kind

@@ -270,12 +270,14 @@ def test_explicit_null_error_is_not_an_error() -> None:
     assert parse_completion(data).content == "fine"
 
 
-@pytest.mark.parametrize("choices", [None, [], "nope"])
-def test_no_choices_is_a_value_error(choices: Any) -> None:
+@pytest.mark.parametrize(
+    ("choices", "message"), [(None, "no choices"), ([], "no choices"), ("nope", "text where a list was expected")]
+)
+def test_no_choices_is_a_value_error(choices: Any, message: str) -> None:
     data: dict[str, Any] = {"id": "x", "object": "chat.completion"}
     if choices is not None:
         data["choices"] = choices
-    with pytest.raises(ValueError, match="no choices"):
+    with pytest.raises(ValueError, match=message):
         parse_completion(data)
 
 

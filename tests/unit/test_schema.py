@@ -178,20 +178,45 @@ def test_json_schema_parameter_is_text() -> None:
     assert rule("json_schema").type == ParameterType.TEXT
 
 
-def test_parameter_rules_are_the_standard_set() -> None:
-    names = [r.name for r in llm_schema(settings()).parameter_rules]
-    assert names == [
-        "temperature",
-        "top_p",
-        "top_k",
-        "presence_penalty",
-        "frequency_penalty",
-        "max_tokens",
-        "seed",
-        "response_format",
-        "json_schema",
-    ]
+STANDARD_RULES = [
+    "temperature",
+    "top_p",
+    "top_k",
+    "presence_penalty",
+    "frequency_penalty",
+    "max_tokens",
+    "seed",
+    "response_format",
+    "json_schema",
+]
+# The official OpenAI-compatible plugin's names, so apps exported from it keep their choice.
+THINKING_RULES = ["enable_thinking", "reasoning_effort"]
+
+
+@pytest.mark.parametrize("thinking", ["auto", "on"])
+def test_parameter_rules_are_the_standard_set_and_the_per_app_thinking_choice(thinking: str) -> None:
+    names = [r.name for r in llm_schema(settings(thinking=thinking)).parameter_rules]
+    assert names == STANDARD_RULES + THINKING_RULES
     assert len(set(names)) == len(names)
+
+
+@pytest.mark.parametrize("form", [{"thinking": "off"}, {"mode": "completion"}])
+def test_no_thinking_choice_where_there_is_nothing_to_switch(form: dict[str, str]) -> None:
+    names = [r.name for r in llm_schema(settings(**form)).parameter_rules]
+    assert names == STANDARD_RULES
+
+
+def test_the_thinking_choice_is_unset_by_default_and_offers_the_levels_servers_take() -> None:
+    toggle, effort = rule("enable_thinking"), rule("reasoning_effort")
+    assert (toggle.type, toggle.default, toggle.required) == (ParameterType.BOOLEAN, None, False)
+    assert (effort.type, effort.default, effort.required) == (ParameterType.STRING, None, False)
+    assert {"low", "medium", "high", "none", "minimal"} <= set(effort.options)
+    assert (toggle.label.en_us, toggle.label.zh_hans) == ("Thinking mode", "思考模式")
+    assert effort.label.en_us == "Reasoning effort"
+    for found in (toggle, effort):
+        for text in (found.label, found.help):
+            assert all((text.en_us, text.zh_hans, text.ja_jp, text.pt_br))
+            assert len({text.zh_hans, text.ja_jp, text.pt_br}) == 3  # translated, not copied
 
 
 @pytest.mark.parametrize(

@@ -1,9 +1,11 @@
 """Signed packages (difypkg.signing, `make keys`, `make package SIGN_KEY=…`, `make verify`).
 
 The verifier is held to a package the Dify Marketplace signed and Dify's official public key
-(shared/fixtures/dify-signing, copied from dify-plugin-daemon): it must accept it, and reject it
-after any change of an entry, the time or the signature. Our own signatures must verify with our
-key and not with the official one. Rules: /work/shared/docs/dify-signing.md.
+(copied from langgenius/dify-plugin-daemon, found by tests/support/shared.py; skipped with a
+reason where absent, a failure under CI): it must accept it, and reject it after any change of an
+entry, the time or the signature. Our own signatures must verify with our key and not with the
+official one. The rules are the daemon's (`signer/withkey/sign_with_key.go`,
+`decoder/verifier.go`, `utils/encryption/rsa.go`).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from cryptography.hazmat.primitives import serialization
 from difypkg import signing
 from difypkg.errors import SignatureError
 
-from tests.support.shared import shared_path
+from tests.support.shared import signing_fixtures
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE_SCRIPT = ROOT / "scripts" / "package.py"
@@ -34,7 +36,7 @@ FIXTURE_TIME = 1744632035
 @pytest.fixture(scope="module")
 def official() -> tuple[bytes, Path]:
     """(the Marketplace-signed package, Dify's official public key file)."""
-    folder = shared_path("fixtures/dify-signing")
+    folder = signing_fixtures()
     return (folder / "langgenius-agent_0.0.14.difypkg").read_bytes(), folder / "official_public_key.pem"
 
 

@@ -1,7 +1,7 @@
 """normalize_stream over the bytes real servers send (SSE -> payloads -> Dify pieces).
 
-Each fixture reproduces one server's stream shape from the quirks doc
-(/work/shared/docs/openai-compat-quirks.md, §1-§3) with the issue that documents it.
+Each fixture reproduces one server's stream shape (framing, reasoning fields, tool-call deltas)
+with the public issue or source that documents it.
 """
 
 from __future__ import annotations
