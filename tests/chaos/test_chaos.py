@@ -37,6 +37,7 @@ PER_ROW = (1, 2)
 KEPT: tuple[tuple[Case, str], ...] = (
     (Case(1000, "llm-stream", "wrong-type"), "a bool in delta.content reached the user as AttributeError text"),
     (Case(1000, "llm-blocking", "wrong-type"), "an object as message.content was a silent empty success"),
+    (Case(1010, "llm-blocking", "wrong-type"), "`message: null` was a silent empty success"),
     (Case(1002, "text-embedding", "wrong-type"), "an object as an embedding reached the user as pydantic's text"),
     (Case(1003, "llm-stream", "held-open"), "usage chunk, no [DONE], body held open: a timeout after the answer"),
     (Case(1006, "text-embedding", "closed-after"), "a connection closed after its answer, then reused"),
