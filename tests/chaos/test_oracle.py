@@ -13,11 +13,11 @@ import re
 import h11
 import pytest
 
-from tests.support.chaos import Case, Outcome, Runner, _InFlight, call_bound
+from tests.support.chaos import Case, Outcome, call_bound, judge
 from tests.support.chaos_cases import API_KEY, KINDS, build_call
 from tests.support.chaos_oracle import ORACLE, Limits, mutation
 from tests.support.fake_server import Delay, Raw
-from tests.support.plugin_process import PendingSession, SessionResult
+from tests.support.plugin_process import SessionResult
 
 LIMITS = Limits(2.0, call_bound(2.0, 1))
 SEEDS = range(1, 25)
@@ -156,10 +156,7 @@ def test_slow_drip_stays_within_the_timeout() -> None:
 
 
 def _judged(case: Case, result: SessionResult) -> Outcome:
-    call = build_call(case.kind, random.Random(case.seed), "chaos-1-")
-    runner = Runner.__new__(Runner)  # the judge alone: no plugin, no server
-    runner.bound = LIMITS.bound
-    return runner._judge(_InFlight(case, call, PendingSession(None, result), 0.0))  # type: ignore[arg-type]
+    return judge(case, build_call(case.kind, random.Random(case.seed), "chaos-1-"), result, LIMITS.bound)
 
 
 def _result(*, text: str | None = None, error: dict | None = None, elapsed: float = 0.5) -> SessionResult:

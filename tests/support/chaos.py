@@ -26,7 +26,7 @@ from tests.support.chaos_oracle import ORACLE, PYTHON_WORDING, Limits, mutation
 from tests.support.fake_server import FakeServer, Raw, RecordedRequest
 from tests.support.plugin_process import PendingSession, PluginProcess, SessionResult
 
-__all__ = ["Case", "ChaosServer", "Outcome", "Runner", "call_bound", "known_failing", "pick"]
+__all__ = ["Case", "ChaosServer", "Outcome", "Runner", "call_bound", "judge", "known_failing", "pick"]
 
 SECRETS = (API_KEY.encode(), HEADER_SECRET.encode())
 _TAG = re.compile(rb"chaos-\d+-")
@@ -143,6 +143,45 @@ class Outcome:
         return f"{self.case} ({took}): " + "; ".join(self.problems)
 
 
+def judge(case: Case, call: Call, result: SessionResult, bound: float) -> Outcome:
+    """One ended call against its oracle row and the invariants (its bound, no secret shown)."""
+    row = mutation(case.mutation)
+    outcome = Outcome(case, elapsed=result.elapsed, error_type=result.error_type)
+    if result.elapsed is not None and result.elapsed > bound:
+        outcome.late = True
+        outcome.problems.append(f"ended after {result.elapsed:.2f} s, past the bound of {bound:.2f} s")
+    if result.protocol_errors:
+        outcome.problems.append(f"request rejected: {result.protocol_errors!r}")
+    message = (result.error or {}).get("message", "")
+    if row.expect is None:
+        if result.error is not None:
+            outcome.problems.append(f"{result.error_type}: {message}")
+        else:
+            outcome.problems += _check(call, result)
+    elif result.error is None:
+        if not row.recoverable:
+            outcome.problems.append(f"succeeded; {row.expect} expected")
+        elif wrong := _check(call, result):
+            outcome.problems.append(f"neither {row.expect} nor the clean answer: " + "; ".join(wrong))
+    else:
+        if result.error_type != row.expect:
+            outcome.problems.append(f"{result.error_type} ({message}); {row.expect} expected")
+        wording = [w for w in PYTHON_WORDING if w in message]
+        if wording:
+            outcome.problems.append(f"Python exception wording {wording} in: {message}")
+    shown = json.dumps(result.messages).encode()
+    if any(secret in shown for secret in SECRETS):
+        outcome.problems.append("a secret is in the session's frames")
+    return outcome
+
+
+def _check(call: Call, result: SessionResult) -> list[str]:
+    try:
+        return call.check(result)
+    except AssertionError as exc:  # e.g. not exactly one result frame
+        return [str(exc)[:500]]
+
+
 @dataclass
 class _InFlight:
     case: Case
@@ -174,44 +213,6 @@ class Runner:
         self.server.add(tag, case, call)
         request = PluginProcess.model_request(call.action, credentials=self.credentials(call), **call.data)
         return _InFlight(case, call, self.plugin.start_request(call.action, request), time.monotonic())
-
-    def _judge(self, flight: _InFlight) -> Outcome:
-        result = flight.pending.result
-        row = mutation(flight.case.mutation)
-        outcome = Outcome(flight.case, elapsed=result.elapsed, error_type=result.error_type)
-        if result.elapsed is not None and result.elapsed > self.bound:
-            outcome.late = True
-            outcome.problems.append(f"ended after {result.elapsed:.2f} s, past the bound of {self.bound:.2f} s")
-        if result.protocol_errors:
-            outcome.problems.append(f"request rejected: {result.protocol_errors!r}")
-        message = (result.error or {}).get("message", "")
-        if row.expect is None:
-            if result.error is not None:
-                outcome.problems.append(f"{result.error_type}: {message}")
-            else:
-                outcome.problems += self._check(flight, result)
-        elif result.error is None:
-            if not row.recoverable:
-                outcome.problems.append(f"succeeded; {row.expect} expected")
-            elif wrong := self._check(flight, result):
-                outcome.problems.append(f"neither {row.expect} nor the clean answer: " + "; ".join(wrong))
-        else:
-            if result.error_type != row.expect:
-                outcome.problems.append(f"{result.error_type} ({message}); {row.expect} expected")
-            wording = [w for w in PYTHON_WORDING if w in message]
-            if wording:
-                outcome.problems.append(f"Python exception wording {wording} in: {message}")
-        shown = json.dumps(result.messages).encode()
-        if any(secret in shown for secret in SECRETS):
-            outcome.problems.append("a secret is in the session's frames")
-        return outcome
-
-    @staticmethod
-    def _check(flight: _InFlight, result: SessionResult) -> list[str]:
-        try:
-            return flight.call.check(result)
-        except AssertionError as exc:  # e.g. not exactly one result frame
-            return [str(exc)[:500]]
 
     def _finish(self, flight: _InFlight) -> None:
         self.server.remove(flight.call.tag)
@@ -265,7 +266,7 @@ class Runner:
             now = time.monotonic()
             for flight in flying:
                 if flight.pending.done():
-                    outcome = self._judge(flight)
+                    outcome = judge(flight.case, flight.call, flight.pending.result, self.bound)
                 elif now - flight.started > self.bound + HANG_GRACE:
                     outcome = Outcome(flight.case, [f"no end within {self.bound + HANG_GRACE:.1f} s"], hang=True)
                 else:
