@@ -27,6 +27,8 @@ __all__ = [
     "expected_reasoning",
     "png_data_uris",
     "rerank_score",
+    "responses_answer",
+    "responses_events",
     "scenario_model",
 ]
 
@@ -92,6 +94,90 @@ def expected_reasoning(s: Scenario) -> str:
 def _event(obj: dict | str) -> bytes:
     text = obj if isinstance(obj, str) else json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
     return f"data: {text}\n\n".encode()
+
+
+def _typed(kind: str, number: int, fields: dict) -> bytes:
+    data = json.dumps({"type": kind, "sequence_number": number, **fields}, separators=(",", ":"), ensure_ascii=False)
+    return f"event: {kind}\ndata: {data}\n\n".encode()
+
+
+def responses_answer(s: Scenario, status: str = "completed") -> dict:
+    """The whole Responses API answer of a scenario (the final event's `response`, and the
+    blocking answer)."""
+    text = expected_content(s)
+    output = []
+    if s.reasoning:
+        summary = [{"type": "summary_text", "text": expected_reasoning(s)}]
+        output.append({"id": "rs_bench", "type": "reasoning", "summary": summary})
+    part = {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+    output.append({"id": "msg_bench", "type": "message", "status": "completed", "role": "assistant", "content": [part]})
+    usage = {"input_tokens": 12, "output_tokens": s.deltas, "total_tokens": 12 + s.deltas}
+    return {
+        "id": "resp_bench0123456789abcdef",
+        "object": "response",
+        "created_at": _CREATED,
+        "status": status,
+        "model": s.model,
+        "output": output,
+        "usage": usage,
+    }
+
+
+def responses_events(s: Scenario) -> list[bytes]:
+    """The SSE events of one streamed Responses API answer, as OpenAI documents them: created,
+    in_progress, the reasoning summary deltas, the message item, one `response.output_text.delta`
+    per token, the closing events and `response.completed` with usage (no `[DONE]`)."""
+    shell = {**responses_answer(s, "in_progress"), "output": [], "usage": None}
+    events = [("response.created", {"response": shell}), ("response.in_progress", {"response": shell})]
+    index = 0
+    if s.reasoning:
+        events.append(
+            (
+                "response.output_item.added",
+                {"output_index": 0, "item": {"id": "rs_bench", "type": "reasoning", "summary": []}},
+            )
+        )
+        events += [
+            (
+                "response.reasoning_summary_text.delta",
+                {"item_id": "rs_bench", "output_index": 0, "summary_index": 0, "delta": reasoning_piece(i)},
+            )
+            for i in range(s.reasoning)
+        ]
+        index = 1
+    item = {"id": "msg_bench", "type": "message", "status": "in_progress", "role": "assistant", "content": []}
+    events.append(("response.output_item.added", {"output_index": index, "item": item}))
+    part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
+    events.append(
+        (
+            "response.content_part.added",
+            {"item_id": "msg_bench", "output_index": index, "content_index": 0, "part": part},
+        )
+    )
+    events += [
+        (
+            "response.output_text.delta",
+            {
+                "item_id": "msg_bench",
+                "output_index": index,
+                "content_index": 0,
+                "delta": content_piece(i),
+                "logprobs": [],
+            },
+        )
+        for i in range(s.content)
+    ]
+    final = responses_answer(s)
+    text = expected_content(s)
+    events.append(
+        (
+            "response.output_text.done",
+            {"item_id": "msg_bench", "output_index": index, "content_index": 0, "text": text, "logprobs": []},
+        )
+    )
+    events.append(("response.output_item.done", {"output_index": index, "item": final["output"][-1]}))
+    events.append(("response.completed", {"response": final}))
+    return [_typed(kind, number, fields) for number, (kind, fields) in enumerate(events)]
 
 
 def chat_events(s: Scenario) -> list[bytes]:

@@ -35,6 +35,7 @@ from bench.sections import (
     log,
     multimodal,
     rerank,
+    responses,
     stdio,
     streaming_inproc,
 )
@@ -50,6 +51,7 @@ SECTIONS: dict[str, Callable[[Context], None]] = {
     "7": multimodal.run,
     "8": audio.run,
     "9": knee.run,
+    "10": responses.run,
 }
 
 

@@ -7,6 +7,7 @@ Stdlib asyncio only, and every body is pre-rendered: a chat stream is one cached
 pieces. Routes (under any prefix, e.g. /v1):
 
 * ``POST …/chat/completions`` - scenario from the model id (see ``bench.payloads``);
+* ``POST …/responses`` - the same scenario as OpenAI's Responses API streams it (unpaced);
   ``stream: false`` gets a plain completion of the same text.
 * ``POST …/embeddings`` - one vector per input, in order, honouring the batch size it is sent
   and ``encoding_format`` (``float`` or ``base64``), with ``usage``.
@@ -42,6 +43,8 @@ from bench.payloads import (
     embedding_vectors,
     expected_content,
     rerank_score,
+    responses_answer,
+    responses_events,
     vector_base64,
     vector_json,
 )
@@ -67,6 +70,7 @@ class Server:
         self.stats: dict = {
             "requests": 0,
             "chat": 0,
+            "responses": 0,
             "embeddings": 0,
             "embedded_texts": 0,
             "connections": 0,
@@ -91,21 +95,41 @@ class Server:
         self._items: dict[tuple[str, int], bytes] = {}
 
     # -- chat ------------------------------------------------------------------------------
-    def _stream_pieces(self, model: str, s: Scenario) -> list[bytes]:
-        pieces = self._pieces.get(model)
+    def _stream_pieces(self, model: str, s: Scenario, api: str = "chat") -> list[bytes]:
+        key = f"{api}:{model}"
+        pieces = self._pieces.get(key)
         if pieces is None:
-            pieces = [chunked(e) for e in chat_events(s)] + [b"0\r\n\r\n"]
-            self._pieces[model] = pieces
-            self._whole[model] = _SSE_HEAD + b"".join(pieces)
+            events = responses_events(s) if api == "responses" else chat_events(s)
+            pieces = [chunked(e) for e in events] + [b"0\r\n\r\n"]
+            self._pieces[key] = pieces
+            self._whole[key] = _SSE_HEAD + b"".join(pieces)
         return pieces
 
-    async def chat(self, body: dict, writer: asyncio.StreamWriter) -> None:
-        self.stats["chat"] += 1
+    async def _scenario(self, api: str, body: dict, writer: asyncio.StreamWriter) -> tuple[str, Scenario | None]:
+        """The model a request names and its scenario (None: answered 404 already), counted."""
+        self.stats[api] += 1
         model = str(body.get("model", ""))
         self.models[model] = None
         s = Scenario.parse(model)
         if s is None:
             await self.send_json(writer, 404, {"error": {"message": f"unknown bench model {model!r}"}})
+        return model, s
+
+    async def responses(self, body: dict, writer: asyncio.StreamWriter) -> None:
+        """`POST /responses`, unpaced: the whole stream at once, or the blocking answer."""
+        model, s = await self._scenario("responses", body, writer)
+        if s is None:
+            return
+        if not body.get("stream"):
+            await self.send_json(writer, 200, responses_answer(s))
+            return
+        self._stream_pieces(model, s, "responses")
+        writer.write(self._whole[f"responses:{model}"])
+        await writer.drain()
+
+    async def chat(self, body: dict, writer: asyncio.StreamWriter) -> None:
+        model, s = await self._scenario("chat", body, writer)
+        if s is None:
             return
         if not body.get("stream"):
             await self.send_json(
@@ -129,7 +153,7 @@ class Server:
             return
         pieces = self._stream_pieces(model, s)
         if s.interval_ms <= 0:
-            writer.write(self._whole[model])
+            writer.write(self._whole[f"chat:{model}"])
             await writer.drain()
             return
         # Paced like a real model: the role chunk at once, then one delta every interval, on a
@@ -288,6 +312,8 @@ class Server:
                 path = path.split("?", 1)[0].rstrip("/")
                 if method == "POST" and path.endswith("/chat/completions"):
                     await self.chat(json.loads(raw), writer)
+                elif method == "POST" and path.endswith("/responses"):
+                    await self.responses(json.loads(raw), writer)
                 elif method == "POST" and path.endswith("/embeddings"):
                     await self.embeddings(json.loads(raw), writer)
                 elif method == "POST" and path.endswith("/audio/speech"):

@@ -124,6 +124,8 @@ def _report(
     for name, value in form.items():
         if name not in ("base_url", "api_key") and value != "":
             lines.append(f"  {name:<19} {'(as given)' if name in _SECRET_FIELDS else value}")
+    if found.values.get("api_type") == "responses":
+        lines.append("  API type            Responses (Auto finds it too: only /responses answers)")
     if base_url.strip().rstrip("/") != corrected:
         lines.append(f"  (the base URL you gave, {display_url(base_url)}, was corrected)")
     return lines
@@ -135,15 +137,12 @@ def diagnose(
     api_key: str | None = None,
     *,
     model_type: str = "llm",
-    timeout: float | None = None,
     fields: Mapping[str, str] | None = None,
 ) -> tuple[bool, str]:
     """(ok, report text) for the endpoint, with the form values ``fields``; on failure the text
     is the message saving the model in Dify would show."""
     _, dify_type, selects = TYPES[model_type]
     form = {**(fields or {}), **selects}
-    if timeout:
-        form["timeout"] = str(timeout)
     credentials = {**form, "base_url": base_url, "api_key": api_key or ""}
     kinds: list[ModelKind] = []
 

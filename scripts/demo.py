@@ -218,6 +218,32 @@ def rerank(plugin: PluginProcess, creds: dict) -> None:
         show(f"  #{doc['index']} score", f"{doc['score']:.4f}  {doc['text']}")
 
 
+def responses_call(plugin: PluginProcess, creds: dict) -> None:
+    section("8. The same model over OpenAI's Responses API (API type = Responses)")
+    responses = dict(creds, api_type="responses")
+    result = result_of(
+        "The Responses API answer",
+        plugin.invoke(
+            "invoke_llm",
+            model="tiny",
+            credentials=responses,
+            prompt_messages=USER,
+            model_parameters={"max_tokens": 16, "temperature": 0},
+            stream=True,
+        ),
+    )
+    usage = result.usage or {}
+    show("request", "POST /v1/responses (store: false, the whole conversation as input items)")
+    show("answer", " ".join(result.text.split()))
+    show(
+        "usage (response.completed)",
+        f"input_tokens={usage.get('prompt_tokens')} output_tokens={usage.get('completion_tokens')}",
+    )
+    show("finish reason", result.finish_reason)
+    if not result.text or not usage.get("completion_tokens"):
+        raise DemoFailure("The Responses API answer came back without text or without usage.")
+
+
 def run() -> None:
     say("OpenAI-Compatible Bridge: a demo of the plugin as Dify uses it (no Dify, no GPU needed)")
     with ExitStack() as stack:
@@ -236,6 +262,7 @@ def run() -> None:
         structured(plugin, llm)
         embeddings(plugin, embedding)
         rerank(plugin, reranking)
+        responses_call(plugin, llm)
 
         section("What this shows")
         say(

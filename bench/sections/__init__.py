@@ -12,6 +12,7 @@ notes to ``ctx.report``.
 | 7 | ``multimodal`` | 7a |
 | 8 | ``audio`` | 8a–8b |
 | 9 | ``knee`` | 9a–9c |
+| 10 | ``responses`` | 10a |
 """
 
 from __future__ import annotations

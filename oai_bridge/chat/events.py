@@ -70,6 +70,9 @@ class StreamEnd:
     tool_calls: list[ToolCall] = field(default_factory=list)
     text: str = ""
     """Held-back text flushed at the end (a partial tag that never completed, a closing tag)."""
+    cut: bool = False
+    """The plugin ended the answer itself (a stop string it applies): the connection is closed,
+    not drained, and usage the server never sent is estimated."""
 
 
 def usage_from(data: Mapping[str, Any]) -> Usage | None:

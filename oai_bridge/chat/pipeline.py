@@ -123,12 +123,16 @@ def _events(texts: Iterator[str], normalizer: EventReader) -> Iterator[Event]:
 
 
 def _open_until_output(
-    settings: Settings, path: str, body: dict[str, Any], thinking: ThinkingChoice | None
+    settings: Settings,
+    path: str,
+    body: dict[str, Any],
+    thinking: ThinkingChoice | None,
+    reader: Callable[[], EventReader] | None,
 ) -> tuple[httpx.Response, Iterator[str], Iterator[Event], list[Event]]:
     """Open the stream and read it up to its first output (a text piece or the end)."""
     response = open_stream(settings, path, body)
     try:
-        rest, events = read_events(settings, response.iter_text(), thinking)
+        rest, events = read_events(settings, response.iter_text(), thinking, reader() if reader else None)
         with _dropped_connections():
             first = next(events)
         return response, rest, events, [first]
@@ -209,11 +213,13 @@ def stream_events(
     *,
     prompt_tokens: Callable[[], int],
     thinking: ThinkingChoice | None = None,
+    reader: Callable[[], EventReader] | None = None,
 ) -> Iterator[Event]:
     """Text pieces as they arrive, then one StreamEnd whose usage is always complete: the
     server's counts, and an estimate only for a side it did not report (`prompt_tokens` is
-    called only then). `thinking`: the call's choice, which the body was built with."""
-    response, rest, events, head = call(settings, lambda: _open_until_output(settings, path, body, thinking))
+    called only then). `thinking`: the call's choice, which the body was built with;
+    `reader` makes each attempt's event reader (default: the chat one, `chat_reader`)."""
+    response, rest, events, head = call(settings, lambda: _open_until_output(settings, path, body, thinking, reader))
     produced: list[str] = []  # what reached Dify: the completion estimate when the server sends none
     # The first output went through the retry; the rest is read apart from delivery (a reader is
     # started only if the stream goes on after its first output).
@@ -230,8 +236,9 @@ def stream_events(
                 text = "".join(produced) + event.text
                 event.usage = usage.completed(prompt_tokens, lambda text=text: estimate_text(text))
                 yield event
+                if not event.cut:  # an answer the plugin cut is still being generated: just close
+                    release(response, rest)  # the reader stopped at the StreamEnd: the rest is drained here
                 break
-        release(response, rest)  # the reader stopped at the StreamEnd: what is left is drained here
     finally:
         more.close()  # stops the reader (if the consumer left early) ...
         response.close()  # ... and ends a network read it is blocked in

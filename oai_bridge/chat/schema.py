@@ -14,6 +14,14 @@ from dify_plugin.entities.model import (
 
 from oai_bridge.config.settings import Settings
 from oai_bridge.config.thinking import EFFORTS, ENABLE_THINKING, REASONING_EFFORT
+from oai_bridge.config.websearch import (
+    CONTEXT_SIZES,
+    WEB_SEARCH,
+    WEB_SEARCH_ALLOWED,
+    WEB_SEARCH_BLOCKED,
+    WEB_SEARCH_CONTEXT,
+    WEB_SEARCH_COUNTRY,
+)
 from oai_bridge.entity import model_entity
 
 __all__ = ["llm_schema", "parameter_rules"]
@@ -69,6 +77,51 @@ _TEXT: dict[str, tuple[str, str, str, str]] = {
         "Quanto o modelo raciocina, para modelos que leem reasoning_effort (OpenAI, gpt-oss, Ollama); "
         "none desliga o raciocínio. Sem valor: o padrão do servidor.",
     ),
+    # OpenAI's hosted web search (Responses API), named as in the official plugin.
+    "Web search": ("Web search", "联网搜索", "ウェブ検索", "Pesquisa na web"),
+    "web_search help": (
+        "OpenAI's hosted web search tool (Responses API only); servers without it get the call without it.",
+        "OpenAI 托管的联网搜索工具（仅 Responses API）；不支持的服务器会收到不含该工具的请求。",
+        "OpenAI のホスト型ウェブ検索ツール（Responses API のみ）。対応しないサーバーにはツールなしで送ります。",
+        "Ferramenta de pesquisa na web hospedada da OpenAI (só API Responses); servidores sem ela recebem a "
+        "chamada sem ela.",
+    ),
+    "Allowed domains": (
+        "Web search: allowed domains",
+        "联网搜索：允许的域名",
+        "ウェブ検索：許可するドメイン",
+        "Pesquisa na web: domínios permitidos",
+    ),
+    "Blocked domains": (
+        "Web search: blocked domains",
+        "联网搜索：屏蔽的域名",
+        "ウェブ検索：除外するドメイン",
+        "Pesquisa na web: domínios bloqueados",
+    ),
+    "domains help": (
+        "Comma-separated, e.g. openai.com, docs.dify.ai",
+        "以逗号分隔，例如 openai.com, docs.dify.ai",
+        "カンマ区切り（例：openai.com, docs.dify.ai）",
+        "Separados por vírgula, ex. openai.com, docs.dify.ai",
+    ),
+    "Search context size": (
+        "Web search: context size",
+        "联网搜索：上下文大小",
+        "ウェブ検索：コンテキストの量",
+        "Pesquisa na web: tamanho do contexto",
+    ),
+    "User country": (
+        "Web search: user country",
+        "联网搜索：用户国家",
+        "ウェブ検索：ユーザーの国",
+        "Pesquisa na web: país do usuário",
+    ),
+    "country help": (
+        "Two-letter country code that refines results, e.g. US",
+        "用于优化结果的两位国家代码，例如 US",
+        "結果を絞り込む 2 文字の国コード（例：US）",
+        "Código de país de duas letras que refina os resultados, ex. US",
+    ),
 }
 
 
@@ -92,11 +145,18 @@ _RULES: dict[str, tuple[str, ParameterType, float | None, float | None, str | No
 }
 
 
+# What the Responses API has no field or input part for: not offered for a model on it.
+_NOT_IN_RESPONSES = frozenset({"top_k", "presence_penalty", "frequency_penalty", "seed", "audio", "video"})
+
+
 def parameter_rules(settings: Settings, *, max_tokens: int | None) -> list[ParameterRule]:
     """The LLM parameters Dify may send. `max_tokens` bounds the max_tokens parameter (None: no
     bound; the server enforces its own)."""
     rules = []
+    responses = settings.responses_api
     for name, (label, kind, low, high, help_key, template) in _RULES.items():
+        if responses and name in _NOT_IN_RESPONSES:
+            continue
         rule = ParameterRule(
             name=name,
             use_template=name if template else None,
@@ -113,7 +173,25 @@ def parameter_rules(settings: Settings, *, max_tokens: int | None) -> list[Param
     by_name["response_format"].options = ["text", "json_object", "json_schema"]
     if settings.mode == "chat" and settings.thinking != "off":
         rules += _thinking_rules()
+    if responses:
+        rules += _web_search_rules()
     return rules
+
+
+def _web_search_rules() -> list[ParameterRule]:
+    """OpenAI's hosted web search (`config.websearch`), off unless an app turns it on."""
+    text = ParameterType.STRING
+    return [
+        ParameterRule(
+            name=WEB_SEARCH, label=_text("Web search"), type=ParameterType.BOOLEAN, help=_text("web_search help")
+        ),
+        ParameterRule(name=WEB_SEARCH_ALLOWED, label=_text("Allowed domains"), type=text, help=_text("domains help")),
+        ParameterRule(name=WEB_SEARCH_BLOCKED, label=_text("Blocked domains"), type=text, help=_text("domains help")),
+        ParameterRule(
+            name=WEB_SEARCH_CONTEXT, label=_text("Search context size"), type=text, options=list(CONTEXT_SIZES)
+        ),
+        ParameterRule(name=WEB_SEARCH_COUNTRY, label=_text("User country"), type=text, help=_text("country help")),
+    ]
 
 
 def _thinking_rules() -> list[ParameterRule]:
@@ -155,6 +233,8 @@ def llm_schema(settings: Settings) -> AIModelEntity:
     features: list[ModelFeature] = []
     chat = settings.mode == "chat"  # /completions takes a prompt: no tools, files or response formats
     for name, declared in _FEATURES.items():
+        if settings.responses_api and name in _NOT_IN_RESPONSES:
+            continue
         if (chat or name == "thinking") and settings.capability(name):
             features += declared
     ctx = settings.effective_context_size

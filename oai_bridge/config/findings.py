@@ -56,6 +56,12 @@ class Findings:
     def value(self, name: str) -> str | None:
         return self.values.get(name)
 
+    def with_value(self, name: str, value: str) -> Findings:
+        """These findings plus one value (a fact found earlier in the same detection)."""
+        return Findings(
+            self.context_size, self.dimensions, self.features, MappingProxyType({**self.values, name: value})
+        )
+
     def __bool__(self) -> bool:
         return bool(self.context_size or self.dimensions or self.features or self.values)
 

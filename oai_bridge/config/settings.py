@@ -17,13 +17,15 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from oai_bridge.config.findings import AUTO_DEFAULTS, Findings, findings_from
-from oai_bridge.config.urls import base_query, display_url, secret_query_values
+from oai_bridge.config.urls import base_query, display_url, pasted_responses_url, secret_query_values
 
 __all__ = [
+    "API_TYPES",
     "DEFAULT_CONTEXT_SIZE",
     "DEFAULT_EMBEDDING_BATCH",
     "DEFAULT_TTS_MAX_CHARS",
     "TTS_FORMATS",
+    "ApiType",
     "MultimodalInput",
     "ScoreScale",
     "Settings",
@@ -35,6 +37,8 @@ __all__ = [
 TriState = Literal["auto", "on", "off"]
 ScoreScale = Literal["auto", "served", "sigmoid"]
 MultimodalInput = Literal["auto", "off", "messages", "jina"]
+ApiType = Literal["auto", "chat_completions", "responses"]
+API_TYPES: tuple[ApiType, ...] = ("auto", "chat_completions", "responses")
 
 DEFAULT_TIMEOUT = 300.0
 DEFAULT_MAX_RETRIES = 2
@@ -66,6 +70,8 @@ class Settings:
     endpoint_model: str = ""
     """The model id sent to the server (`endpoint_model_name`, else `model`)."""
     mode: Literal["chat", "completion"] = "chat"
+    api_type: ApiType = "auto"
+    """Which API a chat-mode LLM speaks; see `responses_api`."""
     context_size: int | None = None
     """None = not set in the form (detect, else DEFAULT_CONTEXT_SIZE)."""
     max_tokens: int | None = None
@@ -112,6 +118,20 @@ class Settings:
             return value == "on"
         found = self.detected.feature(name)
         return AUTO_DEFAULTS[name] if found is None else found
+
+    @property
+    def responses_api(self) -> bool:
+        """Whether LLM calls go to `/responses`: chosen in the form, else found at save
+        (`_detected_api_type`), else a pasted Base URL ending in `/responses`. A model saved
+        without the finding uses chat completions."""
+        if self.mode != "chat":
+            return False
+        if self.api_type != "auto":
+            return self.api_type == "responses"
+        found = self.detected.value("api_type")
+        if found is not None:
+            return found == "responses"
+        return pasted_responses_url(self.base_url)
 
     @property
     def known_context_size(self) -> int | None:
@@ -268,6 +288,7 @@ def parse_settings(model: str, credentials: Mapping[str, Any]) -> Settings:
         api_key=_text(credentials, "api_key") or None,
         endpoint_model=_text(credentials, "endpoint_model_name") or model,
         mode=mode,  # type: ignore[arg-type]
+        api_type=_choice(credentials, "api_type", API_TYPES),  # type: ignore[arg-type]
         context_size=_positive_int(credentials, "context_size", default=None),
         max_tokens=_positive_int(credentials, "max_tokens", default=None),
         tool_calling=_tri_state(credentials, "tool_calling"),

@@ -7,7 +7,14 @@ import re
 from functools import lru_cache
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-__all__ = ["base_query", "display_url", "normalize_base_url", "secret_query_values", "with_query"]
+__all__ = [
+    "base_query",
+    "display_url",
+    "normalize_base_url",
+    "pasted_responses_url",
+    "secret_query_values",
+    "with_query",
+]
 
 # Endpoint paths users paste by mistake (dify#2624: the path ended up doubled), one per line;
 # longer paths first where one ends another (`/chat/completions` before `/completions`).
@@ -51,6 +58,12 @@ def normalize_base_url(url: str) -> str:
             url = url[: -len(suffix)].rstrip("/")
             break
     return url
+
+
+def pasted_responses_url(url: str) -> bool:
+    """Whether the Base URL as typed ends in `/responses` (a user pasting the Responses endpoint;
+    a query string after it does not count)."""
+    return _split(url)[0].strip().rstrip("/").lower().endswith("/responses")
 
 
 def base_query(url: str) -> tuple[tuple[str, str], ...]:

@@ -24,7 +24,10 @@ __all__ = [
     "DROPPABLE_FIELDS",
     "FLOAT_ENCODING",
     "MAX_FALLBACKS",
+    "REASONING",
+    "REASONING_SUMMARY",
     "THINKING_FIELDS",
+    "WEB_SEARCH",
     "adapt",
     "fallback",
     "forget_all",
@@ -49,9 +52,15 @@ DROPPABLE_FIELDS = (
 )
 # Fields that carry the thinking setting (the form's or an app's own choice): shedding one is
 # logged with what it carried, once per endpoint and value, so no choice is dropped unsaid.
-THINKING_FIELDS = ("chat_template_kwargs", "enable_thinking", "thinking", "reasoning_effort")
+THINKING_FIELDS = ("chat_template_kwargs", "enable_thinking", "thinking", "reasoning_effort", "reasoning")
 # How many rejected fields one call may shed (each costs one round trip, once per endpoint).
 MAX_FALLBACKS = 4
+# The Responses API's `reasoning` object: its `summary` alone, or the whole field (a model or
+# server without reasoning controls: OpenAI's gpt-4o, older vLLM).
+REASONING_SUMMARY = "reasoning.summary"
+REASONING = "reasoning"
+# OpenAI's hosted `web_search` tool in a Responses body: servers without it refuse the request.
+WEB_SEARCH = "web_search"
 NULL_CONTENT = "null_content"
 FLOAT_ENCODING = "float_encoding"
 COMPLETION_TOKENS = "max_completion_tokens"
@@ -85,6 +94,28 @@ def _drop(field: str) -> Callable[[dict[str, Any]], dict[str, Any] | None]:
     return apply
 
 
+def _without_summary(body: dict[str, Any]) -> dict[str, Any] | None:
+    reasoning = body.get("reasoning")
+    if not isinstance(reasoning, dict) or "summary" not in reasoning:
+        return None
+    rest = {key: value for key, value in reasoning.items() if key != "summary"}
+    out = {key: value for key, value in body.items() if key != "reasoning"}
+    if rest:
+        out["reasoning"] = rest
+    return out
+
+
+def _without_web_search(body: dict[str, Any]) -> dict[str, Any] | None:
+    tools = body.get("tools")
+    if not isinstance(tools, list) or not any(isinstance(t, dict) and t.get("type") == WEB_SEARCH for t in tools):
+        return None
+    rest = [tool for tool in tools if not (isinstance(tool, dict) and tool.get("type") == WEB_SEARCH)]
+    out = {key: value for key, value in body.items() if key != "tools"}
+    if rest:
+        out["tools"] = rest
+    return out
+
+
 def _float_encoding(body: dict[str, Any]) -> dict[str, Any] | None:
     # Ollama and llama.cpp accept only float or base64; others (LocalAI, TEI, proxies) float only.
     if body.get("encoding_format") in (None, "float"):
@@ -108,6 +139,9 @@ def _input_video(body: dict[str, Any]) -> dict[str, Any] | None:
 
 _FIXES: dict[str, Callable[[dict[str, Any]], dict[str, Any] | None]] = {
     **{field: _drop(field) for field in DROPPABLE_FIELDS},
+    REASONING_SUMMARY: _without_summary,
+    REASONING: _drop("reasoning"),
+    WEB_SEARCH: _without_web_search,
     NULL_CONTENT: _without_null_content,
     FLOAT_ENCODING: _float_encoding,
     COMPLETION_TOKENS: _completion_tokens,
@@ -150,6 +184,12 @@ def _names_in(error_text: str) -> list[str]:
     names = [field for field in DROPPABLE_FIELDS if field in lowered]
     if "enable_thinking" in names and lowered.count("thinking") == lowered.count("enable_thinking"):
         names.remove("thinking")  # only named as part of `enable_thinking`
+    if "summary" in lowered:
+        names.append(REASONING_SUMMARY)  # the summary first: the rest of `reasoning` may be fine
+    elif "reasoning" in lowered.replace("reasoning_effort", "").replace("reasoning_content", ""):
+        names.append(REASONING)
+    if WEB_SEARCH in lowered:
+        names.append(WEB_SEARCH)
     if "max_completion_tokens" in lowered:
         names.append(COMPLETION_TOKENS)
     if "encoding_format" in lowered or "base64" in lowered:

@@ -18,7 +18,6 @@ import zlib
 from collections.abc import Callable, Mapping
 from contextlib import suppress
 from dataclasses import replace
-from types import MappingProxyType
 from typing import Any
 
 import httpx
@@ -39,15 +38,19 @@ from oai_bridge.config.settings import Settings
 from oai_bridge.dialects.dialect import THINKING_FORMS
 from oai_bridge.errors.kinds import HTTPStatusError, MalformedResponseError
 from oai_bridge.errors.wording import FEATURE_UNSUPPORTED, body_text, mentions
+from oai_bridge.responses.body import PATH as RESPONSES_PATH
+from oai_bridge.responses.body import build_responses_body
 from oai_bridge.transport.send import post_json
 
 __all__ = [
     "CHAT_CAPABILITIES",
+    "NOT_IN_RESPONSES",
     "PING_TOKENS",
     "accepted",
     "answer_message",
     "chat_request",
     "shows_reasoning",
+    "shows_reasoning_items",
     "thinking_form",
 ]
 
@@ -107,7 +110,11 @@ def chat_request(
     if parts:
         content = [TextPromptMessageContent(data="ping"), *parts]
     messages: list[PromptMessage] = [UserPromptMessage(content=content)]
-    body = build_chat_body(settings, messages, {"max_tokens": PING_TOKENS, **(params or {})}, tools=tools, stream=False)
+    values = {"max_tokens": PING_TOKENS, **(params or {})}
+    if settings.responses_api:
+        body = build_responses_body(settings, messages, values, tools=tools, stream=False)
+        return post_json(settings, RESPONSES_PATH, body)
+    body = build_chat_body(settings, messages, values, tools=tools, stream=False)
     return post_json(settings, "/chat/completions", body)
 
 
@@ -149,10 +156,7 @@ def thinking_form(settings: Settings) -> str | None:
     """The form of the thinking switch this server honours: the first whose Off removes the
     reasoning from a ping (asked only of a model seen reasoning). None when none does."""
     for name in THINKING_FORMS:
-        detected = replace(
-            settings.detected, values=MappingProxyType({**settings.detected.values, "thinking_form": name})
-        )
-        trial = replace(settings, thinking="off", detected=detected)
+        trial = replace(settings, thinking="off", detected=settings.detected.with_value("thinking_form", name))
         try:
             if not shows_reasoning(answer_message(chat_request(trial))):
                 return name
@@ -161,9 +165,17 @@ def thinking_form(settings: Settings) -> str | None:
     return None
 
 
+def shows_reasoning_items(answer: Any) -> bool:
+    """Whether a Responses answer has a reasoning item (even one whose summary is empty)."""
+    output = answer.get("output") if isinstance(answer, Mapping) else None
+    return any(isinstance(item, Mapping) and item.get("type") == "reasoning" for item in output or ())
+
+
 def _prompt_tokens(answer: Any) -> int | None:
     usage = answer.get("usage") if isinstance(answer, Mapping) else None
-    tokens = usage.get("prompt_tokens") if isinstance(usage, Mapping) else None
+    if not isinstance(usage, Mapping):
+        return None
+    tokens = usage.get("prompt_tokens", usage.get("input_tokens"))  # chat completions, Responses
     return tokens if isinstance(tokens, int) else None
 
 
@@ -178,6 +190,8 @@ def _sees_images(settings: Settings) -> bool:
     return padded - small < _TEXT_READ_IMAGE_TOKENS
 
 
+# Capabilities a Responses-mode model never has (the API has no input part for them).
+NOT_IN_RESPONSES = frozenset({"audio", "video"})
 # Chat capabilities a small request can tell; video and document inputs have none (no tiny
 # file every server decodes), so they stay off until the form turns them on.
 CHAT_CAPABILITIES: dict[str, Callable[[Settings], object]] = {

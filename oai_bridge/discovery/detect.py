@@ -33,14 +33,16 @@ from oai_bridge.chat.events import StreamEnd
 from oai_bridge.chat.pipeline import read_events
 from oai_bridge.config.findings import Findings
 from oai_bridge.config.settings import Settings
-from oai_bridge.config.urls import base_query, normalize_base_url, with_query
+from oai_bridge.config.urls import base_query, normalize_base_url, pasted_responses_url, with_query
 from oai_bridge.discovery.capabilities import (
     CHAT_CAPABILITIES,
+    NOT_IN_RESPONSES,
     PING_TOKENS,
     accepted,
     answer_message,
     chat_request,
     shows_reasoning,
+    shows_reasoning_items,
     thinking_form,
 )
 from oai_bridge.discovery.endpoint import context_from_card, find_base_url, native_context, server_kind
@@ -119,8 +121,40 @@ def kind_of(
     return "completion" if settings.mode == "completion" else "chat"
 
 
+def _with_api(settings: Settings, api_type: str) -> Settings:
+    return replace(settings, detected=settings.detected.with_value("api_type", api_type))
+
+
+def _plain_chat_request(settings: Settings, found: Detection) -> tuple[Settings, Any]:
+    """The plain request, to the API the calls will use. With API type Auto: chat completions,
+    unless the pasted Base URL ended in /responses, or /chat/completions answers 404/405 and
+    /responses answers (never on a 400, a 5xx or a timeout: those say nothing about the API).
+    The choice is saved (`_detected_api_type`)."""
+    if settings.api_type != "auto":
+        return settings, chat_request(settings)
+    choice = found.values.setdefault("api_type", "chat_completions")  # `detect` set it for a pasted URL
+    settings = _with_api(settings, choice)
+    try:
+        return settings, chat_request(settings)
+    except HTTPStatusError as exc:
+        if choice != "chat_completions" or exc.status not in (404, 405):
+            raise
+        refused = exc
+    responses = _with_api(settings, "responses")
+    try:
+        answer = chat_request(responses)
+    except (HTTPStatusError, httpx.HTTPError):
+        raise refused from None  # no /responses either: chat completions' own error says more
+    found.values["api_type"] = "responses"
+    return responses, answer
+
+
 def _ping_chat(settings: Settings, found: Detection) -> None:
-    message = answer_message(chat_request(settings))
+    settings, answer = _plain_chat_request(settings, found)
+    if settings.responses_api:
+        found.reasoning_seen = shows_reasoning_items(answer)
+        return
+    message = answer_message(answer)
     content = message.get("content") if isinstance(message.get("content"), str) else ""
     in_field = bool(message.get("reasoning_content") or message.get("reasoning"))
     found.reasoning_seen = shows_reasoning(message)
@@ -170,8 +204,7 @@ def _ping_tts(settings: Settings, found: Detection) -> None:
     voices = [] if settings.tts_voices else discover_voices(settings)
     if voices:
         found.values["voices"] = saved_form(voices)
-        values = MappingProxyType({**settings.detected.values, "voices": found.values["voices"]})
-        settings = replace(settings, detected=replace(settings.detected, values=values))
+        settings = replace(settings, detected=settings.detected.with_value("voices", found.values["voices"]))
     for _ in synthesize(settings, TTS_PING_TEXT, choose_voice(settings, None)):
         pass  # synthesize raises when the answer holds no audio
 
@@ -190,7 +223,8 @@ _PINGS: Mapping[ModelKind, Callable[[Settings, Detection], None]] = MappingProxy
 
 def auto_capabilities(settings: Settings, kind: ModelKind) -> tuple[str, ...]:
     """The capabilities to check: the model type's, where the form left them on auto."""
-    return tuple(name for name in _CAPABILITIES[kind] if getattr(settings, name) == "auto")
+    lacking = NOT_IN_RESPONSES if settings.responses_api else frozenset()
+    return tuple(name for name in _CAPABILITIES[kind] if getattr(settings, name) == "auto" and name not in lacking)
 
 
 def detect(settings: Settings, kind: ModelKind, *, doctor: bool = False) -> Detection:
@@ -198,6 +232,8 @@ def detect(settings: Settings, kind: ModelKind, *, doctor: bool = False) -> Dete
     only ever answer True/False/None."""
     base, cards = find_base_url(settings)
     found = Detection(base_url=base)
+    if kind == "chat" and settings.api_type == "auto" and pasted_responses_url(settings.base_url):
+        found.values["api_type"] = "responses"  # seen only before the URL is normalised
     if base != normalize_base_url(settings.base_url):
         found.notes.append(f"base URL corrected to {base} (the server answers under /v1)")
     settings = replace(settings, base_url=base, max_retries=0)
@@ -211,13 +247,16 @@ def detect(settings: Settings, kind: ModelKind, *, doctor: bool = False) -> Dete
         if card is None:
             found.notes.append(f"the server does not list {settings.endpoint_model!r}, but answers it")
     _PINGS[kind](settings, found)
+    if api_type := found.values.get("api_type"):  # the checks below speak the API the ping found
+        settings = _with_api(settings, api_type)
+        quick = replace(settings, timeout=min(settings.timeout, PROBE_TIMEOUT))
     if found.context_size is None and kind in _CONTEXT_KINDS:
         found.context_size = native_context(quick, base)
     jobs: dict[str, Callable[[], bool | None]] = {
         name: (lambda check=_CAPABILITIES[kind][name]: accepted(lambda: check(quick)))
         for name in auto_capabilities(settings, kind)
     }
-    if doctor and kind == "chat":
+    if doctor and kind == "chat" and not settings.responses_api:
         jobs["streamed_usage"] = lambda: _streamed_usage(quick)
     if jobs:
         with ThreadPoolExecutor(max_workers=len(jobs)) as pool:

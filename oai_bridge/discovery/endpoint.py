@@ -31,8 +31,9 @@ def find_base_url(settings: Settings) -> tuple[str, list[dict[str, Any]]]:
 
 def server_kind(cards: list[dict[str, Any]]) -> str | None:
     """The kind of server whose /models listed `cards`, when its cards tell (llama-server's say
-    `owned_by: llamacpp`)."""
-    return next((_OWNERS[c["owned_by"]] for c in cards if c.get("owned_by") in _OWNERS), None)
+    `owned_by: llamacpp`). An `owned_by` of another type tells nothing (the list never fails a save)."""
+    owners = (card.get("owned_by") for card in cards)
+    return next((_OWNERS[owner] for owner in owners if isinstance(owner, str) and owner in _OWNERS), None)
 
 
 def context_from_card(card: Mapping[str, Any]) -> int | None:

@@ -26,6 +26,7 @@ import json
 import logging
 import re
 import ssl
+import traceback
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
@@ -61,6 +62,7 @@ from oai_bridge.errors.wording import (
     CONTEXT_OVERFLOW,
     KEY_REFUSALS,
     MODEL_NOT_FOUND,
+    RESPONSE_ERROR_CODES,
     SERVER_FAULT,
     VALIDATION_ERROR,
     body_text,
@@ -74,6 +76,7 @@ __all__ = [
     "endpoint_errors",
     "error_for_status",
     "raise_for_payload_error",
+    "raise_for_response_error",
     "redact",
     "to_invoke_error",
     "translated_errors",
@@ -165,9 +168,14 @@ def error_for_status(status: int, body: Any, *, url: str = "") -> InvokeError:
         return InvokeBadRequestError(f"HTTP {status}: {message}. Check the model name (or `endpoint_model_name`).")
     if status == 404:
         where = f" at {url}" if url else ""
+        api = (
+            " If the server has no /responses, set the model's API type to Chat completions (or Auto)."
+            if httpx.URL(url).path.rstrip("/").endswith("/responses")
+            else ""
+        )
         return InvokeBadRequestError(
             f"HTTP 404 Not Found{where} ({message}). Check the base URL: most servers expect it to end "
-            "with /v1 (e.g. http://host:11434/v1), without /chat/completions."
+            f"with /v1 (e.g. http://host:11434/v1), without /chat/completions.{api}"
         )
     if status == 413:
         return InvokeBadRequestError(f"HTTP 413: the request is too large for the server ({message}).")
@@ -197,11 +205,28 @@ def raise_for_payload_error(data: Mapping[str, Any]) -> None:
     kind = error.get("type") if isinstance(error, Mapping) else data.get("type")
     if mentions(f"{message} {kind or ''}", SERVER_FAULT):
         raise InvokeServerUnavailableError(f"The server failed while generating: {message}")
+    code = (error if isinstance(error, Mapping) else data).get("code")
+    fault = RESPONSE_ERROR_CODES.get(code) if isinstance(code, str) else None
+    if fault == "rate":
+        raise InvokeRateLimitError(f"Rate limited by the server ({message}). Try again later.")
+    if fault == "server":
+        raise InvokeServerUnavailableError(f"The server failed while generating: {message}")
+    if fault == "request":
+        raise error_for_status(400, data)
     status = _payload_status(data) or (400 if _is_context_overflow(message, data) else 0)
     if status:
         raise error_for_status(status, data)
     # No status in the payload: the server failed while generating.
     raise InvokeServerUnavailableError(f"The server reported an error during generation: {message}")
+
+
+def raise_for_response_error(response: Mapping[str, Any]) -> None:
+    """Raise for a Responses API answer whose status is `failed`, with the server's words
+    (`error.code` and `error.message`)."""
+    error = response.get("error")
+    if not isinstance(error, Mapping) or not (error.get("message") or error.get("code")):
+        error = {"message": "the server marked the response failed without saying why"}
+    raise_for_payload_error({"error": error})
 
 
 def _cause_of(exc: BaseException, kinds: type[BaseException] | tuple[type[BaseException], ...]) -> BaseException | None:
@@ -254,7 +279,7 @@ def _connection_error(exc: BaseException, url: str) -> InvokeError:
             f"TLS failed talking to {shown} ({_clip(tls_detail(exc))}). Check that this port serves HTTPS "
             "(use http:// if the server has no TLS) and that its TLS setup is a current one."
         )
-    if _cause_of(exc, httpx.ConnectTimeout):
+    if failure is Failure.CONNECT_TIMEOUT:
         return InvokeConnectionError(
             f"Timed out connecting to {shown}: check the address and port, and that a firewall lets the "
             "plugin through (connecting waits at most 10 s, or `timeout` if that is shorter)."
@@ -265,9 +290,7 @@ def _connection_error(exc: BaseException, url: str) -> InvokeError:
             "for slow models, or check that the server is not stuck."
         )
     detail = _innermost_text(exc)
-    if isinstance(exc, ConnectionDroppedError) or (
-        _cause_of(exc, httpx.RemoteProtocolError | httpx.ReadError) and not _cause_of(exc, httpx.ConnectError)
-    ):
+    if isinstance(exc, ConnectionDroppedError) or failure is Failure.NO_RESPONSE:
         return InvokeServerUnavailableError(
             f"The connection to {shown} broke while the server was answering ({detail}). The server may "
             "have crashed or restarted, or a proxy in between cut the connection: check the server's log."
@@ -388,8 +411,10 @@ def to_invoke_error(
         mapped = InvokeBadRequestError(f"Model settings: {exc}")
     elif isinstance(exc, PYTHON_SHAPE_ERRORS):
         # The last resort behind the parsers' typed reads (`errors.shape`): Python's wording of a
-        # value of an unexpected type never reaches the user; the detail goes to the log.
-        logger.warning("an answer could not be read: %s: %s", type(exc).__name__, redact(str(exc), secrets))
+        # value of an unexpected type never reaches the user; the detail goes to the log, with the
+        # traceback, since the same exception types also mean a defect of the plugin's own.
+        where = redact("".join(traceback.format_exception(exc)), secrets)
+        logger.warning("an answer could not be read: %s: %s\n%s", type(exc).__name__, redact(str(exc), secrets), where)
         mapped = InvokeServerUnavailableError(
             "The server's answer has an unexpected shape: it holds a value of a type, or nested deeper, "
             "than the plugin can read."

@@ -19,6 +19,7 @@ __all__ = [
     "KEY_REFUSALS",
     "MODEL_NOT_FOUND",
     "RERANK_PAIR_TOO_LONG",
+    "RESPONSE_ERROR_CODES",
     "SERVER_FAULT",
     "STATED_INPUT_TOKENS",
     "STATED_TOKEN_LIMIT",
@@ -124,6 +125,34 @@ SERVER_FAULT = (
     "server_error",
     "segmentation fault",
 )
+# The `code` of a Responses API error (`response.failed`'s `error`, an `error` event), as OpenAI's
+# reference lists them -> whose fault it is: "server", "rate" (limited) or "request". Other codes
+# fall through to the wording and status rules.
+RESPONSE_ERROR_CODES: Mapping[str, str] = {
+    "server_error": "server",
+    "vector_store_timeout": "server",
+    "rate_limit_exceeded": "rate",
+    **dict.fromkeys(
+        (
+            "invalid_prompt",
+            "invalid_image",
+            "invalid_image_format",
+            "invalid_base64_image",
+            "invalid_image_url",
+            "image_too_large",
+            "image_too_small",
+            "image_parse_error",
+            "image_content_policy_violation",
+            "invalid_image_mode",
+            "image_file_too_large",
+            "unsupported_image_media_type",
+            "empty_image_file",
+            "failed_to_download_image",
+            "image_file_not_found",
+        ),
+        "request",
+    ),
+}
 
 # --- audio ---
 # An upload over a size limit: always a 413, and a 400 with these words (a server or proxy that

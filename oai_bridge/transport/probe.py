@@ -6,6 +6,8 @@ connection closed or reset before any response. One small GET in the other schem
 any HTTP answer at all, whatever its status, means the port speaks it. It runs once, after the
 call has failed (no timeout of the call is shortened), bounded by `PROBE_TIMEOUT`, without the
 user's key or headers, and without verifying a certificate (it only asks whether TLS is spoken).
+It goes straight to the port, never through a proxy from the environment: a proxy answers any
+plain-HTTP request itself (a 502 for a port it cannot reach), which would read as the port's own.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ _SUSPECT = {
 
 def _answers(url: httpx.URL) -> bool:
     try:
-        with httpx.Client(verify=False, trust_env=True, timeout=PROBE_TIMEOUT, follow_redirects=False) as client:
+        with httpx.Client(verify=False, trust_env=False, timeout=PROBE_TIMEOUT, follow_redirects=False) as client:
             client.get(url)
     except httpx.HTTPError:
         return False

@@ -177,11 +177,13 @@ def serve_check(plugin_dir: Path, *, strict: bool = False, limit: float = SERVE_
 
 
 def _get_status(url: str, attempts: int = 20) -> int | str:
-    """The HTTP status of ``GET url``, retried briefly while the socket comes up."""
+    """The HTTP status of ``GET url``, retried briefly while the socket comes up. Asked directly,
+    never through a proxy from the environment (which would answer for the plugin)."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     error: object = None
     for _ in range(attempts):
         try:
-            with urllib.request.urlopen(url, timeout=5) as answer:
+            with opener.open(url, timeout=5) as answer:
                 return answer.status
         except urllib.error.HTTPError as exc:
             return exc.code

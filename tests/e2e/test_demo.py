@@ -29,6 +29,7 @@ SECTIONS = (
     "== 5. A structured answer",
     "== 6. Embeddings",
     "== 7. A rerank",
+    "== 8. The same model over OpenAI's Responses API",
     "== What this shows",
 )
 
@@ -62,6 +63,7 @@ def test_make_demo_shows_every_model_action_and_exits_0() -> None:
     assert re.search(r'answer \(parsed JSON\) +\{"ok": (true|false)\}', out), out
     assert re.search(r"vectors +3, of 64 numbers each", out), out
     assert len(re.findall(r"#\d score +-?\d+\.\d{4}  ", out)) == 3, out
+    assert re.search(r"usage \(response\.completed\) +input_tokens=\d+ output_tokens=\d+", out), out
     # what it says about the tiny model, and that it cleaned up
     assert "random weights" in out and "Everything" in out, out
     assert out.rstrip().endswith("Demo finished."), out[-2000:]

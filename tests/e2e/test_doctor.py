@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -227,3 +228,29 @@ def test_doctor_failure_shows_no_credential_from_the_query_string(fake_server):
     done = run_doctor("--base-url", typed, "--model", "m", "--type", "embedding")
     assert done.returncode == 1 and "HTML page" in done.stdout
     assert "sk-doctor-query-secret" not in done.stdout + done.stderr
+
+
+def test_doctor_reports_the_api_type_saving_would_find(fake_server):
+    # /chat/completions 404, /responses answers: the same finding as saving, and what to choose
+    fake_server.always(json_response({"object": "list", "data": [{"id": "m"}]}), path="/v1/models")
+    fake_server.always(json_response({"detail": "Not Found"}, status=404), path="/v1/chat/completions")
+    answer = {
+        "id": "resp_1",
+        "object": "response",
+        "status": "completed",
+        "model": "m",
+        "output": [
+            {
+                "id": "msg_1",
+                "type": "message",
+                "role": "assistant",
+                "content": [{"type": "output_text", "text": "pong"}],
+            }
+        ],
+        "usage": {"input_tokens": 3, "output_tokens": 1, "total_tokens": 4},
+    }
+    fake_server.always(json_response(answer), path="/v1/responses")
+    done = run_doctor("--base-url", fake_server.base_url, "--model", "m")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert re.search(r"api_type\s+responses", done.stdout)
+    assert "API type            Responses" in done.stdout

@@ -153,6 +153,35 @@ def test_tool_call(plugin, creds, stream):
         assert result.finish_reason == "tool_calls"
 
 
+# -- the Responses API through the proxy (LiteLLM's /v1/responses, bridged to the upstream) ---------
+@pytest.mark.parametrize("stream", [True, False])
+def test_responses_mode_answer_is_the_upstream_answer(plugin, creds, litellm_proxy, stream):
+    responses = dict(creds, api_type="responses")
+    asked = litellm_proxy.log_text.count('"POST /v1/responses HTTP/1.1" 200')
+    saved = plugin.invoke("validate_model_credentials", model=CHAT_MODEL, credentials=responses).result
+    assert saved["result"] is True
+
+    def answer(credentials: dict) -> object:
+        return plugin.invoke(
+            "invoke_llm",
+            model=CHAT_MODEL,
+            credentials=credentials,
+            prompt_messages=CHAT,
+            # LiteLLM raises a Responses max_output_tokens below 16 to 16 (OpenAI's minimum)
+            model_parameters={"max_tokens": 16, "temperature": 0},
+            stream=stream,
+        ).raise_for_error()
+
+    result = answer(responses)
+    # saved and called through the proxy's /v1/responses (the access log says so)
+    assert litellm_proxy.log_text.count('"POST /v1/responses HTTP/1.1" 200') >= asked + 2
+    assert result.text == answer(creds).text  # the same tokens as chat completions, greedy
+    usage = result.usage
+    assert usage["prompt_tokens"] > 5 and 0 < usage["completion_tokens"] <= 16
+    if stream:
+        assert result.finish_reason in ("length", "stop")
+
+
 def test_structured_output(plugin, creds):
     result = plugin.invoke("invoke_llm", **structured_request(CHAT_MODEL, creds)).raise_for_error()
     assert isinstance(json.loads(result.text)["ok"], bool)

@@ -136,3 +136,21 @@ def test_strict_mode_serves_on_all_interfaces_at_the_marketplace_port(
     monkeypatch.setattr(install, "MARKETPLACE_PORT", port)
     summary = install.serve_check(fake_plugin(tmp_path, http_main(404)), strict=True)
     assert f"on 0.0.0.0:{port}" in summary and "GET / answered" in summary
+
+
+def test_serve_check_asks_the_plugin_itself_not_a_proxy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A machine whose environment names a proxy (and no NO_PROXY for loopback): GET / must reach
+    # the plugin, not the proxy, which answers for any address (a 502 here).
+    from tests.support.fake_server import FakeServer, json_response
+
+    proxy = FakeServer()
+    proxy.always(json_response({"error": "bad gateway"}, status=502))
+    try:
+        for name in ("HTTP_PROXY", "http_proxy"):
+            monkeypatch.setenv(name, proxy.origin)
+        for name in ("NO_PROXY", "no_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        assert "GET / answered 404" in install.serve_check(fake_plugin(tmp_path, http_main(404)))
+        assert proxy.requests == []
+    finally:
+        proxy.stop()

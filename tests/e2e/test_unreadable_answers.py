@@ -293,6 +293,15 @@ CASES = {
         None,
         args={"model_type": "llm"},
     ),
+    "model card owned_by an object": Case(
+        "validate_model_credentials",
+        {
+            "/v1/models": json_response({"data": [{"id": "m", "owned_by": {"name": "team"}}]}),
+            "/v1/chat/completions": json_response(completion({"content": "pong"})),
+        },
+        None,
+        args={"model_type": "llm"},
+    ),
     "model list a string": Case(
         "validate_model_credentials",
         {"/v1/models": json_response({"data": "m"}), "/v1/embeddings": json_response({"data": "nope"})},

@@ -205,3 +205,45 @@ def test_only_the_message_is_enough_when_nothing_is_chained(text: str, expected:
 
     found = failure_of(httpx.ConnectError(text))
     assert (found.name if found else None) == expected
+
+
+def test_a_proxy_answering_the_probe_is_not_taken_for_the_port(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A proxy in the environment answers any plain-HTTP request itself (502 here): the scheme probe
+    goes straight to the port, or an https:// TLS failure would be blamed on a plain-HTTP port."""
+    import socket
+    import threading
+
+    import httpx
+
+    from oai_bridge.errors.connection import Failure, failure_of
+    from oai_bridge.transport.probe import wrong_scheme
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def close_every_connection() -> None:  # neither TLS nor HTTP: a handshake ends in EOF
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(4096)  # read the ClientHello, so closing is a clean EOF, not a reset
+
+    threading.Thread(target=close_every_connection, daemon=True).start()
+    proxy = FakeServer()
+    proxy.always(json_response({"error": "bad gateway"}, status=502))
+    base = f"https://127.0.0.1:{port}/v1"
+    try:
+        with pytest.raises(httpx.TransportError) as caught, httpx.Client(trust_env=False, timeout=5) as client:
+            client.get(base + "/models")
+        monkeypatch.setenv("HTTP_PROXY", proxy.origin)
+        monkeypatch.setenv("http_proxy", proxy.origin)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        assert failure_of(caught.value) is Failure.TLS
+        assert wrong_scheme(base, caught.value) is None
+        assert proxy.requests == []
+    finally:
+        listener.close()
+        proxy.stop()

@@ -228,7 +228,8 @@ PROVIDER_BREAKS = {
     "help url": (_put("help", {"title": {"en_US": "Docs"}, "url": {"en": "https://x"}}), "help.url.en_US is required"),
     "model label": (_put("model_credential_schema.model.label", None), "model.label: must be a mapping"),
     "33 items": (_form(lambda f: f + [dict(f[-1], variable=f"v{i}") for i in range(33 - len(f))]), "at most 32"),
-    "duplicate": (_form(lambda f: [*f, f[0]]), "['base_url'] more than once"),
+    # the form holds the daemon's 32 items: the duplicate replaces the last, or the size rule fires first
+    "duplicate": (_form(lambda f: [*f[:-1], f[0]]), "['base_url'] more than once"),
     "item type": (_form_item("base_url", "type", "number"), "type 'number' is not one of"),
     "unquoted on": (_form_item("verify_tls", "default", True), "default must be text"),
     "required": (_form_item("base_url", "required", "yes"), "required must be true or false"),
@@ -389,6 +390,7 @@ EXPECTED_FORM = {
     "api_key": Expected(("secret-input",)),
     "endpoint_model_name": Expected(("text-input",)),
     "mode": Expected(("select",), LLM, options=("chat", "completion"), default="chat"),
+    "api_type": Expected(("select",), LLM, options=("auto", "chat_completions", "responses"), default="auto"),
     "context_size": Expected(("text-input",)),
     "max_tokens": Expected(("text-input",), LLM),
     "tool_calling": Expected(("select",), LLM, options=TRI_STATE, default="auto"),

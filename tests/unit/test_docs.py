@@ -9,6 +9,7 @@ or CI, and every field of the model form is documented.
   pages that explain that environment. Contents of `.env` files go in ```ini blocks.
 * Form: every variable of provider/openai_compatible_bridge.yaml has a heading or a table row in
   docs/configuration.md.
+* Architecture: every module of oai_bridge/ is named in docs/architecture.md.
 """
 
 from __future__ import annotations
@@ -706,3 +707,37 @@ def test_manifest_description_names_every_model_type() -> None:
     for model_type in provider["supported_model_types"]:
         assert words[model_type] in description, model_type
     assert all(len(text) < 1024 for text in manifest["description"].values())
+
+
+def _architecture_rows() -> list[str]:
+    page = (DOCS / "architecture.md").read_text(encoding="utf-8")
+    return [line for line in page.splitlines() if line.startswith("| `")]
+
+
+@pytest.mark.parametrize(
+    "module",
+    sorted(
+        p.relative_to(ROOT / "oai_bridge").as_posix()
+        for p in (ROOT / "oai_bridge").rglob("*.py")
+        if p.name != "__init__.py"
+    ),
+)
+def test_architecture_names_every_module(module: str) -> None:
+    # docs/architecture.md's table of folders (and the modules beside them) is where a reader finds
+    # a module's job: each is named by its path, its dotted name, or its file name in the row of
+    # its own folder (a row shared by two folders needs the path).
+    page = (DOCS / "architecture.md").read_text(encoding="utf-8")
+    stem = module.removesuffix(".py")
+    name = module.rsplit("/", 1)[-1]
+    if "/" not in module:
+        assert f"`{name}`" in page or f"oai_bridge.{stem}" in page, f"docs/architecture.md does not name {module}"
+        return
+    folder = module.split("/", 1)[0]
+    row = next((r for r in _architecture_rows() if f"`{folder}/`" in r.split("|")[1]), "")
+    alone = row.split("|")[1].count("/`") == 1
+    named = (
+        module in page
+        or re.search(rf"(?<![\w.]){re.escape(stem.replace('/', '.'))}\b", page)
+        or (alone and f"`{name}`" in row)
+    )
+    assert named, f"docs/architecture.md does not name {module} (in the `{folder}/` row or by its path)"

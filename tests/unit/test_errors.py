@@ -8,6 +8,7 @@ server's own, as the cases below name them.
 from __future__ import annotations
 
 import json
+import logging
 import ssl
 import warnings
 from typing import Any
@@ -749,6 +750,22 @@ def test_a_stray_python_shape_error_is_an_unreadable_answer_without_python_wordi
     assert "unexpected shape" in str(error)
     for wording in (type(exc).__name__, "object", "index out of range", "'choices'"):
         assert wording not in str(error)
+
+
+def _reads_a_missing_field(answer: dict, field: str) -> object:
+    return answer[field]
+
+
+def test_a_stray_python_shape_error_is_logged_with_where_it_was_raised_and_no_secret(caplog) -> None:
+    # The same exception types can be a defect of the plugin's own: the log keeps the traceback.
+    try:
+        _reads_a_missing_field({}, KEY)  # the KeyError's message is the secret
+    except KeyError as exc:
+        with caplog.at_level(logging.WARNING):
+            to_invoke_error(exc, secrets=[KEY])
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "_reads_a_missing_field" in logged and "Traceback" in logged
+    assert KEY not in logged
 
 
 # --- translated_errors -------------------------------------------------------------------------
