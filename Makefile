@@ -99,7 +99,7 @@ doctor-usage:
 bench: $(STAMP)
 	$(PY) -m bench.run $(BENCH_ARGS)
 
-## soak: the chaos harness for 20,000 calls, 16 in flight, through one plugin process (loopback only; about 7 min on 2 cores); SOAK_ARGS="--calls 2000" or "--write-docs"
+## soak: the chaos harness for 20,000 calls, 16 in flight, through one plugin process (loopback only; 6 to 12 min on 2 cores); SOAK_ARGS="--calls 2000" or "--write-docs"
 soak: $(STAMP)
 	$(PY) -m bench.soak $(SOAK_ARGS)
 
