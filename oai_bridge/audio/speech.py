@@ -29,6 +29,7 @@ from oai_bridge.errors.kinds import (
 )
 from oai_bridge.errors.wording import looks_like_html
 from oai_bridge.transport.audio import open_speech
+from oai_bridge.transport.send import stream_bytes
 
 __all__ = ["MAX_PIECE", "WORKERS", "pieces", "split_text", "synthesize"]
 
@@ -115,7 +116,7 @@ def _fetch(settings: Settings, text: str, voice: str, out: queue.Queue[Any], sto
 
 def _read(settings: Settings, response: httpx.Response, out: queue.Queue[Any], stop: threading.Event) -> None:
     received = 0
-    chunks = response.iter_bytes()
+    chunks = stream_bytes(response)
     for chunk in chunks:
         if stop.is_set():
             return

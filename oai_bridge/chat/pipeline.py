@@ -13,7 +13,6 @@ The model class adapts what this yields to Dify's chunks and does nothing else.
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Iterable, Iterator
-from contextlib import contextmanager
 from functools import partial
 from itertools import chain
 from queue import SimpleQueue
@@ -25,11 +24,10 @@ import httpx
 from oai_bridge.chat.events import StreamEnd, StreamNormalizer, Usage
 from oai_bridge.config.settings import Settings
 from oai_bridge.config.thinking import ThinkingChoice, thinking_choice
-from oai_bridge.errors.kinds import ConnectionDroppedError
 from oai_bridge.tokens import estimate_text
 from oai_bridge.transport.ending import release
-from oai_bridge.transport.retry import call, is_stall
-from oai_bridge.transport.send import open_stream
+from oai_bridge.transport.retry import call
+from oai_bridge.transport.send import open_stream, stream_text
 from oai_bridge.transport.sse import LineSplitter, SSEParser
 
 __all__ = ["EventReader", "chat_reader", "delivered", "read_events", "stream_events"]
@@ -50,17 +48,6 @@ class EventReader(Protocol):
     def feed(self, payloads: Iterable[str], out: list[str]) -> None: ...
 
     def finish(self) -> StreamEnd: ...
-
-
-@contextmanager
-def _dropped_connections() -> Iterator[None]:
-    """A connection that breaks while the body is read (not a stall: `timeout` bounds that)."""
-    try:
-        yield
-    except httpx.TransportError as exc:
-        if is_stall(exc):
-            raise
-        raise ConnectionDroppedError(str(exc) or type(exc).__name__) from exc
 
 
 def chat_reader(settings: Settings, thinking: ThinkingChoice | None = None) -> StreamNormalizer:
@@ -85,7 +72,7 @@ def read_events(
 ) -> tuple[Iterator[str], Iterator[Event]]:
     """The reading chain of a stream body: decoded text -> lines -> SSE event data -> events.
 
-    `texts` are network reads (`response.iter_text()`: one decoded read per item). Each read is
+    `texts` are network reads (`transport.send.stream_text`: one decoded read per item). Each read is
     pushed through the whole chain at once and the text of its events goes out as ONE piece, so
     events that arrived together cost Dify one chunk, and a read is handed on the moment it is
     parsed (nothing waits for the next one). The StreamEnd comes last, as soon as the answer is
@@ -133,9 +120,8 @@ def _open_until_output(
     """Open the stream and read it up to its first output (a text piece or the end)."""
     response = open_stream(settings, path, body)
     try:
-        rest, events = read_events(settings, response.iter_text(), thinking, reader() if reader else None)
-        with _dropped_connections():
-            first = next(events)
+        rest, events = read_events(settings, stream_text(response), thinking, reader() if reader else None)
+        first = next(events)
         return response, rest, events, [first]
     except BaseException:
         response.close()
@@ -226,21 +212,20 @@ def stream_events(
     # started only if the stream goes on after its first output).
     more = delivered(events)
     try:
-        with _dropped_connections():
-            for event in chain(head, more):
-                if type(event) is str:  # the hot path: one check per piece
-                    produced.append(event)
-                    yield event
-                    continue
-                if not isinstance(event, StreamEnd):  # the readers yield text and one end, nothing else
-                    raise TypeError(f"the stream's reader yielded {type(event).__name__}")
-                usage = event.usage or Usage(None, None)
-                text = "".join(produced) + event.text
-                event.usage = usage.completed(prompt_tokens, partial(estimate_text, text))
+        for event in chain(head, more):
+            if type(event) is str:  # the hot path: one check per piece
+                produced.append(event)
                 yield event
-                if not event.cut:  # an answer the plugin cut is still being generated: just close
-                    release(response, rest)  # the reader stopped at the StreamEnd: the rest is drained here
-                break
+                continue
+            if not isinstance(event, StreamEnd):  # the readers yield text and one end, nothing else
+                raise TypeError(f"the stream's reader yielded {type(event).__name__}")
+            usage = event.usage or Usage(None, None)
+            text = "".join(produced) + event.text
+            event.usage = usage.completed(prompt_tokens, partial(estimate_text, text))
+            yield event
+            if not event.cut:  # an answer the plugin cut is still being generated: just close
+                release(response, rest)  # the reader stopped at the StreamEnd: the rest is drained here
+            break
     finally:
         more.close()  # stops the reader (if the consumer left early) ...
         response.close()  # ... and ends a network read it is blocked in

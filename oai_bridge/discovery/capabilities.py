@@ -20,7 +20,6 @@ from contextlib import suppress
 from dataclasses import replace
 from typing import Any
 
-import httpx
 from dify_plugin.entities.model.message import (
     AudioPromptMessageContent,
     ImagePromptMessageContent,
@@ -36,7 +35,12 @@ from oai_bridge.chat.parts import part_pieces
 from oai_bridge.chat.think import REASONING
 from oai_bridge.config.settings import Settings
 from oai_bridge.dialects.dialect import THINKING_FORMS
-from oai_bridge.errors.kinds import MalformedResponseError, ServerStatusError
+from oai_bridge.errors.kinds import (
+    ConnectionDroppedError,
+    ConnectionFailedError,
+    MalformedResponseError,
+    ServerStatusError,
+)
 from oai_bridge.errors.wording import FEATURE_UNSUPPORTED, body_text, mentions
 from oai_bridge.responses.body import PATH as RESPONSES_PATH
 from oai_bridge.responses.body import build_responses_body
@@ -127,7 +131,7 @@ def accepted(call: Callable[[], object]) -> bool | None:
         if 400 <= exc.status < 500 and exc.status not in (408, 429):
             return False
         return False if exc.status == 500 and mentions(body_text(exc.body), FEATURE_UNSUPPORTED) else None
-    except (httpx.HTTPError, ValueError):
+    except (ConnectionFailedError, ConnectionDroppedError, ValueError):
         return None
     return verdict is not False
 
@@ -160,7 +164,7 @@ def thinking_form(settings: Settings) -> str | None:
         try:
             if not shows_reasoning(answer_message(chat_request(trial))):
                 return name
-        except (ServerStatusError, httpx.HTTPError, ValueError):
+        except (ServerStatusError, ConnectionFailedError, ConnectionDroppedError, ValueError):
             continue  # this form is refused here: try the next
     return None
 

@@ -22,7 +22,6 @@ from io import BytesIO
 from types import MappingProxyType
 from typing import Any, Literal
 
-import httpx
 from dify_plugin.entities.model.message import UserPromptMessage
 
 from oai_bridge.audio.speech import synthesize
@@ -49,11 +48,11 @@ from oai_bridge.discovery.capabilities import (
 from oai_bridge.discovery.endpoint import context_from_card, find_base_url, native_context, server_kind
 from oai_bridge.embeddings.embed import embed_texts
 from oai_bridge.embeddings.multimodal import detect_form
-from oai_bridge.errors.kinds import ServerStatusError
+from oai_bridge.errors.kinds import ConnectionFailedError, ServerStatusError
 from oai_bridge.rerank.run import detect_route, route_findings, takes_image_documents
 from oai_bridge.singleflight import SingleFlight
 from oai_bridge.transport.ending import release
-from oai_bridge.transport.send import open_stream, post_json
+from oai_bridge.transport.send import open_stream, post_json, stream_text
 
 __all__ = [
     "PROBE_TIMEOUT",
@@ -145,7 +144,7 @@ def _plain_chat_request(settings: Settings, found: Detection) -> tuple[Settings,
     responses = _with_api(settings, "responses")
     try:
         answer = chat_request(responses)
-    except (ServerStatusError, httpx.HTTPError):
+    except (ServerStatusError, ConnectionFailedError):
         raise refused from None  # no /responses either: chat completions' own error says more
     found.values["api_type"] = "responses"
     return responses, answer
@@ -279,9 +278,9 @@ def _streamed_usage(settings: Settings) -> bool | None:
     body = build_chat_body(settings, [UserPromptMessage(content="ping")], {"max_tokens": 1}, stream=True)
     try:
         response = open_stream(settings, "/chat/completions", body)
-    except (ServerStatusError, httpx.HTTPError):
+    except (ServerStatusError, ConnectionFailedError):
         return None
-    rest, events = read_events(settings, response.iter_text())
+    rest, events = read_events(settings, stream_text(response))
     try:
         end = next(event for event in events if isinstance(event, StreamEnd))
         return end.usage is not None

@@ -13,12 +13,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
-import httpx
-
 from oai_bridge.config.settings import Settings
 from oai_bridge.embeddings.embed import PARALLEL_BATCHES, batches, embed_texts, parse_embeddings, prepare_texts
 from oai_bridge.embeddings.media import bare_base64, image_uri
-from oai_bridge.errors.kinds import ServerStatusError, UnsendableInputError
+from oai_bridge.errors.kinds import (
+    ConnectionDroppedError,
+    ConnectionFailedError,
+    ServerStatusError,
+    UnsendableInputError,
+)
 from oai_bridge.tokens import estimate_text
 from oai_bridge.transport.send import post_json
 
@@ -81,7 +84,7 @@ def detect_form(settings: Settings) -> str:
     for form, probe in probes.items():
         try:
             vectors, _ = probe()
-        except (ServerStatusError, httpx.HTTPError, ValueError):  # MalformedResponseError is a ValueError
+        except (ServerStatusError, ConnectionFailedError, ConnectionDroppedError, ValueError):  # malformed: ValueError
             continue
         if vectors and vectors[0]:
             return form

@@ -47,6 +47,7 @@ from oai_bridge.config.urls import display_url
 from oai_bridge.errors.connection import Failure, failure_of, tls_detail
 from oai_bridge.errors.kinds import (
     ConnectionDroppedError,
+    ConnectionFailedError,
     EndpointMissingError,
     MalformedResponseError,
     ModelNotFoundError,
@@ -386,7 +387,9 @@ def to_invoke_error(
         mapped = error_for_status(exc.status, _redacted(exc.body, secrets), url=exc.url or url)
         if keyless and _keyless_refusal(exc, mapped):
             mapped = type(mapped)(str(mapped) + _NO_KEY_HINT)
-    elif isinstance(exc, httpx.TransportError | ssl.SSLError | TimeoutError | ConnectionDroppedError):
+    elif isinstance(
+        exc, ConnectionFailedError | ConnectionDroppedError | httpx.TransportError | ssl.SSLError | TimeoutError
+    ):
         mapped = _connection_error(exc, url)
     elif isinstance(exc, WrongSchemeError):
         mapped = _wrong_scheme(exc)

@@ -1,7 +1,7 @@
 """Every way a call to a model server can fail, as the plugin's own exception types.
 
-The transport raises these (and httpx's transport errors) instead of the `openai` SDK's classes,
-so nothing above it depends on which client sent the request, and the model types raise them for
+The transport raises these instead of the `openai` SDK's and httpx's classes, so nothing above it
+depends on which client sent the request (tests/unit/test_errors.py holds it), and the model types raise them for
 what they refuse themselves (never Dify's classes: tests/unit/test_errors.py holds it);
 `errors.invoke` turns each into the Dify error class and message the user sees.
 """
@@ -13,6 +13,7 @@ from typing import Any
 
 __all__ = [
     "ConnectionDroppedError",
+    "ConnectionFailedError",
     "EndpointMissingError",
     "MalformedResponseError",
     "ModelNotFoundError",
@@ -53,6 +54,12 @@ class ServerStatusError(Exception):
         self.body = body
         self.url = url
         self.headers: Mapping[str, str] = headers or {}
+
+
+class ConnectionFailedError(Exception):
+    """No answer came: the server could not be reached, the connection failed, or a wait for
+    bytes timed out. The transport raises it for httpx's errors, which stay its cause
+    (`errors.connection` reads what is under it)."""
 
 
 class ConnectionDroppedError(Exception):

@@ -19,11 +19,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-import httpx
-
 from oai_bridge.config.settings import Settings
 from oai_bridge.config.urls import display_url, normalize_base_url
 from oai_bridge.errors.kinds import (
+    ConnectionDroppedError,
+    ConnectionFailedError,
     EndpointMissingError,
     MalformedResponseError,
     ServerStatusError,
@@ -145,7 +145,7 @@ def takes_image_documents(settings: Settings, route: Route) -> bool:
     body = build_body(route.shape, settings.endpoint_model, PROBE_QUERY, documents)
     try:
         return len(parse_scores(_post(replace(settings, max_retries=0), route, body, probe=True), documents)) == 2
-    except (ServerStatusError, httpx.HTTPError, ValueError):
+    except (ServerStatusError, ConnectionFailedError, ConnectionDroppedError, ValueError):
         return False
 
 

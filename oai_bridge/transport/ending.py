@@ -25,6 +25,8 @@ from typing import Any
 
 import httpx
 
+from oai_bridge.errors.kinds import ConnectionDroppedError, ConnectionFailedError
+
 __all__ = ["DRAIN_LIMIT", "DRAIN_SECONDS", "release"]
 
 logger = logging.getLogger(__name__)
@@ -105,7 +107,7 @@ def release(response: httpx.Response, rest: Iterator[object], *, seconds: float 
                     break
     except _Expired:
         logger.debug("the server kept the body open %.1f s after the answer; its connection is closed", seconds)
-    except (httpx.HTTPError, OSError, ValueError):
+    except (ConnectionFailedError, ConnectionDroppedError, httpx.HTTPError, OSError, ValueError):
         pass  # nothing the caller needs is lost; the connection is just not reused
     finally:
         response.close()

@@ -24,7 +24,13 @@ from tenacity import RetryCallState, Retrying
 
 from oai_bridge.config.settings import Settings
 from oai_bridge.errors.connection import Failure, failure_of
-from oai_bridge.errors.kinds import ConnectionDroppedError, ServerStatusError, StreamIncompleteError, causes
+from oai_bridge.errors.kinds import (
+    ConnectionDroppedError,
+    ConnectionFailedError,
+    ServerStatusError,
+    StreamIncompleteError,
+    causes,
+)
 from oai_bridge.transport.probe import wrong_scheme
 
 __all__ = ["MAX_RETRY_AFTER", "call", "is_stall", "retry_after", "sleep"]
@@ -50,7 +56,7 @@ def is_stall(exc: BaseException) -> bool:
 def _is_retryable(exc: BaseException) -> bool:
     if isinstance(exc, ServerStatusError):
         return exc.status in _RETRY_STATUSES
-    if isinstance(exc, httpx.TransportError | ConnectionDroppedError | StreamIncompleteError):
+    if isinstance(exc, ConnectionFailedError | ConnectionDroppedError | StreamIncompleteError):
         return not is_stall(exc) and failure_of(exc) not in _PERMANENT
     return False
 
@@ -136,7 +142,7 @@ def call[T](settings: Settings, fn: Callable[[], T], retryable: Callable[[BaseEx
     connection failure it gives up on is probed for a scheme mix-up."""
     try:
         return _call(settings, fn, retryable)
-    except httpx.TransportError as exc:
+    except ConnectionFailedError as exc:
         mixed = wrong_scheme(settings.base_url, exc)
         if mixed is None:
             raise

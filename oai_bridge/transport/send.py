@@ -22,10 +22,17 @@ import httpx
 from oai_bridge.config.settings import Settings
 from oai_bridge.config.urls import normalize_base_url
 from oai_bridge.dialects import learned
-from oai_bridge.errors.kinds import ModelNotFoundError, ServerStatusError, UnexpectedContentError
+from oai_bridge.errors.kinds import (
+    ConnectionDroppedError,
+    ConnectionFailedError,
+    MalformedResponseError,
+    ModelNotFoundError,
+    ServerStatusError,
+    UnexpectedContentError,
+)
 from oai_bridge.errors.wording import MODEL_NOT_FOUND, body_text, is_deployment_not_found, looks_like_html
 from oai_bridge.transport.clients import openai_client, request_headers, timeout_for
-from oai_bridge.transport.retry import call
+from oai_bridge.transport.retry import call, is_stall
 
 if TYPE_CHECKING:
     pass
@@ -46,7 +53,7 @@ DISCOVERY_TIMEOUT = 10.0
 @contextmanager
 def sdk_errors() -> Iterator[None]:
     """SDK exceptions -> the plugin's: a status error keeps status, body, URL and headers; a
-    connection error is re-raised as the httpx error under it."""
+    connection error is a ConnectionFailedError caused by the httpx error under it."""
     import openai
 
     transport_error: BaseException | None = None
@@ -60,11 +67,38 @@ def sdk_errors() -> Iterator[None]:
         if not isinstance(exc.__cause__, httpx.TransportError):
             raise
         transport_error = exc.__cause__
-    # Raised with its own causes intact (what they hold: errors.connection), and no link back to
-    # the SDK's wrapper, whose cause it is.
+    # The httpx error keeps its own causes (what they hold: errors.connection), with no link back
+    # to the SDK's wrapper, whose cause it is.
     if transport_error is not None:
         transport_error.__suppress_context__ = True
-        raise transport_error
+        raise ConnectionFailedError(_words(transport_error)) from transport_error
+
+
+def _words(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__
+
+
+def _body[T](pieces: Iterator[T]) -> Iterator[T]:
+    try:
+        yield from pieces
+    except httpx.TransportError as exc:
+        if is_stall(exc):  # no bytes within `timeout`: the user's bound, not a broken connection
+            raise ConnectionFailedError(_words(exc)) from exc
+        raise ConnectionDroppedError(_words(exc)) from exc
+    except httpx.DecodingError as exc:
+        raise MalformedResponseError(f"the body could not be decoded ({_words(exc)})") from exc
+
+
+def stream_text(response: httpx.Response) -> Iterator[str]:
+    """The body of a streamed response as decoded reads (`iter_text`), with httpx's failures as
+    the plugin's: a connection that breaks mid-body is a ConnectionDroppedError, a stall a
+    ConnectionFailedError."""
+    return _body(response.iter_text())
+
+
+def stream_bytes(response: httpx.Response) -> Iterator[bytes]:
+    """`stream_text` for raw bytes (`iter_bytes`)."""
+    return _body(response.iter_bytes())
 
 
 def decode_json(response: httpx.Response) -> Any:
@@ -147,7 +181,7 @@ def get_json(settings: Settings, url: str, *, base_url: str | None = None) -> tu
             response = client.get(url, cast_to=httpx.Response, options=options)
     except ServerStatusError as exc:
         return exc.status, None
-    except httpx.HTTPError:
+    except (ConnectionFailedError, httpx.HTTPError):
         return 0, None
     try:
         return response.status_code, response.json()

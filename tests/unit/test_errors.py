@@ -920,3 +920,43 @@ def test_the_plugins_error_kinds_share_no_name_with_httpx() -> None:
     }
     ours = {name for name in kinds.__all__ if isinstance(getattr(kinds, name), type)}
     assert ours and not ours & httpx_errors
+
+
+# -- httpx's exceptions stop at the transport -----------------------------------------------------
+def test_only_the_transport_and_the_error_mapping_see_httpx_exceptions() -> None:
+    """Everything above `transport/` catches the plugin's kinds; `errors/` reads httpx's
+    exceptions only as the causes under them."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    uses = sorted(
+        f"{path.relative_to(root)}:{number}"
+        for folder in ("oai_bridge", "models")
+        for path in (root / folder).rglob("*.py")
+        if not str(path.relative_to(root)).startswith(("oai_bridge/transport/", "oai_bridge/errors/"))
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if re.search(r"\bhttpx\.\w*(Error|Exception|Timeout)\b", line)
+    )
+    assert uses == []
+
+
+def test_a_request_that_gets_no_answer_is_the_plugins_connection_failure(fake_server: Any) -> None:
+    from oai_bridge.adapter.base import settings_for
+    from oai_bridge.errors.kinds import ConnectionDroppedError, ConnectionFailedError, causes
+    from oai_bridge.transport.send import open_stream, post_json, stream_text
+    from tests.support.fake_server import partial_then_reset
+
+    closed = settings_for("m", {"base_url": "http://127.0.0.1:9/v1", "max_retries": "0"})
+    with pytest.raises(ConnectionFailedError) as failed:
+        post_json(closed, "/chat/completions", {})
+    assert any(isinstance(cause, httpx.ConnectError) for cause in causes(failed.value))
+
+    fake_server.always(partial_then_reset(pieces=[b"data: {}\n\n"]))
+    settings = settings_for("m", {"base_url": fake_server.base_url, "max_retries": "0"})
+    response = open_stream(settings, "/chat/completions", {})
+    with pytest.raises(ConnectionDroppedError) as dropped:
+        list(stream_text(response))
+    assert any(isinstance(cause, httpx.TransportError) for cause in causes(dropped.value))
+    assert isinstance(to_invoke_error(failed.value), InvokeConnectionError)
+    assert isinstance(to_invoke_error(dropped.value), InvokeServerUnavailableError)
