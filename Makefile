@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv demo run run-check test lint llama-server litellm tts-peer package precheck precheck-usage keys verify doctor doctor-usage bench clean
+.PHONY: venv demo run run-check test lint llama-server litellm tts-peer package precheck precheck-usage keys verify doctor doctor-usage bench soak clean
 
 # Prerequisites are made left to right, one at a time: a target's checks (run-check,
 # doctor-usage) answer before $(STAMP) creates .venv or installs anything.
@@ -98,6 +98,10 @@ doctor-usage:
 ## bench: side-by-side performance benchmarks (bench/README.md); e.g. BENCH_ARGS="--quick" or "--commit HEAD --write-docs"
 bench: $(STAMP)
 	$(PY) -m bench.run $(BENCH_ARGS)
+
+## soak: the chaos harness for 20,000 calls, 16 in flight, through one plugin process (loopback only; 6 to 12 min on 2 cores); SOAK_ARGS="--calls 2000" or "--write-docs"
+soak: $(STAMP)
+	$(PY) -m bench.soak $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache dist

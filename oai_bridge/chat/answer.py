@@ -40,7 +40,8 @@ def parse_completion(data: Any, *, completion_mode: bool = False, show_reasoning
     if not choices:
         raise MalformedResponseError(f"the response has no choices: {str(data)[:300]!r}")
     choice = obj(items(choices, "choices")[0], "choices[0]")
-    message = choice if completion_mode else obj(choice.get("message") or {}, "choices[0].message")
+    # No message is not an empty answer: the server's answer could not be read.
+    message = choice if completion_mode else obj(choice.get("message"), "choices[0].message")
     key = "text" if completion_mode else "content"
     where = f"choices[0].{key}" if completion_mode else f"choices[0].message.{key}"
     skipped: list[str] = []

@@ -105,6 +105,15 @@ def test_unreadable_parts_name_their_path(value: Any, message: str) -> None:
     assert str(info.value) == message
 
 
+@pytest.mark.parametrize("choice", [{"message": None}, {"index": 0}])
+def test_a_blocking_choice_without_a_message_is_an_error_not_an_empty_answer(choice: dict) -> None:
+    # Found by the chaos harness (Case(seed=1010, kind='llm-blocking', mutation='wrong-type')).
+    answer = {"choices": [{**choice, "finish_reason": "stop"}], "usage": {"prompt_tokens": 3, "completion_tokens": 4}}
+    with pytest.raises(MalformedResponseError) as info:
+        parse_completion(answer)
+    assert str(info.value) == "null where an object was expected in choices[0].message"  # absent reads as null
+
+
 def test_a_list_reasoning_field_is_all_reasoning() -> None:
     pieces, end = stream(
         {"choices": [{"delta": {"reasoning": [{"type": "text", "text": "why"}]}}]},
