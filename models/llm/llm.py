@@ -1,12 +1,10 @@
-"""The LLM model class: a thin adapter from Dify's calls to `oai_bridge.chat` or, for a model on
-the Responses API, `oai_bridge.responses`."""
+"""The LLM model class: a thin adapter from Dify's calls to the call `oai_bridge.llm.call` plans
+(chat completions, completions or the Responses API), streamed or posted, wrapped in Dify's types."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Generator, Mapping
 from dataclasses import replace
-from functools import partial
-from typing import Any
 
 from dify_plugin import LargeLanguageModel
 from dify_plugin.entities.model import AIModelEntity, ParameterRule, PriceInfo, PriceType
@@ -14,20 +12,14 @@ from dify_plugin.entities.model.llm import LLMResult, LLMResultChunk, LLMUsage
 from dify_plugin.entities.model.message import PromptMessage, PromptMessageTool
 
 from oai_bridge.adapter.base import ZERO_PRICE, BridgeModel, settings_for, validate_and_save
-from oai_bridge.chat.answer import Completion, parse_completion
-from oai_bridge.chat.body import build_request
 from oai_bridge.chat.events import StreamEnd, Usage
-from oai_bridge.chat.pipeline import EventReader, stream_events
+from oai_bridge.chat.pipeline import stream_events
 from oai_bridge.chat.results import assistant_message, final_chunk, text_chunk
 from oai_bridge.chat.schema import llm_schema, parameter_rules
 from oai_bridge.config.settings import Settings
-from oai_bridge.config.thinking import ThinkingChoice, thinking_choice
 from oai_bridge.discovery.detect import kind_of, lazy_detected
 from oai_bridge.errors.invoke import endpoint_errors
-from oai_bridge.responses.answer import parse_response
-from oai_bridge.responses.body import PATH as RESPONSES_PATH
-from oai_bridge.responses.body import build_responses_body
-from oai_bridge.responses.events import ResponsesReader
+from oai_bridge.llm.call import LlmCall, plan_call
 from oai_bridge.tokens import estimate_messages, estimate_text
 from oai_bridge.transport.send import post_json
 
@@ -47,22 +39,10 @@ class BridgeLargeLanguageModel(BridgeModel, LargeLanguageModel):
         del user  # never sent: strict servers reject `user`, and it identifies Dify's end users
         settings = settings_for(model, credentials)
         with endpoint_errors(settings):
-            thinking = thinking_choice(settings, model_parameters)  # the app's choice, else the form's
-            show = thinking.show_reasoning
-            reader: Callable[[], EventReader] | None = None
-            if settings.responses_api:  # stop strings are applied here: the API has no `stop`
-                stops = tuple(stop or ())
-                body = build_responses_body(settings, prompt_messages, model_parameters, tools=tools, stream=stream)
-                path, reader = RESPONSES_PATH, partial(ResponsesReader, show_reasoning=show, stop=stops)
-                parse: Callable[[Any], Completion] = partial(parse_response, show_reasoning=show, stop=stops)
-            else:
-                path, body = build_request(
-                    settings, prompt_messages, model_parameters, tools=tools, stop=stop, stream=stream
-                )
-                parse = partial(parse_completion, completion_mode=settings.mode == "completion", show_reasoning=show)
+            plan = plan_call(settings, prompt_messages, model_parameters, tools=tools, stop=stop, stream=stream)
             if stream:
-                return self._stream(settings, path, body, prompt_messages, tools, thinking, reader)
-            result = parse(post_json(settings, path, body))
+                return self._stream(settings, plan, prompt_messages, tools)
+            result = plan.parse(post_json(settings, plan.path, plan.body))
         usage = (result.usage or Usage(None, None)).completed(
             lambda: estimate_messages(prompt_messages, tools), lambda: estimate_text(result.content)
         )
@@ -73,22 +53,18 @@ class BridgeLargeLanguageModel(BridgeModel, LargeLanguageModel):
     def _stream(
         self,
         settings: Settings,
-        path: str,
-        body: dict[str, Any],
+        plan: LlmCall,
         prompt_messages: list[PromptMessage],
         tools: list[PromptMessageTool] | None,
-        thinking: ThinkingChoice,
-        reader: Callable[[], EventReader] | None = None,
     ) -> Generator[LLMResultChunk, None, None]:
         model = settings.model
         with endpoint_errors(settings):
             for event in stream_events(
                 settings,
-                path,
-                body,
+                plan.path,
+                plan.body,
                 prompt_tokens=lambda: estimate_messages(prompt_messages, tools),
-                thinking=thinking,
-                reader=reader,
+                reader=plan.reader,
             ):
                 if type(event) is str:
                     yield text_chunk(model, event)

@@ -23,7 +23,7 @@ from dify_plugin.entities.model.message import (
 
 from oai_bridge.chat.think import split_whole_answer, strip_think
 from oai_bridge.config.settings import Settings
-from oai_bridge.config.thinking import ThinkingChoice, thinking_choice
+from oai_bridge.config.thinking import ThinkingChoice
 from oai_bridge.dialects.dialect import Dialect, dialect_for, with_video_parts
 from oai_bridge.errors.kinds import UnsendableInputError
 
@@ -205,11 +205,13 @@ def build_chat_body(
     messages: Sequence[PromptMessage],
     params: Mapping[str, Any],
     *,
+    thinking: ThinkingChoice,
     tools: Sequence[PromptMessageTool] | None = None,
     stop: Sequence[str] | None = None,
     stream: bool = True,
 ) -> dict[str, Any]:
-    """The /chat/completions body."""
+    """The /chat/completions body, with the call's thinking choice (`config.thinking`) in the
+    server's dialect."""
     dialect = dialect_for(
         settings.base_url, settings.detected.value("thinking_form"), settings.detected.value("server")
     )
@@ -221,7 +223,7 @@ def build_chat_body(
     response_format = response_format_field(params)
     if response_format:
         body["response_format"] = response_format
-    body.update(thinking_fields(thinking_choice(settings, params), dialect))
+    body.update(thinking_fields(thinking, dialect))
     if dialect.max_tokens_field != "max_tokens" and "max_tokens" in body:
         body[dialect.max_tokens_field] = body.pop("max_tokens")
     body.update(settings.extra_body)
@@ -233,6 +235,7 @@ def build_request(
     messages: Sequence[PromptMessage],
     params: Mapping[str, Any],
     *,
+    thinking: ThinkingChoice,
     tools: Sequence[PromptMessageTool] | None,
     stop: Sequence[str] | None,
     stream: bool,
@@ -240,7 +243,8 @@ def build_request(
     """The endpoint path and body for the configured mode (chat or completion)."""
     if settings.mode == "completion":
         return "/completions", build_completion_body(settings, messages, params, stop=stop, stream=stream)
-    return "/chat/completions", build_chat_body(settings, messages, params, tools=tools, stop=stop, stream=stream)
+    body = build_chat_body(settings, messages, params, thinking=thinking, tools=tools, stop=stop, stream=stream)
+    return "/chat/completions", body
 
 
 def messages_to_prompt(messages: Sequence[PromptMessage]) -> str:

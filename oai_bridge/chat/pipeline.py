@@ -23,7 +23,7 @@ import httpx
 
 from oai_bridge.chat.events import StreamEnd, StreamNormalizer, Usage
 from oai_bridge.config.settings import Settings
-from oai_bridge.config.thinking import ThinkingChoice, thinking_choice
+from oai_bridge.config.thinking import ThinkingChoice
 from oai_bridge.tokens import estimate_text
 from oai_bridge.transport.ending import release
 from oai_bridge.transport.retry import call
@@ -50,10 +50,9 @@ class EventReader(Protocol):
     def finish(self) -> StreamEnd: ...
 
 
-def chat_reader(settings: Settings, thinking: ThinkingChoice | None = None) -> StreamNormalizer:
+def chat_reader(settings: Settings, thinking: ThinkingChoice) -> StreamNormalizer:
     """The event reader of a chat or completion stream, as the settings and the call's thinking
-    choice (default: the form's; see `config.thinking`) ask."""
-    thinking = thinking or thinking_choice(settings)
+    choice (`config.thinking`, the one the body was built with) ask."""
     return StreamNormalizer(
         completion_mode=settings.mode == "completion",
         show_reasoning=thinking.show_reasoning,
@@ -64,12 +63,7 @@ def chat_reader(settings: Settings, thinking: ThinkingChoice | None = None) -> S
     )
 
 
-def read_events(
-    settings: Settings,
-    texts: Iterable[str],
-    thinking: ThinkingChoice | None = None,
-    reader: EventReader | None = None,
-) -> tuple[Iterator[str], Iterator[Event]]:
+def read_events(texts: Iterable[str], reader: EventReader) -> tuple[Iterator[str], Iterator[Event]]:
     """The reading chain of a stream body: decoded text -> lines -> SSE event data -> events.
 
     `texts` are network reads (`transport.send.stream_text`: one decoded read per item). Each read is
@@ -77,10 +71,10 @@ def read_events(
     events that arrived together cost Dify one chunk, and a read is handed on the moment it is
     parsed (nothing waits for the next one). The StreamEnd comes last, as soon as the answer is
     complete (`[DONE]`, or the reader's `ended`). Returns the rest of `texts` too, so a finished
-    stream's remainder can be drained (`release`). `reader` defaults to the chat reader for
-    `thinking` (`chat_reader`)."""
+    stream's remainder can be drained (`release`). `reader` reads the event data (`chat_reader`
+    for a chat or completion stream)."""
     rest = iter(texts)
-    return rest, _events(rest, reader or chat_reader(settings, thinking))
+    return rest, _events(rest, reader)
 
 
 def _events(texts: Iterator[str], normalizer: EventReader) -> Iterator[Event]:
@@ -114,13 +108,12 @@ def _open_until_output(
     settings: Settings,
     path: str,
     body: dict[str, Any],
-    thinking: ThinkingChoice | None,
-    reader: Callable[[], EventReader] | None,
+    reader: Callable[[], EventReader],
 ) -> tuple[httpx.Response, Iterator[str], Iterator[Event], list[Event]]:
     """Open the stream and read it up to its first output (a text piece or the end)."""
     response = open_stream(settings, path, body)
     try:
-        rest, events = read_events(settings, stream_text(response), thinking, reader() if reader else None)
+        rest, events = read_events(stream_text(response), reader())
         first = next(events)
         return response, rest, events, [first]
     except BaseException:
@@ -199,14 +192,13 @@ def stream_events(
     body: dict[str, Any],
     *,
     prompt_tokens: Callable[[], int],
-    thinking: ThinkingChoice | None = None,
-    reader: Callable[[], EventReader] | None = None,
+    reader: Callable[[], EventReader],
 ) -> Iterator[Event]:
     """Text pieces as they arrive, then one StreamEnd whose usage is always complete: the
     server's counts, and an estimate only for a side it did not report (`prompt_tokens` is
-    called only then). `thinking`: the call's choice, which the body was built with;
-    `reader` makes each attempt's event reader (default: the chat one, `chat_reader`)."""
-    response, rest, events, head = call(settings, lambda: _open_until_output(settings, path, body, thinking, reader))
+    called only then). `reader` makes each attempt's event reader (`chat_reader` with the
+    thinking choice the body was built with, or a Responses-API reader)."""
+    response, rest, events, head = call(settings, lambda: _open_until_output(settings, path, body, reader))
     produced: list[str] = []  # what reached Dify: the completion estimate when the server sends none
     # The first output went through the retry; the rest is read apart from delivery (a reader is
     # started only if the stream goes on after its first output).

@@ -3,9 +3,9 @@
 Dify's official OpenAI-compatible plugin gives each app an `enable_thinking` toggle and a
 `reasoning_effort` choice (its parameter names, kept so exported apps carry over); here they are
 offered on every chat model whose form's Thinking is not Off (`chat.schema`). Unset means the
-form's value. Every path that sends or reads thinking resolves the choice here, once per call:
-the Chat Completions body (`chat.body`), the reading of the stream (`chat.pipeline`), and any
-other request shape that names an effort.
+form's value. The choice is resolved here once per call (`llm.call.plan_call`) and handed to
+everything that sends or reads thinking: the Chat Completions body (`chat.body`), the Responses
+body (`responses.body`), and the readers of the answer (`chat.pipeline`, `responses.events`).
 """
 
 from __future__ import annotations
@@ -38,8 +38,6 @@ class ThinkingChoice:
     start_in_reasoning: bool
     """Whether a stream's start is read as reasoning before any tag (On, and a template that opens
     `<think>` in the prompt; see `chat.think`)."""
-    per_call: tuple[str, ...] = ()
-    """The app's parameters that set this choice (empty: the form's value as saved)."""
 
 
 def _enable(value: Any) -> bool | None:
@@ -77,8 +75,6 @@ def thinking_choice(settings: Settings, params: Mapping[str, Any] | None = None)
     params = params or {}
     enable = _enable(params.get(ENABLE_THINKING))
     effort = _effort(params.get(REASONING_EFFORT))
-    given = ((ENABLE_THINKING, enable), (REASONING_EFFORT, effort))
-    per_call = tuple(name for name, value in given if value is not None)
     mode: TriState
     if enable is not None:
         mode = "on" if enable else "off"
@@ -94,5 +90,4 @@ def thinking_choice(settings: Settings, params: Mapping[str, Any] | None = None)
         # Auto: shown when the server was seen reasoning (or nothing was detected).
         show_reasoning=settings.capability("thinking") if mode == "auto" else mode == "on",
         start_in_reasoning=mode == "on" and _tag_in_prompt(settings),
-        per_call=per_call,
     )

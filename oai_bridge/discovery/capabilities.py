@@ -34,6 +34,7 @@ from oai_bridge.chat.body import build_chat_body
 from oai_bridge.chat.parts import part_pieces
 from oai_bridge.chat.think import REASONING
 from oai_bridge.config.settings import Settings
+from oai_bridge.config.thinking import thinking_choice
 from oai_bridge.dialects.dialect import THINKING_FORMS
 from oai_bridge.errors.kinds import (
     ConnectionDroppedError,
@@ -115,10 +116,11 @@ def chat_request(
         content = [TextPromptMessageContent(data="ping"), *parts]
     messages: list[PromptMessage] = [UserPromptMessage(content=content)]
     values = {"max_tokens": PING_TOKENS, **(params or {})}
+    thinking = thinking_choice(settings, values)
     if settings.responses_api:
-        body = build_responses_body(settings, messages, values, tools=tools, stream=False)
+        body = build_responses_body(settings, messages, values, thinking=thinking, tools=tools, stream=False)
         return post_json(settings, RESPONSES_PATH, body)
-    body = build_chat_body(settings, messages, values, tools=tools, stream=False)
+    body = build_chat_body(settings, messages, values, thinking=thinking, tools=tools, stream=False)
     return post_json(settings, "/chat/completions", body)
 
 

@@ -30,9 +30,10 @@ from oai_bridge.audio.voices import choose_voice, discover_voices, saved_form
 from oai_bridge.chat.answer import parse_completion
 from oai_bridge.chat.body import build_chat_body, build_completion_body
 from oai_bridge.chat.events import StreamEnd
-from oai_bridge.chat.pipeline import read_events
+from oai_bridge.chat.pipeline import chat_reader, read_events
 from oai_bridge.config.findings import Findings
 from oai_bridge.config.settings import Settings
+from oai_bridge.config.thinking import thinking_choice
 from oai_bridge.config.urls import base_query, normalize_base_url, pasted_responses_url, with_query
 from oai_bridge.discovery.capabilities import (
     CHAT_CAPABILITIES,
@@ -275,12 +276,14 @@ def _streamed_usage(settings: Settings) -> bool | None:
     """Whether the server reports usage in streams (the doctor shows it; the plugin estimates
     without it). Read by the chat stream's own reading chain, so the probe ends where a call
     ends: at `[DONE]` or a finish reason with its usage, whether or not the body closes."""
-    body = build_chat_body(settings, [UserPromptMessage(content="ping")], {"max_tokens": 1}, stream=True)
+    thinking = thinking_choice(settings)  # the form's: no app asks
+    messages = [UserPromptMessage(content="ping")]
+    body = build_chat_body(settings, messages, {"max_tokens": 1}, thinking=thinking, stream=True)
     try:
         response = open_stream(settings, "/chat/completions", body)
     except (ServerStatusError, ConnectionFailedError):
         return None
-    rest, events = read_events(settings, stream_text(response))
+    rest, events = read_events(stream_text(response), chat_reader(settings, thinking))
     try:
         end = next(event for event in events if isinstance(event, StreamEnd))
         return end.usage is not None

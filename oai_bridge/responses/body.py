@@ -28,7 +28,7 @@ from dify_plugin.entities.model.message import (
 from oai_bridge.chat.body import message_text, response_format_field
 from oai_bridge.chat.think import strip_think
 from oai_bridge.config.settings import Settings
-from oai_bridge.config.thinking import thinking_choice
+from oai_bridge.config.thinking import ThinkingChoice
 from oai_bridge.config.websearch import web_search_tool
 from oai_bridge.errors.kinds import UnsendableInputError
 
@@ -140,13 +140,12 @@ def text_format(params: Mapping[str, Any]) -> dict[str, Any] | None:
     return out
 
 
-def reasoning_field(settings: Settings, params: Mapping[str, Any]) -> dict[str, Any] | None:
+def reasoning_field(settings: Settings, choice: ThinkingChoice) -> dict[str, Any] | None:
     """`reasoning` from the call's thinking choice (the app's Thinking mode / Reasoning effort,
     else the form's Thinking; `config.thinking`): Off is `effort: none`; a chosen effort is sent
     as `effort`; summaries (`summary: auto`) are asked for when thinking is wanted: On, an effort
     chosen, or Auto on a model seen reasoning at save. A server that refuses either has it shed
     (`dialects.learned`, with a log line)."""
-    choice = thinking_choice(settings, params)
     if choice.mode == "off":
         return {"effort": "none"}
     out: dict[str, Any] = {}
@@ -163,10 +162,12 @@ def build_responses_body(
     messages: Sequence[PromptMessage],
     params: Mapping[str, Any],
     *,
+    thinking: ThinkingChoice,
     tools: Sequence[PromptMessageTool] | None = None,
     stream: bool = True,
 ) -> dict[str, Any]:
-    """The `/responses` body: stateless (`store: false`), the whole conversation as input."""
+    """The `/responses` body: stateless (`store: false`), the whole conversation as input, with
+    the call's thinking choice (`config.thinking`) as `reasoning`."""
     instructions, items = input_items(messages, vision=settings.vision != "off")
     body: dict[str, Any] = {"model": settings.endpoint_model, "input": items, "store": False}
     if instructions:
@@ -184,7 +185,7 @@ def build_responses_body(
     fmt = text_format(params)
     if fmt:
         body["text"] = {"format": fmt}
-    reasoning = reasoning_field(settings, params)
+    reasoning = reasoning_field(settings, thinking)
     if reasoning:
         body["reasoning"] = reasoning
     body.update(settings.extra_body)

@@ -10,13 +10,19 @@ from collections.abc import Iterator
 import pytest
 from dify_plugin.errors.model import InvokeError
 
-from oai_bridge.chat.events import StreamEnd, Usage, normalize_stream
-from oai_bridge.chat.pipeline import read_events
+from oai_bridge.chat.events import StreamEnd, StreamNormalizer, Usage, normalize_stream
+from oai_bridge.chat.pipeline import chat_reader, read_events
 from oai_bridge.config.settings import parse_settings
+from oai_bridge.config.thinking import thinking_choice
 from oai_bridge.errors.invoke import translated_errors
 from oai_bridge.transport.sse import iter_lines, iter_sse_data
 
 SETTINGS = parse_settings("m", {"base_url": "http://localhost:8000/v1"})
+
+
+def chat_stream() -> StreamNormalizer:
+    """The reader of a chat stream on a model saved with the form's defaults."""
+    return chat_reader(SETTINGS, thinking_choice(SETTINGS))
 
 
 def event(payload: dict | str) -> str:
@@ -34,7 +40,7 @@ DONE = "data: [DONE]\n\n"
 
 
 def read(texts: list[str]) -> tuple[list[str], StreamEnd]:
-    out = list(read_events(SETTINGS, texts)[1])
+    out = list(read_events(texts, chat_stream())[1])
     end = out.pop()
     assert isinstance(end, StreamEnd)
     assert all(type(piece) is str for piece in out)
@@ -86,7 +92,7 @@ def test_each_read_is_handed_on_before_the_next_is_read() -> None:
         assert len(consumed) == len(reads)
         yield delta("stop") + DONE
 
-    _, events = read_events(SETTINGS, source())
+    _, events = read_events(source(), chat_stream())
     for piece in events:
         if isinstance(piece, StreamEnd):
             break
@@ -130,7 +136,7 @@ def test_tool_call_deltas_and_usage_are_unaffected_by_batching() -> None:
 
 def test_done_in_the_middle_of_a_read_ends_the_stream_there() -> None:
     text = delta(content="a") + delta(content="b", finish="stop") + DONE + delta(content="AFTER") + "garbage\n\n"
-    rest, events = read_events(SETTINGS, iter([text, "never read"]))
+    rest, events = read_events(iter([text, "never read"]), chat_stream())
     out = list(events)
     assert out[:-1] == ["ab"]
     assert isinstance(out[-1], StreamEnd)
@@ -140,14 +146,14 @@ def test_done_in_the_middle_of_a_read_ends_the_stream_there() -> None:
 
 def test_text_before_an_error_in_the_same_read_still_goes_out_first() -> None:
     text = delta(content="partial") + 'event: error\ndata: {"error": {"message": "engine died"}}\n\n'
-    _, events = read_events(SETTINGS, [text])
+    _, events = read_events([text], chat_stream())
     assert next(events) == "partial"
     with pytest.raises(Exception, match="engine died"):
         next(events)
 
 
 def test_text_before_a_malformed_payload_in_the_same_read_still_goes_out_first() -> None:
-    _, events = read_events(SETTINGS, [delta(content="partial") + "data: [1]\n\n"])
+    _, events = read_events([delta(content="partial") + "data: [1]\n\n"], chat_stream())
     assert next(events) == "partial"
     with pytest.raises(InvokeError, match="a list where an object was expected in a stream chunk"), translated_errors():
         next(events)
@@ -169,7 +175,7 @@ def test_a_body_without_done_or_final_line_break_flushes_at_the_end() -> None:
 )
 def test_a_finish_reason_with_its_usage_ends_the_stream_without_done(ending: str) -> None:
     # Issue 20.1: a server that keeps the body open after the answer is not read any further.
-    rest, events = read_events(SETTINGS, iter([delta(content="a"), ending, "never read"]))
+    rest, events = read_events(iter([delta(content="a"), ending, "never read"]), chat_stream())
     out = list(events)
     assert out[:-1] == ["a"]
     assert out[-1].finish_reason == "stop" and out[-1].usage is not None
@@ -177,7 +183,7 @@ def test_a_finish_reason_with_its_usage_ends_the_stream_without_done(ending: str
 
 
 def test_a_finish_reason_alone_reads_on_for_the_usage() -> None:
-    rest, events = read_events(SETTINGS, iter([delta(content="a", finish="stop"), USAGE, DONE]))
+    rest, events = read_events(iter([delta(content="a", finish="stop"), USAGE, DONE]), chat_stream())
     assert list(events)[-1].usage == Usage(7, 5)
     assert list(rest) == [DONE]  # the usage completed the answer
 
@@ -207,6 +213,6 @@ def test_another_event_reader_can_declare_the_end() -> None:
             "never read",
         ]
     )
-    rest, events = read_events(SETTINGS, texts, reader=ResponsesReader())
+    rest, events = read_events(texts, ResponsesReader())
     assert list(events) == ["Hi", StreamEnd("stop")]
     assert list(rest) == ["never read"]

@@ -175,8 +175,9 @@ def test_under_gevent_closing_a_stream_ends_its_reader_blocked_on_the_network() 
         from gevent import monkey; monkey.patch_all()
         import gc, threading, time
         import gevent
-        from oai_bridge.chat.pipeline import stream_events
+        from oai_bridge.chat.pipeline import chat_reader, stream_events
         from oai_bridge.config.settings import parse_settings
+        from oai_bridge.config.thinking import thinking_choice
         from tests.support.fake_server import FakeServer, STALL, Response, chat_chunk, sse_body
 
         server = FakeServer()
@@ -186,7 +187,8 @@ def test_under_gevent_closing_a_stream_ends_its_reader_blocked_on_the_network() 
         settings = parse_settings("m", {"base_url": server.base_url, "timeout": "30"})
         body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": True}
         for _ in range(20):
-            stream = stream_events(settings, "/chat/completions", body, prompt_tokens=lambda: 1)
+            reader = lambda: chat_reader(settings, thinking_choice(settings))  # noqa: E731
+            stream = stream_events(settings, "/chat/completions", body, prompt_tokens=lambda: 1, reader=reader)
             got = next(stream) + next(stream)
             assert got == "hi there", got
             stream.close()

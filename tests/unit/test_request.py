@@ -34,7 +34,6 @@ with warnings.catch_warnings():
     )
 
     from oai_bridge.chat.body import (
-        build_chat_body,
         build_completion_body,
         build_messages,
         messages_to_prompt,
@@ -42,6 +41,7 @@ with warnings.catch_warnings():
         tool_to_openai,
     )
 from oai_bridge.config.settings import Settings, parse_settings
+from oai_bridge.llm.call import plan_call
 
 PNG_B64 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
 WAV_B64 = "UklGRiQAAABXQVZFZm10IBAAAAABAAEAESsAACJWAAACABAAZGF0YQAAAAA="
@@ -49,6 +49,21 @@ WAV_B64 = "UklGRiQAAABXQVZFZm10IBAAAAABAAEAESsAACJWAAACABAAZGF0YQAAAAA="
 
 def settings(**form: Any) -> Settings:
     return parse_settings("my-model", {"base_url": "http://localhost:8000/v1", **form})
+
+
+def chat_body(
+    s: Settings,
+    messages: Sequence[PromptMessage],
+    params: dict[str, Any],
+    *,
+    tools: Sequence[PromptMessageTool] | None = None,
+    stop: Sequence[str] | None = None,
+    stream: bool = True,
+) -> dict[str, Any]:
+    """The /chat/completions body of a call, as the model class has it built (`llm.call`)."""
+    plan = plan_call(s, messages, params, tools=tools, stop=stop, stream=stream)
+    assert plan.path == "/chat/completions"
+    return plan.body
 
 
 def image(
@@ -156,9 +171,9 @@ def test_image_is_dropped_when_vision_is_off() -> None:
 
 def test_chat_body_drops_images_only_when_vision_setting_is_off() -> None:
     messages = [UserPromptMessage(content=[TextPromptMessageContent(data="Describe"), image()])]
-    assert build_chat_body(settings(vision="off"), messages, {})["messages"][0]["content"] == "Describe"
+    assert chat_body(settings(vision="off"), messages, {})["messages"][0]["content"] == "Describe"
     for vision in ("on", "auto"):
-        content = build_chat_body(settings(vision=vision), messages, {})["messages"][0]["content"]
+        content = chat_body(settings(vision=vision), messages, {})["messages"][0]["content"]
         assert [part["type"] for part in content] == ["text", "image_url"]
 
 
@@ -180,18 +195,18 @@ def video_message(**source: str) -> list[PromptMessage]:
 
 
 def test_a_video_goes_to_a_generic_server_as_video_url() -> None:
-    content = build_chat_body(settings(video="on"), video_message(base64_data=MP4_B64), {})["messages"][0]["content"]
+    content = chat_body(settings(video="on"), video_message(base64_data=MP4_B64), {})["messages"][0]["content"]
     assert content[1] == {"type": "video_url", "video_url": {"url": f"data:video/mp4;base64,{MP4_B64}"}}
 
 
 def test_a_video_goes_to_llama_server_as_input_video_with_the_raw_base64() -> None:
     detected = settings(video="on", _detected_server="llama.cpp")
-    content = build_chat_body(detected, video_message(base64_data=MP4_B64), {})["messages"][0]["content"]
+    content = chat_body(detected, video_message(base64_data=MP4_B64), {})["messages"][0]["content"]
     assert content == [
         {"type": "text", "text": "What happens?"},
         {"type": "input_video", "input_video": {"data": MP4_B64}},
     ]
-    by_url = build_chat_body(detected, video_message(url="https://example.com/clip.mp4"), {})
+    by_url = chat_body(detected, video_message(url="https://example.com/clip.mp4"), {})
     assert by_url["messages"][0]["content"][1] == {
         "type": "input_video",
         "input_video": {"url": "https://example.com/clip.mp4"},
@@ -242,7 +257,7 @@ def test_tool_message_keeps_tool_call_id() -> None:
 
 def test_no_name_field_anywhere() -> None:
     # vLLM in Mistral-tokenizer mode rejects messages[].name (vllm-project/vllm#12864); Groq too.
-    body = build_chat_body(settings(), conversation(), {"temperature": 0.1}, tools=[weather_tool()])
+    body = chat_body(settings(), conversation(), {"temperature": 0.1}, tools=[weather_tool()])
     # The only `name`s are function names (tool calls and tool definitions).
     assert set(name_parents(body)) == {"function"}
     assert all("name" not in message for message in body["messages"])
@@ -270,7 +285,7 @@ def test_building_never_mutates_the_input() -> None:
     s = settings(extra_body='{"chat_template_kwargs": {"enable_thinking": false}}')
     extra_before = copy.deepcopy(dict(s.extra_body))
 
-    build_chat_body(s, messages, params, tools=tools, stop=stop, stream=True)
+    chat_body(s, messages, params, tools=tools, stop=stop, stream=True)
     build_completion_body(s, messages, params, stop=stop, stream=False)
 
     assert [m.model_dump() for m in messages] == before
@@ -284,12 +299,12 @@ def test_building_never_mutates_the_input() -> None:
 
 
 def test_minimal_body_has_only_standard_fields() -> None:
-    body = build_chat_body(settings(), [UserPromptMessage(content="Hi")], {}, stream=False)
+    body = chat_body(settings(), [UserPromptMessage(content="Hi")], {}, stream=False)
     assert body == {"model": "my-model", "messages": [{"role": "user", "content": "Hi"}]}
 
 
 def test_endpoint_model_name_is_sent_as_model() -> None:
-    body = build_chat_body(settings(endpoint_model_name="served"), [UserPromptMessage(content="Hi")], {})
+    body = chat_body(settings(endpoint_model_name="served"), [UserPromptMessage(content="Hi")], {})
     assert body["model"] == "served"
 
 
@@ -303,7 +318,7 @@ def test_parameters_are_sent_only_when_set() -> None:
         "max_tokens": 256,
         "seed": None,
     }
-    body = build_chat_body(settings(), [UserPromptMessage(content="Hi")], params, stream=False)
+    body = chat_body(settings(), [UserPromptMessage(content="Hi")], params, stream=False)
     assert {k: v for k, v in body.items() if k not in ("model", "messages")} == {
         "temperature": 0.0,
         "top_p": 0.9,
@@ -315,32 +330,33 @@ def test_parameters_are_sent_only_when_set() -> None:
 
 def test_no_user_field_is_sent() -> None:
     # `user` is not a field most local servers define; strict ones reject it.
-    body = build_chat_body(settings(), [UserPromptMessage(content="Hi")], {"user": "u-1"}, stream=True)
+    body = chat_body(settings(), [UserPromptMessage(content="Hi")], {"user": "u-1"}, stream=True)
     assert "user" not in body
 
 
 def test_unknown_parameters_are_not_forwarded() -> None:
-    body = build_chat_body(settings(), [UserPromptMessage(content="Hi")], {"min_p": 0.1, "logit_bias": {}})
+    body = chat_body(settings(), [UserPromptMessage(content="Hi")], {"min_p": 0.1, "logit_bias": {}})
     assert "min_p" not in body
     assert "logit_bias" not in body
 
 
 def test_stop_sequences_are_forwarded_as_a_list() -> None:
-    body = build_chat_body(settings(), [UserPromptMessage(content="Hi")], {}, stop=("END", "\n\n"))
+    body = chat_body(settings(), [UserPromptMessage(content="Hi")], {}, stop=("END", "\n\n"))
     assert body["stop"] == ["END", "\n\n"]
-    assert "stop" not in build_chat_body(settings(), [UserPromptMessage(content="Hi")], {}, stop=[])
+    assert "stop" not in chat_body(settings(), [UserPromptMessage(content="Hi")], {}, stop=[])
 
 
 def test_stream_adds_stream_options_include_usage() -> None:
-    body = build_chat_body(settings(), [UserPromptMessage(content="Hi")], {}, stream=True)
+    body = chat_body(settings(), [UserPromptMessage(content="Hi")], {}, stream=True)
     assert body["stream"] is True
     assert body["stream_options"] == {"include_usage": True}
 
 
 def test_non_stream_sends_neither_stream_nor_stream_options() -> None:
     # vLLM rejects stream_options when stream is not true.
-    for build in (build_chat_body, build_completion_body):
-        body = build(settings(), [UserPromptMessage(content="Hi")], {}, stream=False)
+    chat = chat_body(settings(), [UserPromptMessage(content="Hi")], {}, stream=False)
+    completion = build_completion_body(settings(), [UserPromptMessage(content="Hi")], {}, stream=False)
+    for body in (chat, completion):
         assert "stream" not in body
         assert "stream_options" not in body
 
@@ -353,11 +369,11 @@ def test_non_stream_sends_neither_stream_nor_stream_options() -> None:
 )
 def test_text_response_format_sends_no_field(params: dict[str, Any]) -> None:
     assert response_format_field(params) is None
-    assert "response_format" not in build_chat_body(settings(), [UserPromptMessage(content="Hi")], params)
+    assert "response_format" not in chat_body(settings(), [UserPromptMessage(content="Hi")], params)
 
 
 def test_json_object_response_format() -> None:
-    body = build_chat_body(settings(), [UserPromptMessage(content="Hi")], {"response_format": "json_object"})
+    body = chat_body(settings(), [UserPromptMessage(content="Hi")], {"response_format": "json_object"})
     assert body["response_format"] == {"type": "json_object"}
 
 
@@ -382,7 +398,7 @@ def test_json_schema_without_name_gets_one() -> None:
 
 @pytest.mark.parametrize("raw", [json.dumps(SCHEMA), SCHEMA])
 def test_bare_json_schema_is_wrapped(raw: Any) -> None:
-    body = build_chat_body(
+    body = chat_body(
         settings(), [UserPromptMessage(content="Hi")], {"response_format": "json_schema", "json_schema": raw}
     )
     assert body["response_format"] == {"type": "json_schema", "json_schema": {"name": "response", "schema": SCHEMA}}
@@ -405,14 +421,14 @@ def test_unusable_response_format_raises_value_error(params: dict[str, Any], wor
 
 def test_thinking_auto_sends_no_thinking_fields() -> None:
     # chat_template_kwargs / reasoning_effort are not OpenAI fields everywhere: only when set explicitly.
-    body = build_chat_body(settings(thinking="auto"), [UserPromptMessage(content="Hi")], {}, stream=False)
+    body = chat_body(settings(thinking="auto"), [UserPromptMessage(content="Hi")], {}, stream=False)
     assert "chat_template_kwargs" not in body
     assert "reasoning_effort" not in body
 
 
 def test_extra_body_overrides_the_thinking_switch() -> None:
     s = settings(thinking="off", extra_body='{"chat_template_kwargs": {"enable_thinking": true}}')
-    body = build_chat_body(s, [UserPromptMessage(content="Hi")], {}, stream=False)
+    body = chat_body(s, [UserPromptMessage(content="Hi")], {}, stream=False)
     assert body["chat_template_kwargs"] == {"enable_thinking": True}
 
 
@@ -448,18 +464,18 @@ def test_the_apps_thinking_choice_replaces_the_forms_in_the_servers_form(
     form: str, params: dict[str, Any], sent: dict[str, Any], saved: str
 ) -> None:
     s = settings(thinking=saved, _detected_thinking_form=form)
-    body = build_chat_body(s, [UserPromptMessage(content="Hi")], params, stream=False)
+    body = chat_body(s, [UserPromptMessage(content="Hi")], params, stream=False)
     assert {k: body[k] for k in THINKING_KEYS if k in body} == sent
 
 
 def test_unset_per_call_values_send_what_the_form_says() -> None:
     s = settings(thinking="on", _detected_thinking_form="enable_thinking")
-    body = build_chat_body(s, [UserPromptMessage(content="Hi")], {"enable_thinking": None}, stream=False)
+    body = chat_body(s, [UserPromptMessage(content="Hi")], {"enable_thinking": None}, stream=False)
     assert {k: body[k] for k in THINKING_KEYS if k in body} == {"enable_thinking": True}
 
 
 def test_a_per_call_switch_on_an_undetected_server_speaks_every_form_once() -> None:
-    body = build_chat_body(settings(), [UserPromptMessage(content="Hi")], {"enable_thinking": False}, stream=False)
+    body = chat_body(settings(), [UserPromptMessage(content="Hi")], {"enable_thinking": False}, stream=False)
     assert body["chat_template_kwargs"] == {"enable_thinking": False, "thinking": False}
     assert (body["enable_thinking"], body["thinking"], body["reasoning_effort"]) == (
         False,
@@ -473,16 +489,16 @@ def test_a_per_call_switch_on_an_undetected_server_speaks_every_form_once() -> N
 def test_an_effort_goes_to_known_hosts_as_reasoning_effort() -> None:
     openai = settings(base_url="https://api.openai.com/v1")
     assert (
-        build_chat_body(openai, [UserPromptMessage(content="Hi")], {"reasoning_effort": "high"}, stream=False)[
+        chat_body(openai, [UserPromptMessage(content="Hi")], {"reasoning_effort": "high"}, stream=False)[
             "reasoning_effort"
         ]
         == "high"
     )
     # OpenAI's own Off is `minimal`; an app that chose `none` gets `none`.
-    off = build_chat_body(openai, [UserPromptMessage(content="Hi")], {"reasoning_effort": "none"}, stream=False)
+    off = chat_body(openai, [UserPromptMessage(content="Hi")], {"reasoning_effort": "none"}, stream=False)
     assert off["reasoning_effort"] == "none"
     deepseek = settings(base_url="https://api.deepseek.com/v1", thinking="on")
-    body = build_chat_body(deepseek, [UserPromptMessage(content="Hi")], {"enable_thinking": False}, stream=False)
+    body = chat_body(deepseek, [UserPromptMessage(content="Hi")], {"enable_thinking": False}, stream=False)
     assert body["thinking"] == {"type": "disabled"}
     assert "chat_template_kwargs" not in body and "enable_thinking" not in body
 
@@ -492,7 +508,7 @@ def test_an_effort_goes_to_known_hosts_as_reasoning_effort() -> None:
 
 def test_extra_body_is_merged_last_and_overrides() -> None:
     s = settings(extra_body='{"temperature": 0.2, "top_k": 20, "chat_template_kwargs": {"enable_thinking": false}}')
-    body = build_chat_body(s, [UserPromptMessage(content="Hi")], {"temperature": 0.7}, stream=False)
+    body = chat_body(s, [UserPromptMessage(content="Hi")], {"temperature": 0.7}, stream=False)
     assert body["temperature"] == 0.2
     assert body["top_k"] == 20
     assert body["chat_template_kwargs"] == {"enable_thinking": False}
@@ -507,9 +523,7 @@ def test_extra_body_overrides_the_completion_body_too() -> None:
 
 @pytest.mark.parametrize("tool_calling", ["auto", "on"])
 def test_tools_are_sent_unless_tool_calling_is_off(tool_calling: str) -> None:
-    body = build_chat_body(
-        settings(tool_calling=tool_calling), [UserPromptMessage(content="Hi")], {}, tools=[weather_tool()]
-    )
+    body = chat_body(settings(tool_calling=tool_calling), [UserPromptMessage(content="Hi")], {}, tools=[weather_tool()])
     assert body["tools"] == [
         {
             "type": "function",
@@ -523,12 +537,12 @@ def test_tools_are_sent_unless_tool_calling_is_off(tool_calling: str) -> None:
 
 
 def test_tools_are_omitted_when_tool_calling_is_off() -> None:
-    body = build_chat_body(settings(tool_calling="off"), [UserPromptMessage(content="Hi")], {}, tools=[weather_tool()])
+    body = chat_body(settings(tool_calling="off"), [UserPromptMessage(content="Hi")], {}, tools=[weather_tool()])
     assert "tools" not in body
 
 
 def test_no_tools_field_for_an_empty_tool_list() -> None:
-    assert "tools" not in build_chat_body(settings(), [UserPromptMessage(content="Hi")], {}, tools=[])
+    assert "tools" not in chat_body(settings(), [UserPromptMessage(content="Hi")], {}, tools=[])
 
 
 def test_tool_without_parameters_gets_an_empty_object_schema() -> None:
@@ -572,12 +586,9 @@ def test_completion_body_has_no_messages_or_tools() -> None:
 
 
 def test_openai_gets_max_completion_tokens_from_its_dialect() -> None:
-    from oai_bridge.chat.body import build_chat_body
-    from oai_bridge.config.settings import parse_settings
-
     params = {"max_tokens": 64}
-    openai_body = build_chat_body(parse_settings("o4-mini", {"base_url": "https://api.openai.com/v1"}), [], params)
-    other_body = build_chat_body(parse_settings("m", {"base_url": "http://localhost:8000/v1"}), [], params)
+    openai_body = chat_body(parse_settings("o4-mini", {"base_url": "https://api.openai.com/v1"}), [], params)
+    other_body = chat_body(parse_settings("m", {"base_url": "http://localhost:8000/v1"}), [], params)
     assert openai_body["max_completion_tokens"] == 64 and "max_tokens" not in openai_body
     assert other_body["max_tokens"] == 64 and "max_completion_tokens" not in other_body
 

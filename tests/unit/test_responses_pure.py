@@ -67,9 +67,7 @@ def test_a_partial_stop_string_is_held_then_released():
 # -- the event reader, any network split -----------------------------------------------------
 def _read(body: bytes, size: int, **kw):
     text = body.decode()
-    _, events = read_events(
-        settings(), [text[i : i + size] for i in range(0, len(text), size)], reader=ResponsesReader(**kw)
-    )
+    _, events = read_events([text[i : i + size] for i in range(0, len(text), size)], ResponsesReader(**kw))
     out = list(events)
     return "".join(e for e in out if isinstance(e, str)) + out[-1].text, out[-1]
 

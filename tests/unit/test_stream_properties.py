@@ -29,9 +29,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from oai_bridge.chat.events import StreamEnd, Usage
-from oai_bridge.chat.pipeline import read_events
+from oai_bridge.chat.pipeline import chat_reader, read_events
 from oai_bridge.chat.toolcalls import ToolCall
 from oai_bridge.config.settings import parse_settings
+from oai_bridge.config.thinking import thinking_choice
 from oai_bridge.errors.invoke import translated_errors
 
 pytestmark = pytest.mark.timeout(120)
@@ -63,7 +64,7 @@ def httpx_texts(pieces: list[bytes]) -> list[str]:
 def run_plugin_chain(pieces: list[bytes]) -> tuple[str, StreamEnd]:
     """The production reading chain; returns the Dify-visible text and the end."""
     with translated_errors():
-        out = list(read_events(PLUGIN_SETTINGS, httpx_texts(pieces))[1])
+        out = list(read_events(httpx_texts(pieces), chat_reader(PLUGIN_SETTINGS, thinking_choice(PLUGIN_SETTINGS)))[1])
     end = out.pop()
     assert isinstance(end, StreamEnd)
     assert all(type(piece) is str for piece in out)

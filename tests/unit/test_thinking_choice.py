@@ -20,14 +20,12 @@ def test_unset_parameters_mean_the_form_value(thinking: str) -> None:
     choice = thinking_choice(settings, {"temperature": 0.2})
     assert choice.mode == thinking
     assert choice.effort is None
-    assert choice.per_call == ()
     assert choice.show_reasoning == settings.capability("thinking")
 
 
 def test_per_call_off_on_a_model_saved_on_reads_nothing_as_reasoning() -> None:
     choice = thinking_choice(form(thinking="on"), {"enable_thinking": False})
     assert (choice.mode, choice.show_reasoning, choice.start_in_reasoning) == ("off", False, False)
-    assert choice.per_call == ("enable_thinking",)
 
 
 def test_per_call_on_on_an_auto_model_shows_reasoning_even_where_detection_saw_none() -> None:
@@ -56,7 +54,6 @@ def test_an_effort_is_kept_beside_the_mode_and_none_alone_means_off() -> None:
 def test_an_explicit_off_wins_over_an_effort_which_is_then_not_sent() -> None:
     choice = thinking_choice(form(), {"enable_thinking": False, "reasoning_effort": "high"})
     assert (choice.mode, choice.effort) == ("off", None)
-    assert choice.per_call == ("enable_thinking", "reasoning_effort")
 
 
 def test_values_arrive_as_dify_or_an_export_writes_them() -> None:
