@@ -27,6 +27,7 @@ from oai_bridge.errors.kinds import (
     ConnectionFailedError,
     MalformedResponseError,
     ModelNotFoundError,
+    RedirectLoopError,
     ServerStatusError,
     UnexpectedContentError,
 )
@@ -53,7 +54,9 @@ DISCOVERY_TIMEOUT = 10.0
 @contextmanager
 def sdk_errors() -> Iterator[None]:
     """SDK exceptions -> the plugin's: a status error keeps status, body, URL and headers; a
-    connection error is a ConnectionFailedError caused by the httpx error under it."""
+    connection error is a ConnectionFailedError caused by the httpx error under it; a body that
+    cannot be decoded (a broken gzip) is a MalformedResponseError, a redirect loop a
+    RedirectLoopError (the SDK wraps both as a connection error)."""
     import openai
 
     transport_error: BaseException | None = None
@@ -64,9 +67,14 @@ def sdk_errors() -> Iterator[None]:
             exc.status_code, exc.body, url=str(exc.request.url), headers=dict(exc.response.headers)
         ) from None
     except openai.APIConnectionError as exc:
-        if not isinstance(exc.__cause__, httpx.TransportError):
+        cause = exc.__cause__
+        if isinstance(cause, httpx.DecodingError):
+            raise MalformedResponseError(f"the body could not be decoded ({_words(cause)})") from None
+        if isinstance(cause, httpx.TooManyRedirects):
+            raise RedirectLoopError(_words(cause)) from None
+        if not isinstance(cause, httpx.TransportError):
             raise
-        transport_error = exc.__cause__
+        transport_error = cause
     # The httpx error keeps its own causes (what they hold: errors.connection), with no link back
     # to the SDK's wrapper, whose cause it is.
     if transport_error is not None:
