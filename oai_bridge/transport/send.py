@@ -115,7 +115,12 @@ def decode_json(response: httpx.Response) -> Any:
     # Only the head is decoded to look: the body may be megabytes of vectors.
     if "html" in kind or looks_like_html(response.content[:200].decode("utf-8", "replace")):
         raise UnexpectedContentError("an HTML page", "a JSON answer", str(response.request.url))
-    return json.loads(response.content)
+    try:
+        return json.loads(response.content)
+    except UnicodeDecodeError:
+        # Not UTF-8: read in the charset the server names, else as UTF-8 with what cannot be
+        # decoded replaced, as streamed answers are (`stream_text`).
+        return json.loads(response.text)
 
 
 def _once(
