@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 
@@ -34,9 +34,6 @@ from oai_bridge.errors.kinds import (
 from oai_bridge.errors.wording import MODEL_NOT_FOUND, body_text, is_deployment_not_found, looks_like_html
 from oai_bridge.transport.clients import openai_client, request_headers, timeout_for
 from oai_bridge.transport.retry import call, is_stall
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = [
     "DISCOVERY_TIMEOUT",
