@@ -53,6 +53,7 @@ from oai_bridge.errors.kinds import (
     MalformedResponseError,
     ModelNotFoundError,
     RedirectLoopError,
+    ReportedError,
     ServerStatusError,
     SSEError,
     StreamIncompleteError,
@@ -83,6 +84,7 @@ from oai_bridge.errors.wording import (
 __all__ = [
     "endpoint_errors",
     "error_for_status",
+    "payload_error",
     "raise_for_payload_error",
     "raise_for_response_error",
     "redact",
@@ -201,31 +203,40 @@ def _payload_status(data: Mapping[str, Any]) -> int:
     return 0
 
 
-def raise_for_payload_error(data: Mapping[str, Any]) -> None:
-    """Raise if a stream payload is an error in any shape servers use inside a 200 stream.
+def payload_error(data: Mapping[str, Any]) -> ReportedError | None:
+    """The error a payload reports in any shape servers use inside a 200 answer, or None.
 
     The error's wording and type decide before its status: vLLM reports a dead engine or
     exhausted GPU memory with `code: 400`, which is the server's fault, not the request's."""
     error = data.get("error")
     if error is None and data.get("object") != "error":
-        return
+        return None
     message = _clip(body_text(data)) or "no message"
     kind = error.get("type") if isinstance(error, Mapping) else data.get("type")
-    if mentions(f"{message} {kind or ''}", SERVER_FAULT):
-        raise InvokeServerUnavailableError(f"The server failed while generating: {message}")
     code = (error if isinstance(error, Mapping) else data).get("code")
     fault = RESPONSE_ERROR_CODES.get(code) if isinstance(code, str) else None
-    if fault == "rate":
-        raise InvokeRateLimitError(f"Rate limited by the server ({message}). Try again later.")
-    if fault == "server":
-        raise InvokeServerUnavailableError(f"The server failed while generating: {message}")
-    if fault == "request":
-        raise error_for_status(400, data)
-    status = _payload_status(data) or (400 if _is_context_overflow(message, data) else 0)
-    if status:
-        raise error_for_status(status, data)
-    # No status in the payload: the server failed while generating.
-    raise InvokeServerUnavailableError(f"The server reported an error during generation: {message}")
+    status = _payload_status(data)
+    mapped: InvokeError
+    if mentions(f"{message} {kind or ''}", SERVER_FAULT):
+        mapped = InvokeServerUnavailableError(f"The server failed while generating: {message}")
+    elif fault == "rate":
+        mapped = InvokeRateLimitError(f"Rate limited by the server ({message}). Try again later.")
+    elif fault == "server":
+        mapped = InvokeServerUnavailableError(f"The server failed while generating: {message}")
+    elif fault == "request":
+        mapped = error_for_status(400, data)
+    elif status or _is_context_overflow(message, data):
+        mapped = error_for_status(status or 400, data)
+    else:  # no status in the payload: the server failed while generating
+        mapped = InvokeServerUnavailableError(f"The server reported an error during generation: {message}")
+    return ReportedError(mapped, status=status, fault=fault)
+
+
+def raise_for_payload_error(data: Mapping[str, Any]) -> None:
+    """Raise `ReportedError` if a payload is an error (see `payload_error`)."""
+    reported = payload_error(data)
+    if reported is not None:
+        raise reported
 
 
 def raise_for_response_error(response: Mapping[str, Any]) -> None:
@@ -356,10 +367,9 @@ def _sse_error(exc: SSEError) -> InvokeError:
     elif "error" not in payload and payload.get("object") != "error":
         # llama.cpp's legacy `error:` line: the event data IS the error object (L#16109)
         payload = {"error": payload}
-    try:
-        raise_for_payload_error(payload)
-    except InvokeError as inner:
-        return inner
+    reported = payload_error(payload)
+    if reported is not None and isinstance(reported.error, InvokeError):
+        return reported.error
     return InvokeServerUnavailableError(f"The server sent an error event: {_clip(exc.data)}")
 
 
@@ -415,6 +425,8 @@ def to_invoke_error(
         mapped = InvokeBadRequestError(
             f"The model ran out of tokens in the middle of a tool call ({exc}); raise max_tokens."
         )
+    elif isinstance(exc, ReportedError):
+        mapped = exc.error if isinstance(exc.error, InvokeError) else to_invoke_error(exc.error)
     elif isinstance(exc, SSEError):
         mapped = _sse_error(exc)
     elif isinstance(exc, json.JSONDecodeError):

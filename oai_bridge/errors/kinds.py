@@ -174,6 +174,20 @@ class TruncatedToolCallError(Exception):
     """The model hit max_tokens inside a tool call, so its arguments are not valid JSON."""
 
 
+class ReportedError(Exception):
+    """An error the server reported inside a 2xx answer (an error chunk or event in a stream, an
+    error body with a 200 status). `error` is what Dify is shown (built by `errors.invoke`);
+    `status` the HTTP status the payload names (0: none) and `fault` its code's meaning
+    ("rate", "server", "request" or None), from which the retry policy decides whether a stream
+    that has shown nothing yet is worth opening again."""
+
+    def __init__(self, error: Exception, *, status: int = 0, fault: str | None = None) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.status = status
+        self.fault = fault
+
+
 class SSEError(Exception):
     """The server sent an `event: error` event (or a legacy llama.cpp `error:` line)."""
 

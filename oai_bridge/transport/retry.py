@@ -27,6 +27,7 @@ from oai_bridge.errors.connection import Failure, failure_of
 from oai_bridge.errors.kinds import (
     ConnectionDroppedError,
     ConnectionFailedError,
+    ReportedError,
     ServerStatusError,
     StreamIncompleteError,
     causes,
@@ -56,6 +57,8 @@ def is_stall(exc: BaseException) -> bool:
 def _is_retryable(exc: BaseException) -> bool:
     if isinstance(exc, ServerStatusError):
         return exc.status in _RETRY_STATUSES
+    if isinstance(exc, ReportedError):  # the same statuses, or a rate limit or fault named by its code
+        return exc.status in _RETRY_STATUSES or exc.fault in ("rate", "server")
     if isinstance(exc, ConnectionFailedError | ConnectionDroppedError | StreamIncompleteError):
         return not is_stall(exc) and failure_of(exc) not in _PERMANENT
     return False

@@ -364,3 +364,37 @@ def test_retries_and_adaptations_are_logged_to_dify_without_secrets(plugin_facto
     assert any("HTTP 503" in m and "retry 1" in m for m in messages), messages
     assert any("stream_options" in m for m in messages), messages
     assert CANARY not in json.dumps(plugin.logs)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        pytest.param({"message": "overloaded, try again", "code": 503}, id="status-503"),
+        pytest.param({"message": "slow down", "type": "rate_limit", "code": "rate_limit_exceeded"}, id="rate-limit"),
+    ],
+)
+def test_an_error_event_before_any_text_is_retried_like_its_http_status(plugin, fake_server, error):
+    # The same failure as a 503 or 429 answer, only told inside a 200 stream: Dify has seen
+    # nothing, so the one retry policy opens the stream again.
+    fake_server.add(sse_response([{"error": error}], done=False))
+    fake_server.always(sse_response(OK_STREAM))
+    assert chat(plugin, fake_server, max_retries="1").raise_for_error().text == "Hello"
+    assert len(fake_server.requests_to("/v1/chat/completions")) == 2
+
+
+def test_an_error_event_the_request_caused_is_not_retried(plugin, fake_server):
+    fake_server.add(sse_response([{"error": {"message": "invalid tool schema", "code": 400}}], done=False))
+    fake_server.always(sse_response(OK_STREAM))
+    result = chat(plugin, fake_server, max_retries="1")
+    assert result.error_type == "InvokeBadRequestError" and "invalid tool schema" in result.error["message"]
+    assert len(fake_server.requests_to("/v1/chat/completions")) == 1
+
+
+def test_an_error_event_after_text_is_not_retried(plugin, fake_server):
+    fake_server.add(
+        sse_response([chat_chunk("Hel", role="assistant"), {"error": {"message": "overloaded", "code": 503}}])
+    )
+    fake_server.always(sse_response(OK_STREAM))
+    result = chat(plugin, fake_server, max_retries="1")
+    assert result.text == "Hel" and result.error_type == "InvokeServerUnavailableError"
+    assert len(fake_server.requests_to("/v1/chat/completions")) == 1

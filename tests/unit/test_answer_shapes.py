@@ -9,7 +9,6 @@ import json
 from typing import Any
 
 import pytest
-from dify_plugin.errors.model import InvokeError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -22,12 +21,17 @@ from oai_bridge.chat.think import REASONING, TEXT
 from oai_bridge.discovery.capabilities import shows_reasoning
 from oai_bridge.discovery.endpoint import context_from_card
 from oai_bridge.embeddings.embed import parse_embeddings
-from oai_bridge.errors.kinds import MalformedResponseError, StreamIncompleteError, TruncatedToolCallError
+from oai_bridge.errors.kinds import (
+    MalformedResponseError,
+    ReportedError,
+    StreamIncompleteError,
+    TruncatedToolCallError,
+)
 from oai_bridge.rerank.shapes import parse_scores, parse_tokens
 from oai_bridge.transport.send import model_cards
 
-# What a parser may raise: the plugin's own kinds (and Dify's, for an error payload).
-ALLOWED = (MalformedResponseError, StreamIncompleteError, TruncatedToolCallError, InvokeError)
+# What a parser may raise: the plugin's own kinds (an error payload as ReportedError).
+ALLOWED = (MalformedResponseError, StreamIncompleteError, TruncatedToolCallError, ReportedError)
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),

@@ -37,7 +37,13 @@ with warnings.catch_warnings():
         translated_errors,
     )
 from oai_bridge.config.settings import SettingsError
-from oai_bridge.errors.kinds import ModelNotFoundError, SSEError, StreamIncompleteError, TruncatedToolCallError
+from oai_bridge.errors.kinds import (
+    ModelNotFoundError,
+    ReportedError,
+    SSEError,
+    StreamIncompleteError,
+    TruncatedToolCallError,
+)
 from oai_bridge.transport.send import sdk_errors
 
 KEY = "sk-canary-7d3e9f1a2b4c6d8e"
@@ -424,6 +430,16 @@ def test_huge_message_is_clipped() -> None:
 # --- raise_for_payload_error (errors inside a 200 stream) --------------------------------------
 
 
+def reported(payload: dict[str, Any]) -> InvokeError:
+    """What Dify is shown for an error payload (raised as the plugin's ReportedError)."""
+    with pytest.raises(ReportedError) as info:
+        raise_for_payload_error(payload)
+    error = info.value.error
+    assert isinstance(error, InvokeError)
+    assert type(to_invoke_error(info.value)) is type(error)  # the boundary shows exactly that
+    return error
+
+
 def test_normal_chunks_do_not_raise() -> None:
     raise_for_payload_error({"choices": [{"delta": {"content": "hi"}, "index": 0}]})
     raise_for_payload_error({"choices": [], "usage": {"prompt_tokens": 1, "completion_tokens": 1}})
@@ -454,10 +470,9 @@ def test_normal_chunks_do_not_raise() -> None:
     ],
 )
 def test_in_stream_error_shapes_raise_with_the_message(payload: dict[str, Any], cls: type[InvokeError]) -> None:
-    with pytest.raises(InvokeError) as info:
-        raise_for_payload_error(payload)
-    assert type(info.value) is cls
-    assert "invalid tool schema" in str(info.value)
+    error = reported(payload)
+    assert type(error) is cls
+    assert "invalid tool schema" in str(error)
 
 
 def test_in_stream_object_error_uses_its_top_level_code() -> None:
@@ -469,15 +484,15 @@ def test_in_stream_object_error_uses_its_top_level_code() -> None:
         "param": None,
         "code": 400,
     }
-    with pytest.raises(InvokeBadRequestError, match="invalid tool schema"):
-        raise_for_payload_error(payload)
+    error = reported(payload)
+    assert type(error) is InvokeBadRequestError and "invalid tool schema" in str(error)
 
 
 def test_in_stream_context_overflow_from_llama_cpp_says_it_does_not_fit() -> None:
     payload = {"error": {"code": 400, "message": "too long", "type": "exceed_context_size_error", "n_ctx": 4096}}
-    with pytest.raises(InvokeBadRequestError) as info:
-        raise_for_payload_error(payload)
-    assert_context_overflow(info.value)
+    error = reported(payload)
+    assert type(error) is InvokeBadRequestError
+    assert_context_overflow(error)
 
 
 @pytest.mark.parametrize(
@@ -505,9 +520,7 @@ def test_in_stream_context_overflow_from_llama_cpp_says_it_does_not_fit() -> Non
     ],
 )
 def test_in_stream_context_overflow_is_never_reported_as_server_unavailable(payload: dict[str, Any]) -> None:
-    with pytest.raises(InvokeError) as info:
-        raise_for_payload_error(payload)
-    assert_context_overflow(info.value)
+    assert_context_overflow(reported(payload))
 
 
 # --- redact ------------------------------------------------------------------------------------

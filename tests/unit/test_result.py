@@ -16,7 +16,8 @@ with warnings.catch_warnings():
     from dify_plugin.errors.model import InvokeBadRequestError, InvokeError, InvokeServerUnavailableError
 
     from oai_bridge.chat.answer import parse_completion
-    from oai_bridge.errors.kinds import TruncatedToolCallError
+    from oai_bridge.errors.invoke import to_invoke_error
+    from oai_bridge.errors.kinds import ReportedError, TruncatedToolCallError
 from oai_bridge.chat.events import Usage
 
 
@@ -259,9 +260,9 @@ def test_chat_mode_does_not_read_text() -> None:
     ],
 )
 def test_error_body_raises_an_invoke_error(data: dict[str, Any], cls: type[InvokeError]) -> None:
-    with pytest.raises(InvokeError) as info:
+    with pytest.raises(ReportedError) as info:
         parse_completion(data)
-    assert type(info.value) is cls
+    assert type(to_invoke_error(info.value)) is cls
 
 
 def test_explicit_null_error_is_not_an_error() -> None:

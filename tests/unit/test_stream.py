@@ -12,7 +12,8 @@ import pytest
 from dify_plugin.errors.model import InvokeBadRequestError, InvokeError, InvokeServerUnavailableError
 
 from oai_bridge.chat.events import StreamEnd, Usage, normalize_stream
-from oai_bridge.errors.kinds import StreamIncompleteError
+from oai_bridge.errors.invoke import to_invoke_error
+from oai_bridge.errors.kinds import ReportedError, StreamIncompleteError
 from oai_bridge.transport.sse import iter_sse_data
 
 
@@ -187,14 +188,15 @@ def test_stream_that_ends_without_finish_reason_raises():
 )
 def test_error_payload_inside_a_200_stream_raises_with_the_server_message(payload, expected):
     lines = sse(delta(content="partial"), payload)
-    with pytest.raises(expected) as info:
+    with pytest.raises(ReportedError) as info:
         run(lines)
-    assert isinstance(info.value, InvokeError)
+    assert isinstance(to_invoke_error(info.value), expected)
 
 
 def test_openrouter_finish_reason_error_raises():
-    with pytest.raises(InvokeError):
+    with pytest.raises(ReportedError) as info:
         run(sse(delta(content="x"), delta("error")))
+    assert isinstance(to_invoke_error(info.value), InvokeServerUnavailableError)
 
 
 def test_malformed_json_chunk_raises_value_error():
