@@ -98,6 +98,17 @@ def test_reader_without_deltas_takes_the_answer_from_the_end_event():
     assert text == "Paris." and end.finish_reason == "stop"
 
 
+@pytest.mark.parametrize("flavor", FLAVORS)
+def test_a_stop_string_in_a_complete_response_keeps_its_usage_and_is_not_a_cut(flavor):
+    # The answer only in the end event: the response is over when the stop string is found.
+    events = text_events(flavor, ["Paris.\nUser: next"])
+    only_end = [event for event in events if not event[0].startswith("response.output_text")]
+    text, end = _read(b"".join(stream_bytes(flavor, only_end)), 50, stop=["\nUser:"])
+    assert text == "Paris." and end.finish_reason == "stop"
+    assert not end.cut  # the connection is drained back to the pool, not closed
+    assert end.usage is not None and end.usage == _read(b"".join(stream_bytes(flavor, only_end)), 50)[1].usage
+
+
 # -- shedding a refused `reasoning` ------------------------------------------------------------
 def test_a_refused_summary_sheds_only_the_summary():
     learned.forget_all()
