@@ -21,7 +21,7 @@ from oai_bridge.chat.think import REASONING, ThinkSplitter
 from oai_bridge.chat.toolcalls import ToolCall
 from oai_bridge.errors.invoke import raise_for_payload_error
 from oai_bridge.errors.kinds import MalformedResponseError, StreamIncompleteError, UnreadableAnswerError
-from oai_bridge.responses.answer import end_reason, output_parts, usage_of
+from oai_bridge.responses.answer import check_finished, end_reason, output_parts, usage_of
 from oai_bridge.responses.stops import StopCutter
 
 __all__ = ["END_EVENTS", "ResponsesReader"]
@@ -241,6 +241,8 @@ class ResponsesReader:
             if not (self._texted or self._order):
                 raise
             reasoning, text, calls = "", "", []
+        answered = self._texted or self._reasoned or self._order or reasoning or text or calls
+        check_finished(response, status, answered=bool(answered))  # raises for a cancelled one with nothing
         if not self._order:
             for position, call in enumerate(calls):
                 partial = _Call(call.id, position)
