@@ -49,6 +49,7 @@ def _call_shape(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...
         return None
     named = dict(zip(_PARAMS, args, strict=False))
     for name, value in kwargs.items():
+        name = "type" if name == "socktype" else name  # gevent's resolvers' name for it
         if name not in _PARAMS or name in named:
             return None
         named[name] = value

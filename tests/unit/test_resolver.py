@@ -160,6 +160,7 @@ def test_a_call_of_another_shape_goes_to_gevents_resolver_with_one_warning(
     # The known shape, keywords included, is still answered (and remembered) here.
     assert quick.getaddrinfo(host="db", port=5432, type=socket.SOCK_STREAM) == ["db:0#4"]
     assert quick.getaddrinfo("db", 5432, 0, socket.SOCK_STREAM) == ["db:0#4"]
+    assert quick.getaddrinfo("db", port=5432, socktype=socket.SOCK_STREAM) == ["db:0#4"]
     assert inner.calls[-1] == (("db", 5432, 0, socket.SOCK_STREAM, 0, 0), {})
 
 
