@@ -3,6 +3,7 @@ also the rules the stream shares: how a response ends and where its usage is."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -15,10 +16,22 @@ from oai_bridge.errors.invoke import raise_for_payload_error, raise_for_response
 from oai_bridge.errors.kinds import MalformedResponseError, UnusableAnswerError
 from oai_bridge.responses.stops import cut_at_stop
 
-__all__ = ["INCOMPLETE_REASONS", "end_reason", "output_parts", "parse_response", "usage_of"]
+__all__ = [
+    "INCOMPLETE_REASONS",
+    "UNFINISHED",
+    "check_finished",
+    "end_reason",
+    "output_parts",
+    "parse_response",
+    "usage_of",
+]
+
+logger = logging.getLogger(__name__)
 
 # `incomplete_details.reason` -> Dify's finish reason.
 INCOMPLETE_REASONS: Mapping[str, str] = {"max_output_tokens": "length", "content_filter": "content_filter"}
+# Statuses of a response that did not finish: cancelled, or (never a final status) still going.
+UNFINISHED = frozenset({"cancelled", "queued", "in_progress"})
 
 
 def _count(value: object) -> int | None:
@@ -49,6 +62,22 @@ def end_reason(response: Mapping[str, Any], status: str | None = None) -> str:
             raise UnusableAnswerError(f"The server ended the answer incomplete ({reason or 'no reason given'}).")
         return mapped
     return "stop"
+
+
+def check_finished(response: Mapping[str, Any], status: str | None = None, *, answered: bool) -> None:
+    """A response ended with an unfinished status (`UNFINISHED`) is an error naming it (with the
+    server's words, if any) when nothing was `answered`; otherwise what arrived is the answer (one
+    log line), as Dify shows whatever came."""
+    status = response.get("status") or status
+    if not isinstance(status, str) or status not in UNFINISHED:
+        return
+    if answered:
+        logger.warning("the server ended the response with status %r; the output so far is the answer", status)
+        return
+    error = response.get("error")
+    words = error.get("message") if isinstance(error, Mapping) else None
+    said = f": {' '.join(words.split())[:300]}" if isinstance(words, str) and words.strip() else ""
+    raise UnusableAnswerError(f"The server ended the response {status} with no output{said}.")
 
 
 def _texts(parts: object, where: str, *types: str) -> list[str]:
@@ -102,10 +131,12 @@ def parse_response(data: Any, *, show_reasoning: bool = True, stop: Sequence[str
         raise_for_payload_error(data)  # an error body with a 200 status
     reason = end_reason(data)
     if data.get("output") is None and not isinstance(data.get("output_text"), str):
+        check_finished(data, answered=False)
         raise MalformedResponseError(f"the response has no output: {str(data)[:300]!r}")
     reasoning, raw, calls = output_parts(data.get("output"))
     if not raw and isinstance(data.get("output_text"), str):
         raw = data["output_text"]
+    check_finished(data, answered=bool(reasoning or raw or calls))
     inline, text = split_whole_answer(raw)
     text, _ = cut_at_stop(text, stop)
     render = ReasoningRenderer(show=show_reasoning)

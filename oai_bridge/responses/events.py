@@ -21,7 +21,7 @@ from oai_bridge.chat.think import REASONING, ThinkSplitter
 from oai_bridge.chat.toolcalls import ToolCall
 from oai_bridge.errors.invoke import raise_for_payload_error
 from oai_bridge.errors.kinds import MalformedResponseError, StreamIncompleteError, UnreadableAnswerError
-from oai_bridge.responses.answer import end_reason, output_parts, usage_of
+from oai_bridge.responses.answer import check_finished, end_reason, output_parts, usage_of
 from oai_bridge.responses.stops import StopCutter
 
 __all__ = ["END_EVENTS", "ResponsesReader"]
@@ -114,7 +114,8 @@ class ResponsesReader:
         self.ended = False
         """The response is over (an end event, or a stop string): read nothing more."""
         self.cut = False
-        """The plugin ended the answer at a stop string: the server's usage never came."""
+        """The plugin ended the answer at a stop string before the end event: the server's usage
+        never came and the connection is still busy."""
 
     def feed(self, payloads: Iterable[str], out: list[str]) -> None:
         """Append to `out` the content of each payload that has any, in order."""
@@ -159,9 +160,11 @@ class ResponsesReader:
         return "".join(parts)
 
     def _stopped(self) -> None:
-        self.ended = self.cut = True
-        self._end = "stop"
-        self._usage = None
+        self.ended = True
+        if self._end is None:  # in the deltas: the server is still generating, its usage never comes
+            self.cut = True
+            self._usage = None
+        self._end = "stop"  # else the response is complete: its usage stays and its connection drains
 
     def _reasoning(self, data: Mapping[str, Any], kind: str) -> str:
         delta = _delta(data, kind)
@@ -238,6 +241,8 @@ class ResponsesReader:
             if not (self._texted or self._order):
                 raise
             reasoning, text, calls = "", "", []
+        answered = self._texted or self._reasoned or self._order or reasoning or text or calls
+        check_finished(response, status, answered=bool(answered))  # raises for a cancelled one with nothing
         if not self._order:
             for position, call in enumerate(calls):
                 partial = _Call(call.id, position)

@@ -89,7 +89,10 @@ def _delivered(answer: object, body: bytes) -> object:
     if answer.audio is not None:
         return body
     if answer.stream:
-        return [json.loads(d) for d in _sse_data(body) if d != "[DONE]"]
+        events = [json.loads(d) for d in _sse_data(body) if d != "[DONE]"]
+        # A Responses API stream is over at its end event (no [DONE]).
+        ends = [i for i, e in enumerate(events) if e.get("type") in ("response.completed", "response.incomplete")]
+        return events[: ends[0] + 1] if ends else events
     return json.loads(body)
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tests.support.plugin_process import SessionResult
+from tests.support.responses_streams import text_events
 
 __all__ = [
     "API_KEY",
@@ -35,7 +36,7 @@ __all__ = [
 API_KEY = "sk-chaos-KEY-7d1c9e04b2a65f38"
 HEADER_SECRET = "hdr-chaos-SECRET-3f8a61d0c2"
 
-KINDS = ("llm-stream", "llm-blocking", "text-embedding", "rerank", "speech2text", "tts")
+KINDS = ("llm-stream", "llm-blocking", "text-embedding", "rerank", "speech2text", "tts", "llm-responses")
 
 # Text with every UTF-8 length (1 to 4 bytes) so random split points land inside sequences.
 _WORDS = (
@@ -162,6 +163,32 @@ def _llm(rng: random.Random, tag: str, *, stream: bool) -> Call:
         },
         answer=lambda request: answer,
         check=_llm_check(text, usage, stream=stream),
+    )
+
+
+def _llm_responses(rng: random.Random, tag: str) -> Call:
+    """A streamed Responses API answer (a model saved with `api_type: responses`), OpenAI's events
+    as `responses_streams` writes them; the `event:` lines are the `sse-framing` mutation's."""
+    text = phrase(rng)
+    usage = (rng.randint(1, 500), rng.randint(1, 500))
+    cuts = sorted(rng.sample(range(1, len(text)), min(rng.randint(1, 7), len(text) - 1)))
+    pieces = [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)], strict=True)]
+    events = text_events("openai", pieces, usage=usage)
+    payloads = tuple({"type": kind, "sequence_number": n, **fields} for n, (kind, fields) in enumerate(events))
+    answer = ServerAnswer("llm-responses", "text/event-stream", payloads, stream=True, finish_index=len(payloads) - 1)
+    return Call(
+        kind="llm-responses",
+        action="invoke_llm",
+        data={
+            "model": "chaos-model",
+            "model_type": "llm",
+            "prompt_messages": [{"role": "user", "content": f"{tag} {phrase(rng, 1, 4)}"}],
+            "model_parameters": {"max_tokens": 64},
+            "stream": True,
+        },
+        answer=lambda request: answer,
+        check=_llm_check(text, usage, stream=True),
+        extra_credentials={"api_type": "responses"},
     )
 
 
@@ -310,6 +337,7 @@ _BUILDERS: dict[str, Callable[[random.Random, str], Call]] = {
     "rerank": _rerank,
     "speech2text": _speech2text,
     "tts": _tts,
+    "llm-responses": _llm_responses,
 }
 
 

@@ -29,7 +29,7 @@ from tests.support.fake_server import CLOSE, RESET, STALL, Delay, Piece, Raw
 
 __all__ = ["ORACLE", "Limits", "Mutation", "mutation", "render_clean"]
 
-SSE = frozenset({"llm-stream"})
+SSE = frozenset({"llm-stream", "llm-responses"})
 JSON_KINDS = frozenset({"llm-blocking", "text-embedding", "rerank", "speech2text"})
 ALL = frozenset(KINDS)
 TRANSPARENT = None
@@ -199,6 +199,14 @@ NULLABLE: Mapping[str, tuple[tuple[Path, str, bool], ...]] = {
         (("choices", "*", "delta"), "refusal", False),
         (("choices", "*", "delta"), "function_call", False),
     ),
+    "llm-responses": (
+        ((), "sequence_number", False),
+        ((), "obfuscation", False),
+        ((), "logprobs", False),
+        (("response",), "incomplete_details", False),
+        (("response",), "tool_choice", False),
+        (("item",), "status", False),
+    ),
     "llm-blocking": (
         ((), "system_fingerprint", False),
         ((), "id", False),
@@ -240,6 +248,9 @@ WRONG_TYPES: Mapping[str, tuple[tuple[Path, str, tuple[Any, ...]], ...]] = {
         (("choices", "*"), "delta", ("text", ["delta"], 5)),
         (("choices", "*", "delta"), "content", _NOT_TEXT[:2]),  # null: a delta without text
     ),
+    # A delta of another type (null: a delta without text, no error). A wrong `response` object in the
+    # end event loses the server's usage silently: not in the table yet.
+    "llm-responses": (((), "delta", (True, 12.5, ["delta"], {"text": "x"})),),
     "llm-blocking": (
         ((), "choices", ({"index": 0}, "choices", 7, None)),
         (("choices", "*"), "message", ("text", ["message"], 5, None)),
@@ -355,6 +366,13 @@ def _events_after_end(answer: ServerAnswer, rng: random.Random, limits: Limits) 
         {"error": {"message": "an error after the end", "code": 500}},
         "[DONE]",
     ]
+    if answer.kind == "llm-responses":  # the Responses API's stream is over at its end event
+        usage = {"input_tokens": 999, "output_tokens": 999, "total_tokens": 1998}
+        late = [
+            {"type": "response.output_text.delta", "item_id": "msg_late", "delta": " AFTER THE END"},
+            {"type": "response.completed", "response": {"status": "completed", "output": [], "usage": usage}},
+            {"type": "error", "code": "server_error", "message": "an error after the end"},
+        ]
     extra = rng.sample(late, rng.randint(1, len(late)))
     return respond(answer, [_body(answer), *(event_bytes(p) for p in extra)], framing="chunked")
 
@@ -469,7 +487,7 @@ def _busy_waiting(answer: ServerAnswer, rng: random.Random, limits: Limits) -> R
 
 def _held_open(answer: ServerAnswer, rng: random.Random, limits: Limits) -> Raw:
     payloads = list(answer.payloads)
-    if rng.random() < 0.5:  # the usage chunk after the finish also ends a stream
+    if rng.random() < 0.5 and payloads[-1] == "[DONE]":  # the usage chunk after the finish also ends a stream
         payloads = payloads[:-1]
     # Longer than the whole call may take: an answer that waits for the body's end breaks the bound.
     hold = limits.bound + 2
@@ -516,6 +534,14 @@ def _wrong_type(kind: str) -> Apply:
             for target in _targets(payloads[index], path)
             if key in target
         ]
+        if not candidates:  # an event without such a field (a Responses stream's lifecycle events)
+            candidates = [
+                (target, key, values)
+                for payload in payloads[: answer.finish_index + 1]
+                for path, key, values in WRONG_TYPES[kind]
+                for target in _targets(payload, path)
+                if key in target
+            ]
         target, key, values = rng.choice(candidates)
         target[key] = _copy(rng.choice(values))
         return respond(answer, _split(_body(answer, payloads), rng, rng.randint(0, 3)), framing=_framing(answer, rng))
@@ -553,7 +579,13 @@ ORACLE: tuple[Mutation, ...] = (
         "closed-after", ALL, TRANSPARENT, "the server closes the connection right after the answer", _closed_after
     ),
     Mutation("gzip", ALL, TRANSPARENT, "Content-Encoding: gzip (a stream flushed per event)", _gzipped),
-    Mutation("after-end", SSE, TRANSPARENT, "more events after [DONE] (text, usage, an error)", _events_after_end),
+    Mutation(
+        "after-end",
+        SSE,
+        TRANSPARENT,
+        "more events after [DONE] or the end event (text, usage, an error)",
+        _events_after_end,
+    ),
     Mutation(
         "busy-waiting",
         SSE | JSON_KINDS,

@@ -128,3 +128,63 @@ def test_a_failed_lookup_reaches_every_waiter_and_is_not_remembered() -> None:
     assert inner.asked == ["nowhere"]
     inner.error = None
     assert quick.getaddrinfo("nowhere", 8000) == ["nowhere:8000#2"]
+
+
+class Recording(Counting):
+    """A `Counting` resolver that also takes the calls of another shape, and records each call."""
+
+    def __init__(self, error: BaseException | None = None) -> None:
+        super().__init__(error=error)
+        self.calls: list[tuple[tuple[object, ...], dict[str, object]]] = []
+
+    def getaddrinfo(self, *args: object, **kwargs: object) -> list[str]:  # type: ignore[override]
+        self.calls.append((args, kwargs))
+        return super().getaddrinfo(str(args[0]), 0)
+
+
+def test_a_call_of_another_shape_goes_to_gevents_resolver_with_one_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    inner = Recording()
+    quick = QuickResolver(inner)
+    with caplog.at_level("WARNING", logger=resolver.__name__):
+        assert quick.getaddrinfo("vllm", 8000, 0, 0, 0, 0, "extra") == ["vllm:0#1"]
+        assert quick.getaddrinfo("vllm", 8000, timeout=3) == ["vllm:0#2"]
+        assert quick.getaddrinfo("vllm") == ["vllm:0#3"]
+    assert inner.calls == [
+        (("vllm", 8000, 0, 0, 0, 0, "extra"), {}),
+        (("vllm", 8000), {"timeout": 3}),
+        (("vllm",), {}),
+    ]
+    assert [r.levelname for r in caplog.records] == ["WARNING"]
+    # The known shape, keywords included, is still answered (and remembered) here.
+    assert quick.getaddrinfo(host="db", port=5432, type=socket.SOCK_STREAM) == ["db:0#4"]
+    assert quick.getaddrinfo("db", 5432, 0, socket.SOCK_STREAM) == ["db:0#4"]
+    assert quick.getaddrinfo("db", port=5432, socktype=socket.SOCK_STREAM) == ["db:0#4"]
+    assert inner.calls[-1] == (("db", 5432, 0, socket.SOCK_STREAM, 0, 0), {})
+
+
+def test_a_failure_of_its_own_goes_to_gevents_resolver_with_one_warning(caplog: pytest.LogCaptureFixture) -> None:
+    def broken_clock() -> float:
+        raise RuntimeError("clock broke")
+
+    inner = Recording()
+    quick = QuickResolver(inner, clock=broken_clock)
+    with caplog.at_level("WARNING", logger=resolver.__name__):
+        assert quick.getaddrinfo("vllm", [8000]) == ["vllm:0#1"]  # an unhashable port: no cache key
+        assert inner.calls == [(("vllm", [8000]), {})]
+        # The lookup succeeds, remembering its answer fails: gevent's resolver is asked as called.
+        assert quick.getaddrinfo("db", 5432) == ["db:0#3"]
+    assert inner.calls[1:] == [(("db", 5432, 0, 0, 0, 0), {}), (("db", 5432), {})]
+    assert [r.levelname for r in caplog.records] == ["WARNING"]
+
+
+def test_a_failed_lookup_is_the_answer_not_a_failure_of_its_own(caplog: pytest.LogCaptureFixture) -> None:
+    error = socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+    inner = Recording(error=error)
+    quick = QuickResolver(inner)
+    with caplog.at_level("WARNING", logger=resolver.__name__), pytest.raises(socket.gaierror) as raised:
+        quick.getaddrinfo("nowhere", 8000)
+    assert raised.value is error
+    assert len(inner.calls) == 1  # not asked a second time
+    assert caplog.records == []

@@ -3,6 +3,7 @@ event reader under any network split, and the learned shedding of `reasoning`.""
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -14,7 +15,7 @@ from oai_bridge.config.settings import SettingsError, parse_settings
 from oai_bridge.config.websearch import domains, web_search_tool
 from oai_bridge.dialects import learned
 from oai_bridge.errors.invoke import to_invoke_error
-from oai_bridge.errors.kinds import MalformedResponseError
+from oai_bridge.errors.kinds import MalformedResponseError, UnusableAnswerError
 from oai_bridge.responses.answer import parse_response
 from oai_bridge.responses.events import ResponsesReader
 from oai_bridge.responses.stops import StopCutter, cut_at_stop
@@ -96,6 +97,49 @@ def test_reader_without_deltas_takes_the_answer_from_the_end_event():
     only_end = [event for event in events if not event[0].startswith("response.output_text")]
     text, end = _read(b"".join(stream_bytes("openai", only_end)), 50)
     assert text == "Paris." and end.finish_reason == "stop"
+
+
+@pytest.mark.parametrize("flavor", FLAVORS)
+def test_a_stop_string_in_a_complete_response_keeps_its_usage_and_is_not_a_cut(flavor):
+    # The answer only in the end event: the response is over when the stop string is found.
+    events = text_events(flavor, ["Paris.\nUser: next"])
+    only_end = [event for event in events if not event[0].startswith("response.output_text")]
+    text, end = _read(b"".join(stream_bytes(flavor, only_end)), 50, stop=["\nUser:"])
+    assert text == "Paris." and end.finish_reason == "stop"
+    assert not end.cut  # the connection is drained back to the pool, not closed
+    assert end.usage is not None and end.usage == _read(b"".join(stream_bytes(flavor, only_end)), 50)[1].usage
+
+
+@pytest.mark.parametrize("status", ["cancelled", "queued", "in_progress"])
+def test_an_unfinished_response_with_no_output_is_an_error_naming_its_status(status):
+    said = {"status": status, "output": [], "error": {"message": "cancelled by the operator"}}
+    blocking = {"object": "response", "status": status, "output": []}
+    for run in (
+        lambda: parse_response(blocking),
+        lambda: parse_response({**blocking, "output": None}),
+        lambda: ResponsesReader().feed([json.dumps({"type": "response.completed", "response": said})], []),
+    ):
+        with pytest.raises(UnusableAnswerError) as raised:
+            run()
+        assert status in str(raised.value)
+        mapped = to_invoke_error(raised.value)
+        assert isinstance(mapped, InvokeServerUnavailableError) and status in str(mapped)
+    assert "cancelled by the operator" in str(to_invoke_error(raised.value))
+
+
+@pytest.mark.parametrize("status", ["cancelled", "queued", "in_progress"])
+def test_an_unfinished_response_keeps_what_arrived(status, caplog):
+    message = {"type": "message", "content": [{"type": "output_text", "text": "Par"}]}
+    with caplog.at_level("WARNING"):
+        answer = parse_response({"object": "response", "status": status, "output": [message]})
+        assert answer.content == "Par" and answer.finish_reason == "stop"
+        reader, out = ResponsesReader(), []
+        end_event = {"type": "response.completed", "response": {"status": status, "output": []}}
+        reader.feed(['{"type":"response.output_text.delta","item_id":"m","delta":"Par"}', json.dumps(end_event)], out)
+        end = reader.finish()
+        assert "".join(out) + end.text == "Par" and end.finish_reason == "stop"
+    assert [r.levelname for r in caplog.records] == ["WARNING", "WARNING"]
+    assert all(status in r.getMessage() for r in caplog.records)
 
 
 # -- shedding a refused `reasoning` ------------------------------------------------------------
