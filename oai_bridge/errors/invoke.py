@@ -259,7 +259,7 @@ def _host(url: str) -> str:
 def _connection_error(exc: BaseException, url: str) -> InvokeError:
     """One message per cause (`errors.connection` tells them apart): an untrusted certificate, a
     name that does not exist or a DNS that does not answer, another TLS failure, a timeout, a
-    connection dropped mid-answer, no connection."""
+    connection dropped mid-answer or closed before any response, no connection."""
     shown = display_url(url) if url else "the server"
     failure = failure_of(exc)
     if failure is Failure.UNTRUSTED_CERTIFICATE:
@@ -296,10 +296,15 @@ def _connection_error(exc: BaseException, url: str) -> InvokeError:
             "for slow models, or check that the server is not stuck."
         )
     detail = _innermost_text(exc)
-    if isinstance(exc, ConnectionDroppedError) or failure is Failure.NO_RESPONSE:
+    if isinstance(exc, ConnectionDroppedError):
         return InvokeServerUnavailableError(
             f"The connection to {shown} broke while the server was answering ({detail}). The server may "
             "have crashed or restarted, or a proxy in between cut the connection: check the server's log."
+        )
+    if failure is Failure.NO_RESPONSE:
+        return InvokeServerUnavailableError(
+            f"The connection to {shown} closed before the server sent any response ({detail}). The server "
+            "may have crashed or restarted, or a proxy in between cut the connection: check the server's log."
         )
     hint = ""
     if url and httpx.URL(url).host in _LOOPBACK:
