@@ -296,7 +296,7 @@ def _connection_error(exc: BaseException, url: str) -> InvokeError:
             "for slow models, or check that the server is not stuck."
         )
     detail = _innermost_text(exc)
-    if isinstance(exc, ConnectionDroppedError):
+    if isinstance(exc, ConnectionDroppedError) or failure is Failure.DROPPED:
         return InvokeServerUnavailableError(
             f"The connection to {shown} broke while the server was answering ({detail}). The server may "
             "have crashed or restarted, or a proxy in between cut the connection: check the server's log."

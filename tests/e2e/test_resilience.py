@@ -397,3 +397,18 @@ def test_no_answer_on_a_new_connection_is_not_resent_and_not_called_a_broken_ans
     assert "closed before the server sent any response" in message
     assert "while the server was answering" not in message
     assert len(fake_server.requests) == 1
+
+
+def test_a_blocking_answer_cut_off_on_a_reused_connection_is_not_sent_again(plugin, fake_server):
+    # The head came (the SDK reads a blocking body before it returns): a broken answer, not a
+    # stale connection.
+    cut = Response(
+        headers={"Content-Type": "application/json", "Content-Length": "500"}, pieces=[b'{"choices": [', RESET]
+    )
+    fake_server.script([json_response(chat_completion("Hello")), cut])
+    chat(plugin, fake_server, stream=False, max_retries="0").raise_for_error()
+    result = chat(plugin, fake_server, stream=False, max_retries="0")
+    assert result.error_type == "InvokeServerUnavailableError"
+    assert "broke while the server was answering" in result.error["message"]
+    first, broken = fake_server.requests
+    assert broken.connection_id == first.connection_id

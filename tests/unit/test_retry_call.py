@@ -10,10 +10,10 @@ import httpx
 import pytest
 
 from oai_bridge.config.settings import Settings, parse_settings
+from oai_bridge.errors.connection import ConnectionTrace
 from oai_bridge.errors.kinds import ConnectionFailedError, ServerStatusError
 from oai_bridge.transport import retry
 from oai_bridge.transport.retry import call
-from oai_bridge.transport.reuse import ConnectionTrace
 
 
 @pytest.fixture(autouse=True)
@@ -95,14 +95,16 @@ def test_a_wait_past_the_timeout_budget_gives_up_with_the_servers_error(pauses: 
     assert fn.calls == 1 and pauses == []
 
 
-def _no_answer(*, reused: bool) -> ConnectionFailedError:
-    """What `transport.send` raises when a sent request got no answer, on a connection the
-    request reused or opened (as httpcore's trace told it)."""
+def _no_answer(*, reused: bool, answered: bool = False) -> ConnectionFailedError:
+    """What `transport.send` raises when a sent request broke, on a connection the request reused
+    or opened, before or after the response's head (as httpcore's trace told it)."""
     request = httpx.Request("POST", "http://127.0.0.1:9/v1/chat/completions")
     trace = ConnectionTrace()
     if not reused:
         trace("connection.connect_tcp.started", {})
     trace("http11.send_request_headers.started", {"request": None})
+    if answered:
+        trace("http11.receive_response_headers.complete", {})
     request.extensions["trace"] = trace
     cause = httpx.RemoteProtocolError("Server disconnected without sending a response.", request=request)
     error = ConnectionFailedError(str(cause))
@@ -126,7 +128,8 @@ def test_resends_are_bounded_per_call_and_only_for_a_reused_connection() -> None
         call(_settings(max_retries="0"), fn)
     assert fn.calls == retry.MAX_RESENDS + 1
 
-    fn = Script(_no_answer(reused=False))
-    with pytest.raises(ConnectionFailedError):
-        call(_settings(max_retries="0"), fn)
-    assert fn.calls == 1
+    for failure in (_no_answer(reused=False), _no_answer(reused=True, answered=True)):
+        fn = Script(failure)
+        with pytest.raises(ConnectionFailedError):
+            call(_settings(max_retries="0"), fn)
+        assert fn.calls == 1
