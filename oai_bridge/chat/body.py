@@ -74,7 +74,7 @@ def _user_content(message: PromptMessage, *, vision: bool) -> str | list[dict[st
         elif isinstance(part, DocumentPromptMessageContent):
             parts.append({"type": "file", "file": {"file_data": part.data, "filename": part.filename or "document"}})
         else:
-            raise ValueError(f"Unsupported message content part: {type(part).__name__}")
+            raise UnsendableInputError(f"Unsupported message content part: {type(part).__name__}")
     # Many servers' chat templates expect a plain string: send text-only content as one.
     if all(p["type"] == "text" for p in parts):
         return "".join(p["text"] for p in parts)
@@ -119,7 +119,7 @@ def _one_message(message: PromptMessage, *, vision: bool, echo_reasoning: bool) 
         if not isinstance(message, ToolPromptMessage):
             raise UnsendableInputError("A tool message came without the id of the tool call it answers.")
         return {"role": "tool", "tool_call_id": message.tool_call_id, "content": message_text(message)}
-    raise ValueError(f"Unsupported message role: {role}")
+    raise UnsendableInputError(f"Unsupported message role: {role}")
 
 
 def build_messages(
@@ -150,19 +150,19 @@ def response_format_field(params: Mapping[str, Any]) -> dict[str, Any] | None:
     if kind == "json_schema":
         raw = params.get("json_schema")
         if not raw:
-            raise ValueError("response_format json_schema needs the json_schema parameter (a JSON schema).")
+            raise UnsendableInputError("response_format json_schema needs the json_schema parameter (a JSON schema).")
         try:
             schema = json.loads(raw) if isinstance(raw, str) else dict(raw)
         except ValueError as exc:
-            raise ValueError(f"json_schema is not valid JSON: {exc}") from None
+            raise UnsendableInputError(f"json_schema is not valid JSON: {exc}") from None
         if not isinstance(schema, dict):
-            raise ValueError("json_schema must be a JSON object.")
+            raise UnsendableInputError("json_schema must be a JSON object.")
         # Dify sends {"name", "schema"}; a bare schema typed by a user gets wrapped.
         if "schema" not in schema:
             schema = {"name": "response", "schema": schema}
         schema.setdefault("name", "response")
         return {"type": "json_schema", "json_schema": schema}
-    raise ValueError(f"Unsupported response_format {kind!r}; use text, json_object or json_schema.")
+    raise UnsendableInputError(f"Unsupported response_format {kind!r}; use text, json_object or json_schema.")
 
 
 def _common_fields(

@@ -4,9 +4,11 @@
     untrusted certificate                     -> InvokeConnectionError (CA certificate or Verify TLS Off)
     no such host name / DNS not answering     -> InvokeConnectionError (the name, the DNS)
     https:// on a plain-HTTP port, or reverse -> InvokeConnectionError (the scheme to use)
+    redirects that never end                  -> InvokeConnectionError (the base URL's scheme and path)
     other TLS failure                         -> InvokeConnectionError ("TLS failed", verify_tls)
     no progress within `timeout`              -> InvokeConnectionError ("timed out")
     connection dropped after the answer began -> InvokeServerUnavailableError ("dropped")
+    connection closed before any response     -> InvokeServerUnavailableError ("closed before ... any response")
     401, 403, a key refused with another status
     (by its error type: LiteLLM's 400)        -> InvokeAuthorizationError
     429                                       -> InvokeRateLimitError
@@ -51,6 +53,7 @@ from oai_bridge.errors.kinds import (
     EndpointMissingError,
     MalformedResponseError,
     ModelNotFoundError,
+    RedirectLoopError,
     ServerStatusError,
     SSEError,
     StreamIncompleteError,
@@ -398,6 +401,12 @@ def to_invoke_error(
         mapped = _connection_error(exc, url)
     elif isinstance(exc, WrongSchemeError):
         mapped = _wrong_scheme(exc)
+    elif isinstance(exc, RedirectLoopError):
+        shown = display_url(url) if url else "The server"
+        mapped = InvokeConnectionError(
+            f"{shown} answers with redirects that never end ({exc}). Check the base URL's scheme (http:// or "
+            "https://) and path against what the server, or the proxy in front of it, expects."
+        )
     elif isinstance(exc, UnexpectedContentError):
         mapped = InvokeServerUnavailableError(_html_page(exc.url or url, exc.expected))
     elif isinstance(exc, StreamIncompleteError):

@@ -17,6 +17,7 @@ __all__ = [
     "EndpointMissingError",
     "MalformedResponseError",
     "ModelNotFoundError",
+    "RedirectLoopError",
     "SSEError",
     "ServerStatusError",
     "StreamIncompleteError",
@@ -121,6 +122,11 @@ class ModelNotFoundError(Exception):
         self.available = available
         self.detail = detail
         self.url = url
+
+
+class RedirectLoopError(Exception):
+    """The server redirected more times than the client follows: a loop (http:// and https://
+    sending to each other, a proxy rewriting the path); the message is httpx's."""
 
 
 class WrongSchemeError(Exception):

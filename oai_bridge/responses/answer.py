@@ -10,6 +10,7 @@ from oai_bridge.chat.answer import Completion
 from oai_bridge.chat.events import ReasoningRenderer, Usage, final_finish_reason
 from oai_bridge.chat.think import split_whole_answer
 from oai_bridge.chat.toolcalls import ToolCall
+from oai_bridge.errors import shape
 from oai_bridge.errors.invoke import raise_for_payload_error, raise_for_response_error
 from oai_bridge.errors.kinds import MalformedResponseError, UnusableAnswerError
 from oai_bridge.responses.stops import cut_at_stop
@@ -50,42 +51,47 @@ def end_reason(response: Mapping[str, Any], status: str | None = None) -> str:
     return "stop"
 
 
-def _texts(parts: object, *types: str) -> list[str]:
-    if not isinstance(parts, Sequence):
-        return []
+def _texts(parts: object, where: str, *types: str) -> list[str]:
+    """The text of the parts of `types` (a refusal part's `refusal`); parts of other types are
+    skipped. A list or a text field of another JSON type is an error naming it (`errors.shape`)."""
     out = []
-    for part in parts:
+    for i, part in enumerate(shape.items(parts, where) if parts is not None else ()):
         if isinstance(part, Mapping) and part.get("type") in types:
-            text = part.get("text") if part.get("type") != "refusal" else part.get("refusal")
-            if isinstance(text, str) and text:
-                out.append(text)
+            key = "refusal" if part.get("type") == "refusal" else "text"
+            value = shape.text(part.get(key), f"{where}[{i}].{key}")
+            if value:
+                out.append(value)
     return out
 
 
 def output_parts(output: object) -> tuple[str, str, list[ToolCall]]:
-    """(reasoning, answer text, tool calls) of a response's `output` items. A refusal is the answer."""
+    """(reasoning, answer text, tool calls) of a response's `output` items. A refusal is the answer;
+    items of other types (a hosted tool's call) are skipped. A field of another JSON type than the
+    API's is an error naming it, never a silently empty answer or an empty call."""
     reasoning: list[str] = []
-    text: list[str] = []
+    answer: list[str] = []
     calls: list[ToolCall] = []
-    for position, item in enumerate(output if isinstance(output, list) else ()):
-        if not isinstance(item, Mapping):
-            continue
+    for position, item in enumerate(shape.items(output, "output") if output is not None else ()):
+        where = f"output[{position}]"
+        item = shape.obj(item, where)
         kind = item.get("type")
         if kind == "message":
-            text += _texts(item.get("content"), "output_text", "refusal")
+            answer += _texts(item.get("content"), f"{where}.content", "output_text", "refusal")
         elif kind == "reasoning":
-            reasoning += _texts(item.get("content"), "reasoning_text") or _texts(item.get("summary"), "summary_text")
+            reasoning += _texts(item.get("content"), f"{where}.content", "reasoning_text") or _texts(
+                item.get("summary"), f"{where}.summary", "summary_text"
+            )
         elif kind == "function_call":
-            call_id = item.get("call_id") or item.get("id") or f"call_{position}"
-            arguments = item.get("arguments")
+            call_id = shape.text(item.get("call_id"), f"{where}.call_id") or shape.text(item.get("id"), f"{where}.id")
+            arguments = shape.text(item.get("arguments"), f"{where}.arguments")
             calls.append(
                 ToolCall(
-                    id=str(call_id),
-                    name=str(item.get("name") or ""),
-                    arguments=arguments if isinstance(arguments, str) and arguments.strip() else "{}",
+                    id=call_id or f"call_{position}",
+                    name=shape.text(item.get("name"), f"{where}.name"),
+                    arguments=arguments if arguments.strip() else "{}",
                 )
             )
-    return "\n\n".join(reasoning), "".join(text), calls
+    return "\n\n".join(reasoning), "".join(answer), calls
 
 
 def parse_response(data: Any, *, show_reasoning: bool = True, stop: Sequence[str] = ()) -> Completion:
@@ -95,7 +101,7 @@ def parse_response(data: Any, *, show_reasoning: bool = True, stop: Sequence[str
     if data.get("object") == "error" or (data.get("error") and data.get("status") != "failed"):
         raise_for_payload_error(data)  # an error body with a 200 status
     reason = end_reason(data)
-    if "output" not in data and not isinstance(data.get("output_text"), str):
+    if data.get("output") is None and not isinstance(data.get("output_text"), str):
         raise MalformedResponseError(f"the response has no output: {str(data)[:300]!r}")
     reasoning, raw, calls = output_parts(data.get("output"))
     if not raw and isinstance(data.get("output_text"), str):

@@ -20,7 +20,7 @@ from oai_bridge.chat.events import ReasoningRenderer, StreamEnd, Usage, final_fi
 from oai_bridge.chat.think import REASONING, ThinkSplitter
 from oai_bridge.chat.toolcalls import ToolCall
 from oai_bridge.errors.invoke import raise_for_payload_error
-from oai_bridge.errors.kinds import MalformedResponseError, StreamIncompleteError
+from oai_bridge.errors.kinds import MalformedResponseError, StreamIncompleteError, UnreadableAnswerError
 from oai_bridge.responses.answer import end_reason, output_parts, usage_of
 from oai_bridge.responses.stops import StopCutter
 
@@ -34,6 +34,14 @@ END_EVENTS = {
     "response.incomplete": "incomplete",
     "response.failed": "failed",
 }
+
+
+def _delta(data: Mapping[str, Any], kind: str) -> str:
+    """The `delta` text of an event ("" when it has none); another JSON type is an error naming it."""
+    delta = data.get("delta")
+    if delta is None or type(delta) is str:
+        return delta or ""
+    raise UnreadableAnswerError(delta, "text", f"the delta of a {kind} event")
 
 
 class _Call:
@@ -120,10 +128,11 @@ class ResponsesReader:
             kind = data.get("type")
             if kind == _TEXT_DELTA:  # the hot path
                 delta = data.get("delta")
-                if delta and type(delta) is str:
-                    text = self._text(delta)
-                    if text:
+                if type(delta) is str:
+                    if delta and (text := self._text(delta)):
                         out.append(text)
+                elif delta is not None:
+                    raise UnreadableAnswerError(delta, "text", f"the delta of a {kind} event")
                 continue
             self._other(kind, data, out)
 
@@ -155,8 +164,8 @@ class ResponsesReader:
         self._usage = None
 
     def _reasoning(self, data: Mapping[str, Any], kind: str) -> str:
-        delta = data.get("delta")
-        if not delta or not isinstance(delta, str):
+        delta = _delta(data, kind)
+        if not delta:
             return ""
         key = (kind, data.get("item_id"), data.get("summary_index"))
         if self._reasoned and key != self._reasoning_key:
@@ -189,16 +198,16 @@ class ResponsesReader:
         if kind in _REASONING_DELTAS:
             text = self._reasoning(data, kind)
         elif kind == "response.refusal.delta":
-            delta = data.get("delta")
-            text = self._text(delta) if isinstance(delta, str) and delta else ""
+            delta = _delta(data, kind)
+            text = self._text(delta) if delta else ""
         elif kind in ("response.output_item.added", "response.output_item.done"):
             item = data.get("item")
             if isinstance(item, Mapping) and item.get("type") == "function_call":
                 self._call({**data, "item_id": item.get("id")}).update(item, final=kind.endswith("done"))
             return
         elif kind == "response.function_call_arguments.delta":
-            delta = data.get("delta")
-            if isinstance(delta, str) and delta:
+            delta = _delta(data, kind)
+            if delta:
                 self._call(data).args.append(delta)
             return
         elif kind == "response.function_call_arguments.done":
@@ -220,8 +229,15 @@ class ResponsesReader:
         self._end = end_reason(response, status)  # raises for a failed response
         self._usage = usage_of(response)
         self.ended = True
-        # What a server put only in the end event, not in deltas, is taken from there.
-        reasoning, text, calls = output_parts(response.get("output"))
+        # What a server put only in the end event, not in deltas, is taken from there. Its copy of
+        # what the deltas already gave is not needed: an unreadable one fails only an answer that
+        # has nothing else.
+        try:
+            reasoning, text, calls = output_parts(response.get("output"))
+        except UnreadableAnswerError:
+            if not (self._texted or self._order):
+                raise
+            reasoning, text, calls = "", "", []
         if not self._order:
             for position, call in enumerate(calls):
                 partial = _Call(call.id, position)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 
@@ -27,15 +27,13 @@ from oai_bridge.errors.kinds import (
     ConnectionFailedError,
     MalformedResponseError,
     ModelNotFoundError,
+    RedirectLoopError,
     ServerStatusError,
     UnexpectedContentError,
 )
 from oai_bridge.errors.wording import MODEL_NOT_FOUND, body_text, is_deployment_not_found, looks_like_html
 from oai_bridge.transport.clients import openai_client, request_headers, timeout_for
 from oai_bridge.transport.retry import call, is_stall
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = [
     "DISCOVERY_TIMEOUT",
@@ -53,7 +51,9 @@ DISCOVERY_TIMEOUT = 10.0
 @contextmanager
 def sdk_errors() -> Iterator[None]:
     """SDK exceptions -> the plugin's: a status error keeps status, body, URL and headers; a
-    connection error is a ConnectionFailedError caused by the httpx error under it."""
+    connection error is a ConnectionFailedError caused by the httpx error under it; a body that
+    cannot be decoded (a broken gzip) is a MalformedResponseError, a redirect loop a
+    RedirectLoopError (the SDK wraps both as a connection error)."""
     import openai
 
     transport_error: BaseException | None = None
@@ -64,9 +64,14 @@ def sdk_errors() -> Iterator[None]:
             exc.status_code, exc.body, url=str(exc.request.url), headers=dict(exc.response.headers)
         ) from None
     except openai.APIConnectionError as exc:
-        if not isinstance(exc.__cause__, httpx.TransportError):
+        cause = exc.__cause__
+        if isinstance(cause, httpx.DecodingError):
+            raise MalformedResponseError(f"the body could not be decoded ({_words(cause)})") from None
+        if isinstance(cause, httpx.TooManyRedirects):
+            raise RedirectLoopError(_words(cause)) from None
+        if not isinstance(cause, httpx.TransportError):
             raise
-        transport_error = exc.__cause__
+        transport_error = cause
     # The httpx error keeps its own causes (what they hold: errors.connection), with no link back
     # to the SDK's wrapper, whose cause it is.
     if transport_error is not None:
@@ -107,7 +112,12 @@ def decode_json(response: httpx.Response) -> Any:
     # Only the head is decoded to look: the body may be megabytes of vectors.
     if "html" in kind or looks_like_html(response.content[:200].decode("utf-8", "replace")):
         raise UnexpectedContentError("an HTML page", "a JSON answer", str(response.request.url))
-    return json.loads(response.content)
+    try:
+        return json.loads(response.content)
+    except UnicodeDecodeError:
+        # Not UTF-8: read in the charset the server names, else as UTF-8 with what cannot be
+        # decoded replaced, as streamed answers are (`stream_text`).
+        return json.loads(response.text)
 
 
 def _once(

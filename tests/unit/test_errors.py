@@ -960,3 +960,40 @@ def test_a_request_that_gets_no_answer_is_the_plugins_connection_failure(fake_se
     assert any(isinstance(cause, httpx.TransportError) for cause in causes(dropped.value))
     assert isinstance(to_invoke_error(failed.value), InvokeConnectionError)
     assert isinstance(to_invoke_error(dropped.value), InvokeServerUnavailableError)
+
+
+def test_a_redirect_loop_and_an_undecodable_body_are_named_not_the_sdks_connection_error(fake_server: Any) -> None:
+    """The SDK wraps httpx's TooManyRedirects and DecodingError as its APIConnectionError; they
+    reached Dify as "APIConnectionError: Connection error.", the SDK's class name and no cause."""
+    from oai_bridge.adapter.base import settings_for
+    from oai_bridge.errors.kinds import MalformedResponseError, RedirectLoopError
+    from oai_bridge.transport.send import post_json
+    from tests.support.fake_server import Response
+
+    settings = settings_for("m", {"base_url": fake_server.base_url, "max_retries": "0"})
+    fake_server.always(Response(307, [("location", "/v1/chat/completions")]), path="/v1/chat/completions")
+    fake_server.always(Response(200, [("content-type", "application/json"), ("content-encoding", "gzip")], b"{}"))
+    with pytest.raises(RedirectLoopError) as looped:
+        post_json(settings, "/chat/completions", {})
+    with pytest.raises(MalformedResponseError) as undecodable:
+        post_json(settings, "/embeddings", {})
+    loop = to_invoke_error(looped.value, url=settings.base_url)
+    assert type(loop) is InvokeConnectionError and "redirects that never end" in str(loop)
+    garbled = to_invoke_error(undecodable.value, url=settings.base_url)
+    assert type(garbled) is InvokeServerUnavailableError and "could not be decoded" in str(garbled)
+    assert not any("APIConnectionError" in str(error) for error in (loop, garbled))
+
+
+def test_a_blocking_answer_that_is_not_utf8_is_read_not_a_python_error(fake_server: Any) -> None:
+    """JSON from a server that writes another charset (a Latin-1 gateway) raised UnicodeDecodeError,
+    which reached Dify as "UnicodeDecodeError: 'utf-8' codec can't decode byte 0xe9 …"."""
+    from oai_bridge.adapter.base import settings_for
+    from oai_bridge.transport.send import post_json
+    from tests.support.fake_server import Response
+
+    body = '{"data": [{"index": 0, "document": "café"}]}'.encode("latin-1")
+    fake_server.always(Response(200, [("content-type", "application/json; charset=iso-8859-1")], body), path="/v1/a")
+    fake_server.always(Response(200, [("content-type", "application/json")], body), path="/v1/b")
+    settings = settings_for("m", {"base_url": fake_server.base_url, "max_retries": "0"})
+    assert post_json(settings, "/a", {})["data"][0]["document"] == "café"  # in the charset it names
+    assert post_json(settings, "/b", {})["data"][0]["document"] == "caf\ufffd"  # as a stream would read it

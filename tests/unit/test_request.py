@@ -40,7 +40,10 @@ with warnings.catch_warnings():
         response_format_field,
         tool_to_openai,
     )
+from dify_plugin.errors.model import InvokeBadRequestError
+
 from oai_bridge.config.settings import Settings, parse_settings
+from oai_bridge.errors.invoke import to_invoke_error
 from oai_bridge.llm.call import plan_call
 
 PNG_B64 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
@@ -417,6 +420,30 @@ def test_bare_json_schema_is_wrapped(raw: Any) -> None:
 def test_unusable_response_format_raises_value_error(params: dict[str, Any], wording: str) -> None:
     with pytest.raises(ValueError, match=wording):
         response_format_field(params)
+
+
+@pytest.mark.parametrize("api_type", ["chat_completions", "responses"])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"response_format": "json_schema"},
+        {"response_format": "json_schema", "json_schema": "{not json"},
+        {"response_format": "json_schema", "json_schema": "[1, 2]"},
+        {"response_format": "yaml"},
+    ],
+)
+def test_an_unusable_response_format_reaches_dify_as_a_bad_request_in_plain_words(
+    params: dict[str, Any], api_type: str
+) -> None:
+    """The app's own parameter is wrong: a bad request whose message has no Python class name."""
+    with pytest.raises(Exception) as raised:
+        plan_call(
+            settings(api_type=api_type), [UserPromptMessage(content="Hi")], params, tools=None, stop=None, stream=True
+        )
+    error = to_invoke_error(raised.value)
+    assert type(error) is InvokeBadRequestError
+    assert "response_format" in str(error) or "json_schema" in str(error)
+    assert "ValueError" not in str(error)
 
 
 def test_thinking_auto_sends_no_thinking_fields() -> None:

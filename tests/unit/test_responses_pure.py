@@ -3,13 +3,19 @@ event reader under any network split, and the learned shedding of `reasoning`.""
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from dify_plugin.errors.model import InvokeServerUnavailableError
 
 from oai_bridge.chat.pipeline import read_events
 from oai_bridge.config.findings import Findings
 from oai_bridge.config.settings import SettingsError, parse_settings
 from oai_bridge.config.websearch import domains, web_search_tool
 from oai_bridge.dialects import learned
+from oai_bridge.errors.invoke import to_invoke_error
+from oai_bridge.errors.kinds import MalformedResponseError
+from oai_bridge.responses.answer import parse_response
 from oai_bridge.responses.events import ResponsesReader
 from oai_bridge.responses.stops import StopCutter, cut_at_stop
 from tests.support.responses_streams import FLAVORS, stream_bytes, text_events, tool_events
@@ -186,3 +192,63 @@ def test_summary_parts_are_paragraphs_of_one_think_block():
     reader, out = ResponsesReader(), []
     reader.feed(events, out)
     assert "".join(out) + reader.finish().text == "<think>\n**Plan** first.\n\n**Check**\n</think>Done."
+
+
+# -- a field of another JSON type: an error naming it, never a silent empty answer -------------
+def _message(content: object) -> dict:
+    return {"status": "completed", "output": [{"type": "message", "role": "assistant", "content": content}]}
+
+
+@pytest.mark.parametrize(
+    ("response", "named"),
+    [
+        (_message("Paris."), "text where a list was expected in output[0].content"),
+        (_message([{"type": "output_text", "text": ["Paris."]}]), "a list where text was expected in output[0]"),
+        ({"status": "completed", "output": {"type": "message"}}, "an object where a list was expected in output"),
+        ({"status": "completed", "output": ["Paris."]}, "text where an object was expected in output[0]"),
+        (
+            {
+                "status": "completed",
+                "output": [{"type": "function_call", "call_id": "c", "name": "f", "arguments": {}}],
+            },
+            "an object where text was expected in output[0].arguments",
+        ),
+        ({"status": "completed", "output": None}, "no output"),
+    ],
+)
+def test_a_blocking_answer_of_another_shape_is_an_error_naming_the_field(response, named):
+    with pytest.raises(MalformedResponseError, match=re.escape(named)) as raised:
+        parse_response(response)
+    mapped = to_invoke_error(raised.value)
+    assert type(mapped) is InvokeServerUnavailableError and named in str(mapped)
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        '{"type":"response.output_text.delta","item_id":"m","delta":["Paris."]}',
+        '{"type":"response.refusal.delta","item_id":"m","delta":{"text":"no"}}',
+        '{"type":"response.reasoning_summary_text.delta","item_id":"r","delta":7}',
+        '{"type":"response.function_call_arguments.delta","item_id":"fc","delta":{"a":1}}',
+    ],
+)
+def test_a_streamed_delta_of_another_type_is_an_error_naming_the_event(event):
+    """Was skipped: with an end event that repeats nothing, the call succeeded with no answer."""
+    kind = event.split('"type":"', 1)[1].split('"', 1)[0]
+    reader = ResponsesReader()
+    with pytest.raises(MalformedResponseError, match=re.escape(f"where text was expected in the delta of a {kind}")):
+        reader.feed([event, '{"type":"response.completed","response":{"status":"completed","output":[]}}'], [])
+
+
+def test_an_unreadable_copy_in_the_end_event_does_not_fail_an_answer_the_deltas_gave():
+    events = [
+        '{"type":"response.output_text.delta","item_id":"m","delta":"Paris."}',
+        '{"type":"response.completed","response":{"status":"completed","output":[{"type":"message","content":7}]}}',
+    ]
+    reader, out = ResponsesReader(), []
+    reader.feed(events, out)
+    end = reader.finish()
+    assert "".join(out) + end.text == "Paris." and end.finish_reason == "stop"
+    reader = ResponsesReader()
+    with pytest.raises(MalformedResponseError, match=re.escape("a number where a list was expected in output[0]")):
+        reader.feed(events[1:], [])  # nothing else: the end event was the answer
