@@ -6,6 +6,10 @@ itself is not in its cause chain: httpcore's pool re-raises its own `ConnectErro
 (httpcore 1.0.9), so the `ssl.SSLError` or `socket.gaierror` is only its first argument and its
 suppressed context. `failure_of` looks there, and falls back to the message text (OpenSSL's
 reason codes, the resolver's words) when a version of httpcore keeps neither.
+
+Whether a broken connection had started answering is told by the `ConnectionTrace` a request
+carries (httpx's public `trace` request extension, set by `transport.reuse.mark`): a blocking
+call's body is read inside the SDK, so its failure alone does not say whether the head came.
 """
 
 from __future__ import annotations
@@ -14,12 +18,13 @@ import enum
 import socket
 import ssl
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 
 from oai_bridge.errors.kinds import causes
 
-__all__ = ["Failure", "failure_of", "tls_detail", "under"]
+__all__ = ["ConnectionTrace", "Failure", "failure_of", "tls_detail", "trace_of", "under"]
 
 
 class Failure(enum.Enum):
@@ -37,6 +42,42 @@ class Failure(enum.Enum):
     NO_RESPONSE = "closed without a response"
     """The connection closed or was reset before any response: a TLS port spoken to in plain HTTP
     ends like this, as does a crashed server."""
+    DROPPED = "closed mid-answer"
+    """The connection closed or was reset after the response's head (a blocking call's body is
+    read before the SDK returns)."""
+
+
+class ConnectionTrace:
+    """A request's trace callback (httpcore's events): whether it opened its own connection, got
+    as far as sending on one, and read the response's head."""
+
+    __slots__ = ("answered", "opened", "sending")
+
+    def __init__(self) -> None:
+        self.opened = False
+        self.sending = False
+        self.answered = False
+
+    def __call__(self, event: str, info: dict[str, Any]) -> None:
+        # Events are "<module>.<step>.<started|complete|failed>"; the pool speaks HTTP/1.1 only.
+        if event == "http11.send_request_headers.started":
+            self.sending = True
+        elif event == "http11.receive_response_headers.complete":
+            self.answered = True
+        elif event in ("connection.connect_tcp.started", "connection.connect_unix_socket.started"):
+            self.opened = True
+
+
+def trace_of(exc: BaseException) -> ConnectionTrace | None:
+    """The ConnectionTrace of the request whose httpx error is `exc` or under it, if it has one."""
+    for cause in under(exc):
+        if isinstance(cause, httpx.RequestError):
+            try:
+                trace = cause.request.extensions.get("trace")
+            except RuntimeError:  # an error raised without its request: nothing to read
+                return None
+            return trace if isinstance(trace, ConnectionTrace) else None
+    return None
 
 
 _NO_SUCH_NAME = frozenset(
@@ -97,5 +138,8 @@ def failure_of(exc: BaseException) -> Failure | None:
     if any(isinstance(e, httpx.ReadError | httpx.RemoteProtocolError) for e in errors) and not any(
         isinstance(e, httpx.ConnectError) for e in errors
     ):
-        return Failure.NO_RESPONSE
+        trace = trace_of(exc)
+        # Without a trace, h11's own words for "no byte of a response" are all there is to go by.
+        answered = trace.answered if trace else "without sending a response" not in text
+        return Failure.DROPPED if answered else Failure.NO_RESPONSE
     return None

@@ -8,6 +8,7 @@
     other TLS failure                         -> InvokeConnectionError ("TLS failed", verify_tls)
     no progress within `timeout`              -> InvokeConnectionError ("timed out")
     connection dropped after the answer began -> InvokeServerUnavailableError ("dropped")
+    connection closed before any response     -> InvokeServerUnavailableError ("closed before ... any response")
     401, 403, a key refused with another status
     (by its error type: LiteLLM's 400)        -> InvokeAuthorizationError
     429                                       -> InvokeRateLimitError
@@ -272,7 +273,7 @@ def _host(url: str) -> str:
 def _connection_error(exc: BaseException, url: str) -> InvokeError:
     """One message per cause (`errors.connection` tells them apart): an untrusted certificate, a
     name that does not exist or a DNS that does not answer, another TLS failure, a timeout, a
-    connection dropped mid-answer, no connection."""
+    connection dropped mid-answer or closed before any response, no connection."""
     shown = display_url(url) if url else "the server"
     failure = failure_of(exc)
     if failure is Failure.UNTRUSTED_CERTIFICATE:
@@ -309,10 +310,15 @@ def _connection_error(exc: BaseException, url: str) -> InvokeError:
             "for slow models, or check that the server is not stuck."
         )
     detail = _innermost_text(exc)
-    if isinstance(exc, ConnectionDroppedError) or failure is Failure.NO_RESPONSE:
+    if isinstance(exc, ConnectionDroppedError) or failure is Failure.DROPPED:
         return InvokeServerUnavailableError(
             f"The connection to {shown} broke while the server was answering ({detail}). The server may "
             "have crashed or restarted, or a proxy in between cut the connection: check the server's log."
+        )
+    if failure is Failure.NO_RESPONSE:
+        return InvokeServerUnavailableError(
+            f"The connection to {shown} closed before the server sent any response ({detail}). The server "
+            "may have crashed or restarted, or a proxy in between cut the connection: check the server's log."
         )
     hint = ""
     if url and httpx.URL(url).host in _LOOPBACK:

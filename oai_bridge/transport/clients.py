@@ -19,6 +19,7 @@ import httpx
 
 from oai_bridge.config.settings import Settings
 from oai_bridge.config.urls import display_url, normalize_base_url
+from oai_bridge.transport.reuse import mark
 
 if TYPE_CHECKING:
     import openai
@@ -90,7 +91,8 @@ def _http_client(verify: bool, ca_certificate: str = "") -> httpx.Client:
             trust_env=True,
             follow_redirects=True,
             max_redirects=5,
-            event_hooks={"response": [_log_redirect]},
+            # `mark`: each request traces whether it reused a connection (`transport.reuse`).
+            event_hooks={"request": [mark], "response": [_log_redirect]},
         )
         _http_clients[(verify, ca_certificate)] = client
     return client

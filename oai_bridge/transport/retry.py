@@ -8,6 +8,10 @@ sleeping past the call's `timeout` budget. Streams are retried only before Dify 
 output (the caller decides that with `retryable`). A connection failure that outlives the policy
 gets one quick probe (`transport.probe`): an https:// URL on a plain-HTTP port, or the reverse,
 is named as such.
+
+Apart from the policy: a request that broke before any answer on a pooled connection it reused (a
+keep-alive connection the server was closing, `transport.reuse`) is sent again at once on a new
+one, up to `MAX_RESENDS` times per call, with no pause and not counted against `max_retries`.
 """
 
 from __future__ import annotations
@@ -33,12 +37,16 @@ from oai_bridge.errors.kinds import (
     causes,
 )
 from oai_bridge.transport.probe import wrong_scheme
+from oai_bridge.transport.reuse import stale_reuse
 
-__all__ = ["MAX_RETRY_AFTER", "call", "is_stall", "retry_after", "sleep"]
+__all__ = ["MAX_RESENDS", "MAX_RETRY_AFTER", "call", "is_stall", "retry_after", "sleep"]
 
 logger = logging.getLogger(__name__)
 
 MAX_RETRY_AFTER = 30.0
+MAX_RESENDS = 2
+"""Stale reused connections resent per call: more in a row means the server is not just closing
+idle connections, and the policy (or the error) takes over."""
 _RETRY_STATUSES = frozenset({429, 502, 503, 504})
 _PERMANENT = frozenset({Failure.UNTRUSTED_CERTIFICATE, Failure.NO_SUCH_NAME})
 
@@ -152,10 +160,29 @@ def call[T](settings: Settings, fn: Callable[[], T], retryable: Callable[[BaseEx
         raise mixed from exc
 
 
+def _resending[T](fn: Callable[[], T]) -> Callable[[], T]:
+    """`fn`, sent again at once when it met a stale reused connection, at most MAX_RESENDS times
+    over all of one call's attempts. Safe: the server answered nothing, so nothing was produced."""
+    resends = [MAX_RESENDS]
+
+    def attempt() -> T:
+        while True:
+            try:
+                return fn()
+            except ConnectionFailedError as exc:
+                if resends[0] < 1 or not stale_reuse(exc):
+                    raise
+                resends[0] -= 1
+                logger.info("a reused connection was closed before any answer; sending again on a new one")
+
+    return attempt
+
+
 def _call[T](settings: Settings, fn: Callable[[], T], retryable: Callable[[BaseException], bool]) -> T:
     """The policy's machinery (tenacity's per-call state) is only built once an attempt has failed
     in a retryable way: a call that succeeds at once, nearly every one, costs nothing extra."""
     started = time.monotonic()
+    fn = _resending(fn)
     try:
         return fn()
     except Exception as exc:  # judged here: re-raised unless the policy retries it

@@ -14,6 +14,7 @@ from tests.support.fake_server import (
     Response,
     chat_chunk,
     chat_completion,
+    close_after_request,
     headers_then_stall,
     json_response,
     partial_then_reset,
@@ -398,3 +399,50 @@ def test_an_error_event_after_text_is_not_retried(plugin, fake_server):
     result = chat(plugin, fake_server, max_retries="1")
     assert result.text == "Hel" and result.error_type == "InvokeServerUnavailableError"
     assert len(fake_server.requests_to("/v1/chat/completions")) == 1
+
+
+# A server that closes an idle keep-alive connection just as the next request arrives (without
+# `Connection: close`): here deterministically, on that request's bytes, with no answer (a FIN,
+# or a reset).
+_CLOSING = {"fin": close_after_request, "rst": reset}
+
+
+@pytest.mark.parametrize("closing", sorted(_CLOSING))
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "blocking"])
+def test_a_request_on_a_reused_connection_the_server_closed_is_sent_again_on_a_new_one(
+    plugin, fake_server, stream, closing
+):
+    answer = sse_response(OK_STREAM) if stream else json_response(chat_completion("Hello"))
+    fake_server.script([answer, _CLOSING[closing](), answer])
+    chat(plugin, fake_server, stream=stream, max_retries="0").raise_for_error()
+    result = chat(plugin, fake_server, stream=stream, max_retries="0").raise_for_error()
+    assert result.text == "Hello"
+    first, closed, resent = fake_server.requests
+    assert closed.connection_id == first.connection_id  # the second call reused the connection ...
+    assert resent.connection_id != first.connection_id  # ... and was sent again on a new one
+    assert resent.json == closed.json
+
+
+def test_no_answer_on_a_new_connection_is_not_resent_and_not_called_a_broken_answer(plugin, fake_server):
+    fake_server.always(close_after_request())
+    result = chat(plugin, fake_server, max_retries="0")
+    assert result.error_type == "InvokeServerUnavailableError"
+    message = result.error["message"]
+    assert "closed before the server sent any response" in message
+    assert "while the server was answering" not in message
+    assert len(fake_server.requests) == 1
+
+
+def test_a_blocking_answer_cut_off_on_a_reused_connection_is_not_sent_again(plugin, fake_server):
+    # The head came (the SDK reads a blocking body before it returns): a broken answer, not a
+    # stale connection.
+    cut = Response(
+        headers={"Content-Type": "application/json", "Content-Length": "500"}, pieces=[b'{"choices": [', RESET]
+    )
+    fake_server.script([json_response(chat_completion("Hello")), cut])
+    chat(plugin, fake_server, stream=False, max_retries="0").raise_for_error()
+    result = chat(plugin, fake_server, stream=False, max_retries="0")
+    assert result.error_type == "InvokeServerUnavailableError"
+    assert "broke while the server was answering" in result.error["message"]
+    first, broken = fake_server.requests
+    assert broken.connection_id == first.connection_id

@@ -430,8 +430,8 @@ def _closed_after(answer: ServerAnswer, rng: random.Random, limits: Limits) -> R
     """The clean answer, then the server closes the connection without having said so (as
     servers do at their keep-alive timeout): the connection must not be used again. (Closing
     some milliseconds later instead lets another call's request reach the closing socket; the
-    plugin retries that, but a retry that meets a second such socket fails, so a mix that
-    closes late often loses a call now and then: a race, not a property of one case.)"""
+    plugin sends such a request again at once on a new connection, `transport.reuse`; the
+    deterministic form of that case is in tests/e2e/test_resilience.py.)"""
     clean = respond(answer, [_body(answer)], framing=_framing(answer, rng))
     return Raw([*clean.pieces, CLOSE])
 

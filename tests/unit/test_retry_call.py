@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
 from oai_bridge.config.settings import Settings, parse_settings
-from oai_bridge.errors.kinds import ServerStatusError
+from oai_bridge.errors.connection import ConnectionTrace
+from oai_bridge.errors.kinds import ConnectionFailedError, ServerStatusError
 from oai_bridge.transport import retry
 from oai_bridge.transport.retry import call
 
@@ -91,3 +93,43 @@ def test_a_wait_past_the_timeout_budget_gives_up_with_the_servers_error(pauses: 
         call(_settings(max_retries="3", timeout="5"), fn)
     assert raised.value.status == 503
     assert fn.calls == 1 and pauses == []
+
+
+def _no_answer(*, reused: bool, answered: bool = False) -> ConnectionFailedError:
+    """What `transport.send` raises when a sent request broke, on a connection the request reused
+    or opened, before or after the response's head (as httpcore's trace told it)."""
+    request = httpx.Request("POST", "http://127.0.0.1:9/v1/chat/completions")
+    trace = ConnectionTrace()
+    if not reused:
+        trace("connection.connect_tcp.started", {})
+    trace("http11.send_request_headers.started", {"request": None})
+    if answered:
+        trace("http11.receive_response_headers.complete", {})
+    request.extensions["trace"] = trace
+    cause = httpx.RemoteProtocolError("Server disconnected without sending a response.", request=request)
+    error = ConnectionFailedError(str(cause))
+    error.__cause__ = cause
+    return error
+
+
+def test_a_stale_reused_connection_is_resent_at_once_and_not_counted(pauses: list[float]) -> None:
+    fn = Script(_no_answer(reused=True), _no_answer(reused=True))
+    assert call(_settings(max_retries="0"), fn) == "answer"
+    assert fn.calls == 3 and pauses == []
+    # The resends do not use up the policy's retries: one retry is still there for a real failure.
+    fn = Script(_no_answer(reused=True), _no_answer(reused=False))
+    assert call(_settings(max_retries="1"), fn) == "answer"
+    assert fn.calls == 3 and len(pauses) == 1
+
+
+def test_resends_are_bounded_per_call_and_only_for_a_reused_connection() -> None:
+    fn = Script(*(_no_answer(reused=True) for _ in range(retry.MAX_RESENDS + 1)))
+    with pytest.raises(ConnectionFailedError):
+        call(_settings(max_retries="0"), fn)
+    assert fn.calls == retry.MAX_RESENDS + 1
+
+    for failure in (_no_answer(reused=False), _no_answer(reused=True, answered=True)):
+        fn = Script(failure)
+        with pytest.raises(ConnectionFailedError):
+            call(_settings(max_retries="0"), fn)
+        assert fn.calls == 1
