@@ -454,18 +454,28 @@ def to_invoke_error(
         # The last resort behind the parsers' typed reads (`errors.shape`): Python's wording of a
         # value of an unexpected type never reaches the user; the detail goes to the log, with the
         # traceback, since the same exception types also mean a defect of the plugin's own.
-        where = redact("".join(traceback.format_exception(exc)), secrets)
-        logger.warning("an answer could not be read: %s: %s\n%s", type(exc).__name__, redact(str(exc), secrets), where)
+        _log_unexpected("an answer could not be read", exc, secrets)
         mapped = InvokeServerUnavailableError(
             "The server's answer has an unexpected shape: it holds a value of a type, or nested deeper, "
             "than the plugin can read."
         )
     else:
-        mapped = InvokeError(f"{type(exc).__name__}: {_clip(str(exc))}")
+        # Nothing above names it: a failure the plugin has no words for. The user is told that
+        # much (never Python's class name); the log keeps the class and the traceback.
+        _log_unexpected("the call failed unexpectedly", exc, secrets)
+        mapped = InvokeError(
+            f"The call failed in a way the plugin does not recognise: {_clip(str(exc)) or 'no detail'}"
+        )
     clean = redact(str(mapped), secrets)
     if clean != str(mapped) or mapped is exc:
         mapped = type(mapped)(clean)
     return mapped
+
+
+def _log_unexpected(what: str, exc: BaseException, secrets: Iterable[str]) -> None:
+    """One WARNING with the exception's class, message and traceback, secrets removed."""
+    where = redact("".join(traceback.format_exception(exc)), secrets)
+    logger.warning("%s: %s: %s\n%s", what, type(exc).__name__, redact(str(exc), secrets), where)
 
 
 @contextmanager

@@ -741,10 +741,13 @@ def test_settings_error_is_a_bad_request() -> None:
     assert "`mode`" in str(error)
 
 
-def test_unknown_exception_becomes_a_plain_invoke_error_naming_its_type() -> None:
-    error = to_invoke_error(RuntimeError("boom"))
+def test_an_unknown_exception_is_a_plain_invoke_error_without_python_wording(caplog) -> None:
+    with caplog.at_level(logging.WARNING):
+        error = to_invoke_error(RuntimeError(f"boom {KEY}"), secrets=[KEY])
     assert type(error) is InvokeError
-    assert "RuntimeError" in str(error)
+    assert "boom" in str(error) and "RuntimeError" not in str(error) and KEY not in str(error)
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "RuntimeError" in logged and KEY not in logged  # the class is in the log, for whoever looks
 
 
 @pytest.mark.parametrize(
