@@ -23,6 +23,7 @@ from oai_bridge.errors.kinds import (
     TruncatedToolCallError,
     UnreadableAnswerError,
 )
+from oai_bridge.errors.shape import count
 
 __all__ = [
     "ReasoningRenderer",
@@ -83,10 +84,7 @@ def usage_from(data: Mapping[str, Any]) -> Usage | None:
         usage = groq.get("usage") if isinstance(groq, Mapping) else None
     if not isinstance(usage, Mapping):
         return None
-    prompt = usage.get("prompt_tokens")
-    completion = usage.get("completion_tokens")
-    prompt = prompt if isinstance(prompt, int) and not isinstance(prompt, bool) else None
-    completion = completion if isinstance(completion, int) and not isinstance(completion, bool) else None
+    prompt, completion = count(usage.get("prompt_tokens")), count(usage.get("completion_tokens"))
     if prompt is None and completion is None:
         return None
     return Usage(prompt, completion)

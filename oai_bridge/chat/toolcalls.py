@@ -14,6 +14,7 @@ import uuid
 from dataclasses import dataclass
 
 from oai_bridge.errors.kinds import json_kind
+from oai_bridge.errors.shape import count
 
 __all__ = ["ToolCall", "ToolCallAccumulator", "tool_calls_from_message"]
 
@@ -114,8 +115,8 @@ def _call_id(fragment: dict[str, object]) -> str:
 
 def _index(fragment: dict[str, object]) -> int | None:
     raw = fragment.get("index")
-    if isinstance(raw, int) and not isinstance(raw, bool):
-        return raw
+    if (index := count(raw)) is not None:
+        return index
     if isinstance(raw, str) and raw.isdigit():
         return int(raw)
     return None

@@ -19,11 +19,17 @@ from typing import Any
 
 from oai_bridge.errors.kinds import UnreadableAnswerError
 
-__all__ = ["PYTHON_SHAPE_ERRORS", "items", "obj", "text"]
+__all__ = ["PYTHON_SHAPE_ERRORS", "count", "items", "obj", "text"]
 
 PYTHON_SHAPE_ERRORS = (TypeError, AttributeError, KeyError, IndexError, RecursionError)
 """What Python raises when code meets a value of another type or shape than it expects (and
 `json.loads` on JSON nested deeper than the interpreter's recursion limit)."""
+
+
+def count(value: Any) -> int | None:
+    """A whole number (token counts, indexes), else None: JSON's `true` is no count, though
+    Python's `bool` is an `int`."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def obj(value: Any, where: str) -> Mapping[str, Any]:

@@ -34,16 +34,12 @@ INCOMPLETE_REASONS: Mapping[str, str] = {"max_output_tokens": "length", "content
 UNFINISHED = frozenset({"cancelled", "queued", "in_progress"})
 
 
-def _count(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
 def usage_of(response: Mapping[str, Any]) -> Usage | None:
     """The response's own token counts (`input_tokens`, `output_tokens`); None when it has none."""
     usage = response.get("usage")
     if not isinstance(usage, Mapping):
         return None
-    prompt, completion = _count(usage.get("input_tokens")), _count(usage.get("output_tokens"))
+    prompt, completion = shape.count(usage.get("input_tokens")), shape.count(usage.get("output_tokens"))
     return None if prompt is None and completion is None else Usage(prompt, completion)
 
 

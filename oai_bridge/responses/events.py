@@ -21,6 +21,7 @@ from oai_bridge.chat.think import REASONING, ThinkSplitter
 from oai_bridge.chat.toolcalls import ToolCall
 from oai_bridge.errors.invoke import raise_for_payload_error
 from oai_bridge.errors.kinds import MalformedResponseError, StreamIncompleteError, UnreadableAnswerError
+from oai_bridge.errors.shape import count
 from oai_bridge.responses.answer import check_finished, end_reason, output_parts, usage_of
 from oai_bridge.responses.stops import StopCutter
 
@@ -182,8 +183,7 @@ class ResponsesReader:
         or both: llama.cpp only the id); a new one for an item not seen before."""
         item_id = data.get("item_id")
         item_id = item_id if isinstance(item_id, str) else ""
-        index = data.get("output_index")
-        index = index if isinstance(index, int) and not isinstance(index, bool) else None
+        index = count(data.get("output_index"))
         call = (self._calls.get(item_id) if item_id else None) or (
             self._by_index.get(index) if index is not None else None
         )
